@@ -1,0 +1,24 @@
+"""course_utils: the small package behind the course's lesson notebooks.
+
+Modules, each introduced by the lesson that first needs it:
+
+- `data`    (lesson 01) the data hub: fetch and verify datasets; loaders.
+- `lesson`  (lesson 01) run modes and recorded metrics.
+- `train`   (lesson 01) device, seeding, the training loop, checkpoints.
+- `plots`   (lesson 01) learning curves, confusion matrices, image grids.
+- `colab`   (lesson 01) the Colab badge and set-up cell of every notebook.
+- `runner`  executes the notebooks with papermill (``make run``).
+- `lstm`    (lesson 02) an LSTM built from scratch.
+- `video`   (lesson 04) moving-garment clips and CNN-LSTM models.
+- `crf`     (lesson 05) a linear-chain CRF.
+
+The names most lessons use are importable from the package itself.
+"""
+
+from .lesson import default_mode, record, settings_for
+from .train import count_parameters, evaluate, fit, get_device, predict, seed_everything
+
+__all__ = [
+    "default_mode", "record", "settings_for",
+    "count_parameters", "evaluate", "fit", "get_device", "predict", "seed_everything",
+]

@@ -1,0 +1,79 @@
+"""Convolution arithmetic: a convolution by hand, output sizes and receptive fields.
+
+Introduced in lesson 01; lesson 03 uses `receptive_field` for 1D and dilated CNNs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+
+def conv2d_unfold(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                  stride: int = 1, padding: int = 0) -> torch.Tensor:
+    """A 2D convolution written as "cut out patches, then one matrix multiply".
+
+    Args:
+        x: (B, C_in, H, W) images.
+        weight: (C_out, C_in, k, k) filters.
+        bias: (C_out,) or None.
+
+    Returns:
+        (B, C_out, H_out, W_out) with H_out = (H + 2*padding - k) // stride + 1,
+        the same numbers as ``nn.Conv2d`` (which, like this function, computes a
+        cross-correlation: the filter is not flipped).
+    """
+    if x.ndim != 4 or weight.ndim != 4:
+        raise ValueError(f"x must be (B, C, H, W) and weight (C_out, C_in, k, k), "
+                         f"got {tuple(x.shape)} and {tuple(weight.shape)}")
+    c_out, c_in, kh, kw = weight.shape
+    if x.shape[1] != c_in:
+        raise ValueError(f"x has {x.shape[1]} channels but the filters expect {c_in}")
+    if bias is not None and bias.shape != (c_out,):
+        raise ValueError(f"bias must have shape ({c_out},), got {tuple(bias.shape)}")
+    h_out = conv_output_size(x.shape[2], kh, stride, padding)
+    w_out = conv_output_size(x.shape[3], kw, stride, padding)
+    # patches: (B, C_in*k*k, L), one column per output position (L = H_out * W_out)
+    patches = F.unfold(x, (kh, kw), padding=padding, stride=stride)
+    # (C_out, C_in*k*k) @ (B, C_in*k*k, L) -> (B, C_out, L)
+    out = weight.reshape(c_out, -1) @ patches
+    if bias is not None:
+        out = out + bias[:, None]
+    return out.reshape(x.shape[0], c_out, h_out, w_out)
+
+
+def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
+    """Output length of a convolution or pooling along one axis:
+    floor((size + 2*padding - dilation*(kernel-1) - 1) / stride) + 1."""
+    if min(kernel, stride, dilation) < 1 or padding < 0:
+        raise ValueError(f"kernel, stride and dilation must be >= 1 and padding >= 0, "
+                         f"got kernel={kernel}, stride={stride}, dilation={dilation}, padding={padding}")
+    out = (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+    if out < 1:
+        raise ValueError(f"an input of size {size} is too small for kernel {kernel} "
+                         f"(dilation {dilation}, padding {padding})")
+    return out
+
+
+def receptive_field(layers: Sequence[tuple[int, int] | tuple[int, int, int]]) -> int:
+    """How many input positions (along one axis) one output unit of a stack can see.
+
+    Args:
+        layers: (kernel, stride) or (kernel, stride, dilation) per layer, input side first.
+            Pooling counts as a layer too: a 2x2 max-pool is (2, 2).
+
+    Each layer widens the field by dilation*(kernel-1) times the product of the
+    strides before it: r = 1 + sum_l d_l (k_l - 1) prod_{m<l} s_m.
+    """
+    field, jump = 1, 1
+    for layer in layers:
+        if len(layer) not in (2, 3):
+            raise ValueError(f"each layer is (kernel, stride) or (kernel, stride, dilation), got {layer!r}")
+        kernel, stride, dilation = (*layer, 1)[:3]
+        if min(kernel, stride, dilation) < 1:
+            raise ValueError(f"kernel, stride and dilation must be >= 1, got {layer!r}")
+        field += dilation * (kernel - 1) * jump
+        jump *= stride
+    return field

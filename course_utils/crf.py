@@ -1,0 +1,614 @@
+"""A linear-chain conditional random field (CRF) for sequence labelling.
+
+Introduced in lesson 05 (BiLSTM-CNN-CRF for named-entity recognition).
+
+A network (for example a BiLSTM over word and character features) gives every
+token a score for every tag: the *emissions*, shape (B, L, T) for B sentences
+of at most L tokens and T tags. The CRF adds a learnable score for every pair
+of consecutive tags, so the score of a whole tag sequence y_1..y_n is
+
+    score(y) = start[y_1] + sum_t emissions[t, y_t]
+               + sum_t transitions[y_t, y_{t+1}] + end[y_n]
+
+and its probability is exp(score(y)) / Z, where the partition function Z sums
+exp(score) over all T**n tag sequences. Dynamic programming makes every
+quantity below cost O(n * T * T) instead of O(T**n):
+
+- forward algorithm (log Z), for the negative log-likelihood used in training;
+- Viterbi (the best sequence) and its n-best extension, for decoding;
+- forward-backward (per-token marginal probabilities).
+
+All functions are batched: B sentences of different lengths are processed
+together, with a boolean mask (B, L) that is True on real tokens. Loops run
+over time steps only, never over sentences.
+
+Tagging schemes such as BIO forbid some tag bigrams (``O`` followed by
+``I-PER``). ``scheme_constraints`` lists the allowed transitions for a scheme
+and ``CRF(num_tags, constraints=...)`` gives every forbidden one a fixed,
+non-learnable score, so that training ignores them and decoding never
+produces them.
+"""
+
+import itertools
+from dataclasses import dataclass
+from typing import Literal
+
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+Reduction = Literal["none", "sum", "mean", "token_mean"]
+
+# Score given to forbidden transitions in training and marginals. It is
+# finite on purpose: with -inf, a tag that no allowed path can reach would
+# make logsumexp's gradient NaN. exp(-10000) is exactly 0 in float32 and
+# float64, so these paths carry no probability. Decoding uses -inf instead,
+# so that no decoded path can ever contain a forbidden transition.
+FORBIDDEN_SCORE = -10000.0
+
+# For each scheme: the prefix that opens a chunk, the prefix that continues
+# it, and (BIOES-like schemes only) the prefixes that close a chunk and that
+# mark a single-token chunk.
+_SCHEME_PREFIXES = {
+    "BIO": {"begin": "B", "inside": "I", "end": None, "single": None},
+    "BIOES": {"begin": "B", "inside": "I", "end": "E", "single": "S"},
+    "BMES": {"begin": "B", "inside": "M", "end": "E", "single": "S"},
+}
+
+
+# ---------------------------------------------------------------------------
+# Transition constraints for tagging schemes
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TransitionConstraints:
+    """Which tags may start, follow each other, and end a sequence.
+
+    Introduced in lesson 05.
+
+    Attributes:
+        transitions: (T, T) bool; transitions[i, j] is True if tag j may follow tag i.
+        start: (T,) bool; True if a sequence may start with the tag.
+        end: (T,) bool; True if a sequence may end with the tag.
+    """
+
+    transitions: Tensor
+    start: Tensor
+    end: Tensor
+
+
+def _parse_tag(tag: str, scheme: str) -> tuple[str, str]:
+    """Split a tag name into (prefix, chunk type): "B-PER" -> ("B", "PER").
+
+    "O" gives ("O", ""); a bare prefix such as "B" (word segmentation with
+    BMES) gives ("B", ""). Raises ValueError for names the scheme does not use.
+    """
+    if tag == "O":
+        return "O", ""
+    prefix, _, chunk_type = tag.partition("-")
+    allowed = [p for p in _SCHEME_PREFIXES[scheme].values() if p is not None]
+    if prefix not in allowed or (tag != prefix and not chunk_type):
+        raise ValueError(
+            f"tag {tag!r} does not fit the {scheme} scheme: expected 'O' or "
+            f"'<prefix>-<type>' with a prefix in {allowed} (or a bare prefix)"
+        )
+    return prefix, chunk_type
+
+
+def _may_follow(prev: tuple[str, str], nxt: tuple[str, str], scheme: str) -> bool:
+    """True if tag ``nxt`` may come right after tag ``prev`` (both parsed)."""
+    p = _SCHEME_PREFIXES[scheme]
+    chunk_is_open = prev[0] in (p["begin"], p["inside"])
+    same_type = prev[1] == nxt[1]
+    if scheme == "BIO":
+        # I-X continues a chunk of type X; O and B may come after anything.
+        return nxt[0] != p["inside"] or (chunk_is_open and same_type)
+    # BIOES / BMES: after B or I (M) the chunk is open and must go on with I (M)
+    # or E of the same type; after O, E or S it is closed: O, B or S come next.
+    continues_chunk = nxt[0] in (p["inside"], p["end"])
+    return continues_chunk and same_type if chunk_is_open else not continues_chunk
+
+
+def scheme_constraints(tag_names: list[str], scheme: str) -> TransitionConstraints:
+    """Allowed transitions, start tags and end tags of a tagging scheme.
+
+    Introduced in lesson 05.
+
+    Rules (X and Y are chunk types such as PER, LOC):
+    - BIO: I-X may only follow B-X or I-X, so a sequence cannot start with I-X.
+    - BIOES: B-X and I-X must be followed by I-X or E-X; O, E-X and S-X must
+      be followed by O, B-Y or S-Y. Sequences start with O, B or S and end
+      with O, E or S.
+    - BMES: BIOES with M in place of I. Tags may be bare ("B", "M", "E", "S")
+      as in Chinese word segmentation.
+
+    Args:
+        tag_names: the T tag names in tag-index order, e.g. ["O", "B-PER", "I-PER"].
+        scheme: "BIO", "BIOES" or "BMES" (case-insensitive).
+
+    Returns:
+        TransitionConstraints with transitions (T, T), start (T,), end (T,), all bool.
+    """
+    scheme = scheme.upper() if isinstance(scheme, str) else scheme
+    if scheme not in _SCHEME_PREFIXES:
+        raise ValueError(f"unknown scheme {scheme!r}; expected one of {list(_SCHEME_PREFIXES)}")
+    if len(set(tag_names)) != len(tag_names) or not tag_names:
+        raise ValueError(f"tag_names must be a non-empty list of distinct names, got {tag_names}")
+    parsed = [_parse_tag(tag, scheme) for tag in tag_names]
+    p = _SCHEME_PREFIXES[scheme]
+    transitions = torch.tensor([[_may_follow(a, b, scheme) for b in parsed] for a in parsed])
+    # No sequence starts inside a chunk; in BIOES / BMES every chunk must be closed.
+    start = torch.tensor([prefix not in (p["inside"], p["end"]) for prefix, _ in parsed])
+    end = torch.tensor([scheme == "BIO" or prefix not in (p["begin"], p["inside"])
+                        for prefix, _ in parsed])
+    return TransitionConstraints(transitions=transitions, start=start, end=end)
+
+
+# ---------------------------------------------------------------------------
+# Input checks
+# ---------------------------------------------------------------------------
+
+
+def _check_emissions(emissions: Tensor, num_tags: int) -> None:
+    if not isinstance(emissions, Tensor):
+        raise TypeError(f"emissions must be a torch.Tensor, got {type(emissions).__name__}")
+    if emissions.dim() != 3 or emissions.size(2) != num_tags or emissions.size(1) == 0:
+        raise ValueError(
+            f"emissions must have shape (batch, length >= 1, num_tags={num_tags}), "
+            f"got {tuple(emissions.shape)}"
+        )
+    if not emissions.is_floating_point():
+        raise ValueError(f"emissions must be a float tensor, got {emissions.dtype}")
+
+
+def _check_mask(mask: Tensor | None, emissions: Tensor) -> Tensor:
+    """Return a valid (B, L) bool prefix mask; None means every token is real."""
+    if mask is None:
+        return torch.ones(emissions.shape[:2], dtype=torch.bool, device=emissions.device)
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"mask must be a torch.Tensor, got {type(mask).__name__}")
+    if mask.dtype != torch.bool:
+        raise ValueError(f"mask must be a torch.bool tensor, got {mask.dtype}")
+    if mask.shape != emissions.shape[:2]:
+        raise ValueError(
+            f"mask must have shape (batch, length) = {tuple(emissions.shape[:2])}, "
+            f"got {tuple(mask.shape)}"
+        )
+    if not mask[:, 0].all():
+        raise ValueError("mask[:, 0] must be all True: every sentence needs at least one token")
+    if (mask[:, 1:] & ~mask[:, :-1]).any():
+        raise ValueError("mask must be a prefix mask: in each row, True values then False values")
+    return mask
+
+
+def _check_tags(tags: Tensor, mask: Tensor, num_tags: int) -> None:
+    if not isinstance(tags, Tensor):
+        raise TypeError(f"tags must be a torch.Tensor, got {type(tags).__name__}")
+    if tags.dtype != torch.long:
+        raise ValueError(f"tags must be a torch.long tensor, got {tags.dtype}")
+    if tags.shape != mask.shape:
+        raise ValueError(
+            f"tags must have shape (batch, length) = {tuple(mask.shape)}, got {tuple(tags.shape)}"
+        )
+    real = tags[mask]
+    if real.numel() and (real.min() < 0 or real.max() >= num_tags):
+        raise ValueError(
+            f"tags must lie in [0, {num_tags - 1}] on unmasked positions, "
+            f"got values in [{real.min().item()}, {real.max().item()}]"
+        )
+
+
+def _require_finite(best_scores: Tensor) -> None:
+    """Raise ValueError if a sentence's best path score (B,) is -inf: no path obeys the constraints."""
+    if torch.isinf(best_scores).any():
+        bad = torch.isinf(best_scores).nonzero().flatten().tolist()
+        raise ValueError(f"no tag sequence satisfies the transition constraints for sentence(s) {bad}")
+
+
+# ---------------------------------------------------------------------------
+# The CRF layer
+# ---------------------------------------------------------------------------
+
+
+class CRF(nn.Module):
+    """Linear-chain CRF over T tags, batch-first.
+
+    Introduced in lesson 05.
+
+    Shapes used by every method: emissions (B, L, T) float, tags (B, L) long,
+    mask (B, L) bool prefix mask (True on the real tokens, at least one per
+    sentence; ``None`` means no padding). Tag values under a False mask are
+    ignored, so padding may use any value (for example -100).
+
+    Parameters:
+        start_transitions: (T,) score of starting a sentence with each tag.
+        end_transitions: (T,) score of ending a sentence with each tag.
+        transitions: (T, T); transitions[i, j] is the score of tag j right after tag i.
+
+    Args:
+        num_tags: T, the number of tags.
+        constraints: optional allowed transitions (see ``scheme_constraints``);
+            forbidden ones get a fixed score in training and are never decoded.
+    """
+
+    def __init__(self, num_tags: int, constraints: TransitionConstraints | None = None) -> None:
+        super().__init__()
+        if not isinstance(num_tags, int) or num_tags < 1:
+            raise ValueError(f"num_tags must be a positive int, got {num_tags!r}")
+        self.num_tags = num_tags
+        self.start_transitions = nn.Parameter(torch.empty(num_tags).uniform_(-0.1, 0.1))
+        self.end_transitions = nn.Parameter(torch.empty(num_tags).uniform_(-0.1, 0.1))
+        self.transitions = nn.Parameter(torch.empty(num_tags, num_tags).uniform_(-0.1, 0.1))
+        if constraints is None:
+            everything = torch.ones(num_tags, num_tags, dtype=torch.bool)
+            constraints = TransitionConstraints(everything, everything[0], everything[0])
+        self._register_constraints(constraints)
+
+    def _register_constraints(self, constraints: TransitionConstraints) -> None:
+        """Store the allowed-transition masks as (non-learnable) buffers."""
+        t = self.num_tags
+        for name, expected in [("transitions", (t, t)), ("start", (t,)), ("end", (t,))]:
+            value = getattr(constraints, name)
+            if not isinstance(value, Tensor) or value.dtype != torch.bool or value.shape != expected:
+                got = (value.dtype, tuple(value.shape)) if isinstance(value, Tensor) else type(value)
+                raise ValueError(f"constraints.{name} must be a bool tensor of shape {expected}, got {got}")
+        self.register_buffer("allowed_transitions", constraints.transitions.clone())
+        self.register_buffer("allowed_start", constraints.start.clone())
+        self.register_buffer("allowed_end", constraints.end.clone())
+
+    def extra_repr(self) -> str:
+        return f"num_tags={self.num_tags}"
+
+    def _scores(self, forbidden: float) -> tuple[Tensor, Tensor, Tensor]:
+        """Start (T,), transition (T, T) and end (T,) scores, forbidden entries set to ``forbidden``.
+
+        masked_fill copies the parameters, so forbidden entries get no gradient.
+        """
+        return (
+            self.start_transitions.masked_fill(~self.allowed_start, forbidden),
+            self.transitions.masked_fill(~self.allowed_transitions, forbidden),
+            self.end_transitions.masked_fill(~self.allowed_end, forbidden),
+        )
+
+    # -- training ----------------------------------------------------------
+
+    def forward(
+        self, emissions: Tensor, tags: Tensor, mask: Tensor | None = None,
+        reduction: Reduction = "mean",
+    ) -> Tensor:
+        """Negative log-likelihood of the gold tags: log Z - score(tags).
+
+        Args:
+            emissions: (B, L, T) float.
+            tags: (B, L) long, the gold tags.
+            mask: (B, L) bool prefix mask, or None.
+            reduction: "none" -> (B,) per sentence; "sum" -> (); "mean" -> ()
+                averaged over sentences; "token_mean" -> () divided by the
+                number of real tokens.
+
+        Returns:
+            The loss, shape (B,) or () depending on ``reduction``.
+        """
+        if reduction not in ("none", "sum", "mean", "token_mean"):
+            raise ValueError(f"reduction must be 'none', 'sum', 'mean' or 'token_mean', got {reduction!r}")
+        nll = self.log_partition(emissions, mask) - self.score(emissions, tags, mask)  # (B,)
+        if reduction == "none":
+            return nll
+        if reduction == "sum":
+            return nll.sum()
+        if reduction == "mean":
+            return nll.mean()
+        return nll.sum() / (tags.numel() if mask is None else mask.sum())
+
+    def score(self, emissions: Tensor, tags: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Score of the given tag sequences (the numerator of the likelihood, in log space).
+
+        Raises ValueError if a sequence uses a transition the constraints forbid.
+
+        Args:
+            emissions: (B, L, T) float.
+            tags: (B, L) long.
+            mask: (B, L) bool prefix mask, or None.
+
+        Returns:
+            (B,) score of each sentence's tag sequence.
+        """
+        _check_emissions(emissions, self.num_tags)
+        mask = _check_mask(mask, emissions)
+        _check_tags(tags, mask, self.num_tags)
+        tags = tags.masked_fill(~mask, 0)                                    # (B, L), padding -> 0
+        last_tags = tags.gather(1, mask.sum(1, keepdim=True) - 1).squeeze(1)  # (B,)
+        self._check_allowed(tags, last_tags, mask)
+        start, transitions, end = self._scores(FORBIDDEN_SCORE)
+
+        emitted = emissions.gather(2, tags.unsqueeze(2)).squeeze(2)         # (B, L)
+        moved = transitions[tags[:, :-1], tags[:, 1:]]                       # (B, L - 1)
+        return (
+            start[tags[:, 0]]
+            + torch.where(mask, emitted, 0.0).sum(1)
+            + torch.where(mask[:, 1:], moved, 0.0).sum(1)
+            + end[last_tags]
+        )
+
+    def _check_allowed(self, tags: Tensor, last_tags: Tensor, mask: Tensor) -> None:
+        """Raise ValueError if the (B, L) tags use a start, transition or end the constraints forbid."""
+        moves_ok = self.allowed_transitions[tags[:, :-1], tags[:, 1:]] | ~mask[:, 1:]  # (B, L - 1)
+        ok = moves_ok.all(1) & self.allowed_start[tags[:, 0]] & self.allowed_end[last_tags]  # (B,)
+        if not ok.all():
+            bad = (~ok).nonzero().flatten().tolist()
+            raise ValueError(
+                f"tags of sentence(s) {bad} break the transition constraints "
+                "(wrong tagging scheme in the data?)"
+            )
+
+    def log_partition(self, emissions: Tensor, mask: Tensor | None = None) -> Tensor:
+        """log Z: the log-sum-exp of the scores of all tag sequences (forward algorithm).
+
+        Args:
+            emissions: (B, L, T) float.
+            mask: (B, L) bool prefix mask, or None.
+
+        Returns:
+            (B,) log partition function of each sentence.
+        """
+        _check_emissions(emissions, self.num_tags)
+        mask = _check_mask(mask, emissions)
+        _, _, end = self._scores(FORBIDDEN_SCORE)
+        alphas = self._forward_alphas(emissions, mask)  # (B, L, T)
+        return torch.logsumexp(alphas[:, -1] + end, dim=1)
+
+    def _forward_alphas(self, emissions: Tensor, mask: Tensor) -> Tensor:
+        """Forward variables: alphas[b, t, j] = log-sum-exp of the scores of all
+        prefixes y_1..y_t with y_t = j (emission at t included).
+
+        Past a sentence's end, alphas repeat the value at its last token, so
+        alphas[:, -1] holds each sentence's final forward variables.
+
+        Args:
+            emissions: (B, L, T) float.
+            mask: (B, L) bool prefix mask.
+
+        Returns:
+            (B, L, T) forward variables.
+        """
+        start, transitions, _ = self._scores(FORBIDDEN_SCORE)
+        steps = emissions.unbind(1)   # L tensors (B, T); unbind has a cheap backward
+        alpha = start + steps[0]      # (B, T)
+        alphas = [alpha]
+        for emission, real in zip(steps[1:], mask.unbind(1)[1:]):
+            # (B, T, 1) + (T, T) -> (B, T_prev, T_next), summed over the previous tag.
+            nxt = torch.logsumexp(alpha.unsqueeze(2) + transitions, dim=1) + emission
+            alpha = torch.where(real.unsqueeze(1), nxt, alpha)
+            alphas.append(alpha)
+        return torch.stack(alphas, dim=1)
+
+    # -- marginals ---------------------------------------------------------
+
+    def marginals(self, emissions: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Per-token marginal probabilities P(y_t = j | sentence) (forward-backward).
+
+        Args:
+            emissions: (B, L, T) float.
+            mask: (B, L) bool prefix mask, or None.
+
+        Returns:
+            (B, L, T) probabilities; each real token's row sums to 1, padding rows are 0.
+        """
+        _check_emissions(emissions, self.num_tags)
+        mask = _check_mask(mask, emissions)
+        _, transitions, end = self._scores(FORBIDDEN_SCORE)
+        alphas = self._forward_alphas(emissions, mask)                    # (B, L, T)
+        log_z = torch.logsumexp(alphas[:, -1] + end, dim=1)               # (B,)
+
+        # Backward variables: betas[b, t, i] = log-sum-exp of the scores of all
+        # suffixes after position t given y_t = i (end transition included).
+        beta = end.expand_as(alphas[:, 0])                                # (B, T)
+        betas = [beta]
+        for t in range(emissions.size(1) - 2, -1, -1):
+            ahead = (emissions[:, t + 1] + beta).unsqueeze(1)             # (B, 1, T_next)
+            nxt = torch.logsumexp(transitions + ahead, dim=2)             # (B, T_prev)
+            # If t + 1 is padding, t is the last real token (or padding too).
+            beta = torch.where(mask[:, t + 1].unsqueeze(1), nxt, end)
+            betas.append(beta)
+        betas = torch.stack(betas[::-1], dim=1)                           # (B, L, T)
+
+        probs = torch.exp(alphas + betas - log_z[:, None, None])
+        return torch.where(mask.unsqueeze(2), probs, 0.0)
+
+    # -- decoding ----------------------------------------------------------
+
+    def decode(self, emissions: Tensor, mask: Tensor | None = None) -> list[list[int]]:
+        """Best tag sequence of each sentence (Viterbi), obeying the constraints.
+
+        Args:
+            emissions: (B, L, T) float.
+            mask: (B, L) bool prefix mask, or None.
+
+        Returns:
+            B lists of tag indices, each as long as its sentence.
+        """
+        _check_emissions(emissions, self.num_tags)
+        mask = _check_mask(mask, emissions)
+        _, paths = self._viterbi(emissions, mask)
+        return [path[:n] for path, n in zip(paths.tolist(), mask.sum(1).tolist())]
+
+    @torch.no_grad()
+    def _viterbi(self, emissions: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Batched Viterbi; the backtrace is vectorised over the batch.
+
+        Args:
+            emissions: (B, L, T) float.
+            mask: (B, L) bool prefix mask.
+
+        Returns:
+            best_scores (B,) and best_paths (B, L) long; past each sentence's
+            end the path repeats its last tag.
+        """
+        start, transitions, end = self._scores(float("-inf"))
+        batch_ids = torch.arange(emissions.size(0), device=emissions.device)  # (B,)
+        tag_ids = torch.arange(self.num_tags, device=emissions.device)      # (T,)
+
+        # 1. Forward: scores[t][b, j] is the best score of a prefix ending in
+        #    tag j at step t, and backpointers[t - 1][b, j] its tag at step t - 1.
+        #    Every sentence runs to length L; steps past its end are ignored below.
+        steps = emissions.unbind(1)
+        scores = [start + steps[0]]                                       # L tensors (B, T)
+        backpointers = []                                                 # L - 1 tensors (B, T)
+        for emission in steps[1:]:
+            best, best_prev = (scores[-1].unsqueeze(2) + transitions).max(dim=1)
+            scores.append(best + emission)
+            backpointers.append(best_prev)
+
+        # 2. Each sentence's best last tag, at its own last token.
+        last = mask.sum(1) - 1                                            # (B,)
+        final = torch.stack(scores, dim=1)[batch_ids, last] + end         # (B, T)
+        best_scores, tag = final.max(dim=1)                               # (B,), (B,)
+        _require_finite(best_scores)
+
+        # 3. Backtrace from step L - 1 for all sentences at once. On padding the
+        #    pointers point to the same tag, so a sentence's tag stays put until
+        #    the walk reaches its last token.
+        path = [tag.unsqueeze(1)]                                         # (B, 1) per step
+        if backpointers:
+            pointers = torch.stack(backpointers, dim=1)                   # (B, L - 1, T)
+            pointers = torch.where(mask[:, 1:, None], pointers, tag_ids)
+            for step_pointers in reversed(pointers.unbind(1)):
+                path.append(step_pointers.gather(1, path[-1]))
+        return best_scores, torch.cat(path[::-1], dim=1)
+
+    @torch.no_grad()
+    def decode_nbest(
+        self, emissions: Tensor, mask: Tensor | None = None, n: int = 5,
+    ) -> list[list[tuple[float, list[int]]]]:
+        """The n best tag sequences of each sentence (list Viterbi), obeying the constraints.
+
+        The same three steps as ``_viterbi``, but every step keeps, for every
+        tag, the n best prefixes ending in it, and pointers name a
+        (previous tag, rank) pair as the single number tag * n + rank.
+
+        Args:
+            emissions: (B, L, T) float.
+            mask: (B, L) bool prefix mask, or None.
+            n: number of sequences per sentence (fewer come back if fewer exist).
+
+        Returns:
+            B lists of up to n (score, tags) pairs, best first; score is the
+            sequence score (log of the unnormalised probability).
+        """
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive int, got {n!r}")
+        _check_emissions(emissions, self.num_tags)
+        mask = _check_mask(mask, emissions)
+        start, transitions, end = self._scores(float("-inf"))
+        batch, tags, device = emissions.size(0), self.num_tags, emissions.device
+        batch_ids = torch.arange(batch, device=device)                      # (B,)
+        stay = torch.arange(tags * n, device=device).view(tags, n)          # (T, n)
+
+        # 1. scores[t][b, j, k]: k-th best score of a prefix ending in tag j at step t.
+        first = emissions.new_full((batch, tags, n), float("-inf"))
+        first[:, :, 0] = start + emissions[:, 0]
+        scores, backpointers = [first], []                                # (B, T, n) each
+        for emission in emissions.unbind(1)[1:]:
+            # Candidates (B, T_prev * n, T_next): every kept prefix extended by every tag.
+            candidates = (scores[-1].unsqueeze(3) + transitions[:, None, :]).flatten(1, 2)
+            best, best_prev = candidates.topk(n, dim=1)                   # (B, n, T_next) each
+            scores.append(best.transpose(1, 2) + emission.unsqueeze(2))
+            backpointers.append(best_prev.transpose(1, 2))
+
+        # 2. The n best (tag, rank) pairs at each sentence's last token.
+        last = mask.sum(1) - 1                                            # (B,)
+        final = torch.stack(scores, dim=1)[batch_ids, last] + end[:, None]  # (B, T, n)
+        best_scores, pointer = final.flatten(1).topk(n, dim=1)            # (B, n) each
+        _require_finite(best_scores[:, 0])
+
+        # 3. Backtrace; on padding every pair points to itself.
+        path = [pointer]                                                  # (B, n) per step
+        if backpointers:
+            pointers = torch.stack(backpointers, dim=1)                   # (B, L - 1, T, n)
+            pointers = torch.where(mask[:, 1:, None, None], pointers, stay).flatten(2)
+            for step_pointers in reversed(pointers.unbind(1)):
+                path.append(step_pointers.gather(1, path[-1]))
+        paths = torch.stack(path[::-1], dim=2) // n                       # (B, n, L) tags
+
+        return [
+            [(s, p[:size]) for s, p in zip(row_scores, row_paths) if s != float("-inf")]
+            for row_scores, row_paths, size in zip(
+                best_scores.tolist(), paths.tolist(), (last + 1).tolist()
+            )
+        ]
+
+
+# ---------------------------------------------------------------------------
+# Benchmark against pytorch-crf
+# ---------------------------------------------------------------------------
+
+
+def benchmark(
+    thread_counts: tuple[int, ...] | None = None, batch_size: int = 64, max_length: int = 50,
+    min_length: int | None = None, tag_counts: tuple[int, ...] = (9, 17), seed: int = 0,
+) -> pd.DataFrame:
+    """Time this CRF against pytorch-crf on CPU (NLL forward+backward, and decoding).
+
+    Introduced in lesson 05. Sentence lengths are drawn uniformly from
+    [min_length, max_length], with one sentence of full length.
+
+    Args:
+        thread_counts: torch CPU thread counts to try; None means 1 and torch's
+            current setting.
+        batch_size, max_length: B and L of the random emissions (B, L, T).
+        min_length: shortest sentence; None means max_length // 2.
+        tag_counts: the values of T to try.
+        seed: random seed for emissions, tags and lengths.
+
+    Returns:
+        DataFrame with columns threads, tags, op, ours_ms, torchcrf_ms, speedup
+        (torchcrf_ms / ours_ms; above 1 means ours is faster).
+    """
+    try:
+        from torchcrf import CRF as TorchCRF
+    except ImportError as error:
+        raise ImportError(
+            "benchmark() compares against pytorch-crf, which is not installed: "
+            "pip install pytorch-crf"
+        ) from error
+    from torch.utils.benchmark import Timer
+
+    if thread_counts is None:
+        thread_counts = tuple(sorted({1, torch.get_num_threads()}))
+    generator = torch.Generator().manual_seed(seed)
+    min_length = max_length // 2 if min_length is None else min_length
+    if not 1 <= min_length <= max_length:
+        raise ValueError(f"expected 1 <= min_length <= max_length, got {min_length} and {max_length}")
+    lengths = torch.randint(min_length, max_length + 1, (batch_size,), generator=generator)
+    lengths[0] = max_length
+    mask = torch.arange(max_length) < lengths.unsqueeze(1)                # (B, L)
+
+    rows = []
+    for num_tags in tag_counts:
+        ours, theirs = CRF(num_tags), TorchCRF(num_tags, batch_first=True)
+        theirs.load_state_dict({k: v for k, v in ours.state_dict().items() if "allowed" not in k})
+        emissions = torch.randn(batch_size, max_length, num_tags, generator=generator)
+        emissions.requires_grad_(True)
+        tags = torch.randint(num_tags, (batch_size, max_length), generator=generator)
+
+        def ours_nll() -> None:
+            ours(emissions, tags, mask, reduction="sum").backward()
+
+        def theirs_nll() -> None:
+            (-theirs(emissions, tags, mask, reduction="sum")).backward()
+
+        frozen = emissions.detach()  # decoding happens without autograd
+        jobs = {
+            "nll forward+backward": (ours_nll, theirs_nll),
+            "decode": (lambda: ours.decode(frozen, mask), lambda: theirs.decode(frozen, mask)),
+        }
+        for threads, (op, (ours_fn, theirs_fn)) in itertools.product(thread_counts, jobs.items()):
+            ms = [
+                Timer("fn()", globals={"fn": fn}, num_threads=threads)
+                .blocked_autorange(min_run_time=0.5).median * 1e3
+                for fn in (ours_fn, theirs_fn)
+            ]
+            rows.append({"threads": threads, "tags": num_tags, "op": op, "ours_ms": ms[0],
+                         "torchcrf_ms": ms[1], "speedup": ms[1] / ms[0]})
+    return pd.DataFrame(rows).sort_values(["threads", "tags"], kind="stable").round(3)

@@ -1,0 +1,99 @@
+"""What every lesson notebook shares: run modes and recorded metrics.
+
+Introduced in lesson 01.
+
+Run modes (the notebook's ``MODE`` parameter, default ``$COURSE_MODE`` or ``"cpu"``):
+
+- ``smoke``: tiny subsets, one short epoch: every code path runs in under a minute;
+- ``cpu``: real results on a laptop or free Colab in about ten minutes;
+- ``full``: paper-like settings for a GPU.
+
+A lesson keeps each mode's settings in one table and calls `settings_for`.
+`record` stores a named number in the notebook's outputs, so that
+``python -m course_utils metrics NOTEBOOK.ipynb`` (and the tests) can read it back.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from IPython import get_ipython
+from IPython.display import display
+
+MODES = ("smoke", "cpu", "full")
+METRIC_MIME = "application/vnd.course-utils.metric+json"
+
+
+def default_mode() -> str:
+    """The mode a notebook runs in unless told otherwise: ``$COURSE_MODE``, else "cpu"."""
+    return os.environ.get("COURSE_MODE", "cpu")
+
+
+def settings_for(mode: str, table: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Pick this mode's settings from a lesson's table, and record the mode.
+
+    Args:
+        mode: one of MODES.
+        table: {mode: {setting: value}}, one entry per mode in MODES, all with the same keys.
+    """
+    if mode not in MODES:
+        raise ValueError(f"MODE must be one of {MODES}, got {mode!r}")
+    missing = [m for m in MODES if m not in table]
+    if missing:
+        raise ValueError(f"the settings table has no entry for mode(s) {missing}")
+    keys = {m: set(s) for m, s in table.items()}
+    if len({frozenset(k) for k in keys.values()}) != 1:
+        raise ValueError(f"every mode must set the same keys, got {keys}")
+    record("mode", mode)
+    return dict(table[mode])
+
+
+def record(name: str, value: Any) -> None:
+    """Show `name = value` and store it in the notebook's outputs.
+
+    `value` is a number (Python, NumPy or a one-element tensor), a bool or a string.
+    """
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ValueError(f"a metric name is an identifier such as 'test_accuracy', got {name!r}")
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+        value = value.item()
+    if isinstance(value, bool) or isinstance(value, str):
+        stored = value
+    elif isinstance(value, numbers.Integral):
+        stored = int(value)
+    elif isinstance(value, numbers.Real):
+        stored = float(value)
+        if not math.isfinite(stored):
+            raise ValueError(f"metric {name!r} is {stored}; only finite numbers can be recorded")
+    else:
+        raise TypeError(f"metric {name!r} must be a number, bool or string, got {type(value).__name__}")
+    shown = f"{stored:.4g}" if isinstance(stored, float) else str(stored)
+    if get_ipython() is None:  # plain Python: nothing to store the metric in
+        print(f"{name} = {shown}")
+    else:
+        display({METRIC_MIME: {"name": name, "value": stored}, "text/plain": f"{name} = {shown}"}, raw=True)
+
+
+def read_metrics(notebook: str | Path) -> dict[str, Any]:
+    """All metrics recorded in an executed notebook, in recording order (last value wins),
+    plus ``seconds``: the papermill run's duration, where the notebook has one."""
+    path = Path(notebook)
+    if not path.is_file():
+        raise FileNotFoundError(f"no notebook at {path}")
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    metrics: dict[str, Any] = {}
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []):
+            item = output.get("data", {}).get(METRIC_MIME)
+            if item is not None:
+                metrics[item["name"]] = item["value"]
+    duration = nb.get("metadata", {}).get("papermill", {}).get("duration")
+    if duration is not None:
+        metrics["seconds"] = round(float(duration), 1)
+    return metrics

@@ -1,0 +1,640 @@
+"""Column-format NER corpora, tag schemes and vocabularies.
+
+Introduced in lesson 05 (BiLSTM-CNN-CRF named-entity recognition).
+
+The module has three parts:
+
+* ``read_conll``: reads a column-format corpus (CoNLL-2003, Resume NER, ...)
+  into a ``Corpus`` of ``Sentence`` objects, checking every line.
+* Tag schemes: ``detect_scheme``, ``convert_tags``, ``tags_to_spans``,
+  ``spans_to_tags`` and ``tag_violations``.
+* Vocabularies: ``Vocab``, ``build_vocab``, ``build_char_vocab`` and
+  ``build_tag_vocab`` turn tokens, characters and tags into integer ids.
+
+Tag schemes
+-----------
+An entity is a span of tokens with a type (PER, LOC, ...). A tag scheme writes
+the spans as one tag per token, ``O`` (outside) or ``PREFIX-TYPE``::
+
+                 Alex   Smith  visited  New    York   City   .
+    IOB1         I-PER  I-PER  O        I-LOC  I-LOC  I-LOC  O
+    BIO (IOB2)   B-PER  I-PER  O        B-LOC  I-LOC  I-LOC  O
+    BIOES        B-PER  E-PER  O        B-LOC  I-LOC  E-LOC  O
+    BMES         B-PER  E-PER  O        B-LOC  M-LOC  E-LOC  O
+
+* IOB1 (the original CoNLL-2003 files): an entity starts with ``I-``; ``B-``
+  marks the first token of an entity only when it directly follows another
+  entity of the same type ("I-PER I-PER B-PER" is two people).
+* BIO, also called IOB2: every entity starts with ``B-``, goes on with ``I-``.
+* BIOES: like BIO, but the last token of an entity is ``E-`` and a one-token
+  entity is ``S-`` (single).
+* BMES (Resume NER): BIOES with ``M-`` (middle) in place of ``I-``.
+
+Conversions go through spans: ``tags_to_spans`` reads the entities in one
+scheme, ``spans_to_tags`` writes them in another.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+SCHEMES = ("IOB1", "BIO", "BIOES", "BMES")
+# Other names accepted wherever a scheme is given.
+_ALIASES = {"IOB2": "BIO"}
+# The prefixes each scheme may use (besides the tag "O").
+_PREFIXES = {"IOB1": "BI", "BIO": "BI", "BIOES": "BIES", "BMES": "BMES"}
+# Prefixes that continue the entity of the previous token, when its type matches.
+_CONTINUES = {"IOB1": "I", "BIO": "I", "BIOES": "IE", "BMES": "ME"}
+# Prefixes that close their entity on the current token.
+_CLOSES = "ES"
+# The prefix of the tokens between the first and the last, per scheme.
+_INSIDE = {"IOB1": "I", "BIO": "I", "BIOES": "I", "BMES": "M"}
+
+# An entity span: (type, start, end), end exclusive, so tokens[start:end] is the entity.
+Span = tuple[str, int, int]
+
+
+def _canonical_scheme(scheme: str) -> str:
+    """The canonical name of ``scheme`` (case-insensitive, IOB2 -> BIO), or a ValueError."""
+    if not isinstance(scheme, str):
+        raise TypeError(f"expected the tag scheme as a string, got {type(scheme).__name__}")
+    name = _ALIASES.get(scheme.upper(), scheme.upper())
+    if name not in SCHEMES:
+        raise ValueError(
+            f"unknown tag scheme {scheme!r}: expected one of IOB1, BIO (or IOB2), BIOES, BMES"
+        )
+    return name
+
+
+def _split_tag(tag: str, prefixes: str) -> tuple[str, str | None]:
+    """Split ``tag`` into (prefix, type): "B-PER" -> ("B", "PER"), "O" -> ("O", None).
+
+    Raises a ValueError unless ``tag`` is "O" or PREFIX-TYPE with a prefix in
+    ``prefixes`` and a non-empty type.
+    """
+    if tag == "O":
+        return "O", None
+    if isinstance(tag, str) and len(tag) > 2 and tag[1] == "-" and tag[0] in prefixes:
+        return tag[0], tag[2:]
+    expected = ", ".join(f"{p}-TYPE" for p in prefixes)
+    raise ValueError(f"unknown tag {tag!r}: expected 'O' or one of {expected}")
+
+
+def _check_sequence(tags: object, what: str = "tags") -> None:
+    """Raise a TypeError unless ``tags`` is a list or tuple of tags (not one string)."""
+    if not isinstance(tags, (list, tuple)):
+        raise TypeError(f"expected {what} to be a list of tag strings, got {type(tags).__name__}")
+
+
+def detect_scheme(tag_sequences: Iterable[Sequence[str]]) -> str:
+    """Guess the tag scheme of a corpus from its tag sequences. Introduced in lesson 05.
+
+    Args:
+        tag_sequences: one list of tags per sentence (each of length T_i).
+            Sentences matter: IOB1 is told from BIO by how entities start.
+
+    Returns:
+        "BMES" if any tag uses ``M-``; else "BIOES" if any uses ``E-`` or
+        ``S-``; else "IOB1" if some entity starts with ``I-`` (an ``I-X`` that
+        does not follow ``B-X`` or ``I-X``); else "BIO". A corpus of only
+        ``O`` tags (or with no tags at all) is reported as "BIO".
+
+    Raises:
+        ValueError: for a tag that is neither "O" nor PREFIX-TYPE with prefix
+            B, I, M, E or S, or for tags that mix ``I-`` and ``M-``.
+    """
+    if isinstance(tag_sequences, (str, bytes)):
+        raise TypeError("expected a list of tag sequences (one list per sentence), got a string")
+    seen: dict[str, tuple[int, int]] = {}  # prefix -> (sentence, position) of its first use
+    entity_starts_with_i = False
+    for n, tags in enumerate(tag_sequences):
+        _check_sequence(tags, f"tag sequence {n}")
+        previous: tuple[str, str | None] = ("O", None)
+        for i, tag in enumerate(tags):
+            try:
+                prefix, type_ = _split_tag(tag, "BIMES")
+            except ValueError as error:
+                raise ValueError(f"sentence {n}, token {i}: {error}") from None
+            seen.setdefault(prefix, (n, i))
+            if prefix == "I" and not (previous[0] in "BI" and previous[1] == type_):
+                entity_starts_with_i = True
+            previous = (prefix, type_)
+    if "M" in seen:
+        if "I" in seen:
+            (n_i, i_i), (n_m, i_m) = seen["I"], seen["M"]
+            raise ValueError(
+                "the tags mix I- (IOB1, BIO, BIOES) and M- (BMES) prefixes: first I- tag in "
+                f"sentence {n_i}, token {i_i}; first M- tag in sentence {n_m}, token {i_m}"
+            )
+        return "BMES"
+    if "E" in seen or "S" in seen:
+        return "BIOES"
+    return "IOB1" if entity_starts_with_i else "BIO"
+
+
+def tag_violations(tags: Sequence[str], scheme: str) -> list[tuple[int, str]]:
+    """Every place where ``tags`` break the rules of ``scheme``. Introduced in lesson 05.
+
+    The rules (the start and the end of the sentence count as ``O``):
+
+    * IOB1: ``B-X`` only directly after ``B-X`` or ``I-X``.
+    * BIO: ``I-X`` only directly after ``B-X`` or ``I-X``.
+    * BIOES / BMES: ``I-X``/``M-X`` and ``E-X`` only directly after ``B-X``
+      or ``I-X``/``M-X``; and ``B-X``, ``I-X``/``M-X`` must be followed by
+      ``I-X``/``M-X`` or ``E-X`` (an entity cannot stop without its ``E-``).
+
+    Args:
+        tags: the T tags of one sentence.
+        scheme: "IOB1", "BIO" (or "IOB2"), "BIOES" or "BMES".
+
+    Returns:
+        A list of (position, message), position in 0..T-1, empty for valid
+        tags. An entity left open at the end of the sentence is reported at
+        its last token, T-1.
+
+    Raises:
+        ValueError: for an unknown scheme or a tag not valid in ``scheme``.
+    """
+    scheme = _canonical_scheme(scheme)
+    _check_sequence(tags)
+    inside = _INSIDE[scheme]
+    problems = []
+    prev_prefix, prev_type = "O", None
+    for i, tag in enumerate(tags):
+        where = f"after {tags[i - 1]!r}" if i else "at the start of the sentence"
+        try:
+            prefix, type_ = _split_tag(tag, _PREFIXES[scheme])
+        except ValueError as error:
+            raise ValueError(f"token {i}: {error}") from None
+        follows_same = prev_prefix in "B" + inside and prev_type == type_
+        if scheme == "IOB1" and prefix == "B" and not follows_same:
+            problems.append((i, f"{tag!r} {where}: in IOB1, B-{type_} is only used "
+                                f"right after another {type_} entity"))
+        elif scheme == "BIO" and prefix == "I" and not follows_same:
+            problems.append((i, f"{tag!r} {where}: in BIO, an entity starts with "
+                                f"B-{type_}, so I-{type_} must follow B-{type_} or I-{type_}"))
+        elif scheme in ("BIOES", "BMES"):
+            entity_open = prev_prefix in "B" + inside
+            if prefix in inside + "E" and not follows_same:
+                problems.append((i, f"{tag!r} {where}: {prefix}-{type_} must follow "
+                                    f"B-{type_} or {inside}-{type_}"))
+            elif prefix in "BSO" and entity_open:
+                problems.append((i, f"{tag!r} {where}: {tags[i - 1]!r} must be followed "
+                                    f"by {inside}-{prev_type} or E-{prev_type}"))
+        prev_prefix, prev_type = prefix, type_
+    if scheme in ("BIOES", "BMES") and prev_prefix in "B" + inside:
+        problems.append((len(tags) - 1, f"the sentence ends inside an entity: {tags[-1]!r} must "
+                                        f"be followed by {inside}-{prev_type} or E-{prev_type}"))
+    return problems
+
+
+def tags_to_spans(tags: Sequence[str], scheme: str) -> list[Span]:
+    """The entities that ``tags`` mark, as (type, start, end) spans. Introduced in lesson 05.
+
+    ``end`` is exclusive: the entity is ``tokens[start:end]``. Spans come in
+    order and never overlap.
+
+    Invalid tags (see ``tag_violations``) are read leniently, with these
+    repairs:
+
+    * a tag that cannot continue the previous token's entity (``I-X`` after
+      ``O`` in BIO, ``M-X``/``E-X`` after ``O`` in BMES, ...) starts a new
+      entity, as if it were ``B-X`` (``E-X`` then also ends it);
+    * IOB1's ``B-X`` after ``O`` starts an entity, as ``I-X`` would;
+    * an entity still open at ``O``, at a new ``B-``/``S-`` or at the end of
+      the sentence (BIOES/BMES without its ``E-``) ends there.
+
+    Args:
+        tags: the T tags of one sentence.
+        scheme: "IOB1", "BIO" (or "IOB2"), "BIOES" or "BMES".
+
+    Raises:
+        ValueError: for an unknown scheme or a tag not valid in ``scheme``.
+    """
+    scheme = _canonical_scheme(scheme)
+    _check_sequence(tags)
+    spans: list[Span] = []
+    start, open_type = 0, None  # the entity that the next token may continue
+    for i, tag in enumerate(tags):
+        try:
+            prefix, type_ = _split_tag(tag, _PREFIXES[scheme])
+        except ValueError as error:
+            raise ValueError(f"token {i}: {error}") from None
+        if not (prefix in _CONTINUES[scheme] and type_ == open_type):
+            if open_type is not None:
+                spans.append((open_type, start, i))
+            start, open_type = i, type_
+        if prefix in _CLOSES:
+            spans.append((type_, start, i + 1))
+            open_type = None
+    if open_type is not None:
+        spans.append((open_type, start, len(tags)))
+    return spans
+
+
+def spans_to_tags(spans: Sequence[Span], length: int, scheme: str) -> list[str]:
+    """Write entity spans as ``length`` tags in ``scheme``. Introduced in lesson 05.
+
+    The inverse of ``tags_to_spans``.
+
+    Args:
+        spans: (type, start, end) tuples, end exclusive, in order, not overlapping.
+        length: T, the number of tokens of the sentence.
+        scheme: "IOB1", "BIO" (or "IOB2"), "BIOES" or "BMES".
+
+    Returns:
+        The T tags.
+    """
+    scheme = _canonical_scheme(scheme)
+    if not isinstance(length, int) or isinstance(length, bool) or length < 0:
+        raise ValueError(f"expected length to be a non-negative int, got {length!r}")
+    tags = ["O"] * length
+    inside = _INSIDE[scheme]
+    previous: Span | None = None
+    for span in spans:
+        if not (isinstance(span, tuple) and len(span) == 3):
+            raise TypeError(f"expected each span to be a tuple (type, start, end), got {span!r}")
+        type_, start, end = span
+        if not (isinstance(type_, str) and type_) or not 0 <= start < end <= length:
+            raise ValueError(f"invalid span {span!r} for {length} tokens: expected a non-empty "
+                             "type and 0 <= start < end <= length")
+        if previous is not None and start < previous[2]:
+            raise ValueError(f"span {span!r} overlaps or comes before the span {previous!r}")
+        if scheme == "IOB1":
+            after_same_type = previous is not None and previous[2] == start and previous[0] == type_
+            first = "B" if after_same_type else "I"
+            tags[start:end] = [f"{first}-{type_}"] + [f"I-{type_}"] * (end - start - 1)
+        elif scheme == "BIO":
+            tags[start:end] = [f"B-{type_}"] + [f"I-{type_}"] * (end - start - 1)
+        elif end - start == 1:
+            tags[start] = f"S-{type_}"
+        else:
+            tags[start:end] = ([f"B-{type_}"] + [f"{inside}-{type_}"] * (end - start - 2)
+                               + [f"E-{type_}"])
+        previous = span
+    return tags
+
+
+def convert_tags(tags: Sequence[str], source: str, target: str) -> list[str]:
+    """Rewrite one sentence's tags from scheme ``source`` to ``target``. Introduced in lesson 05.
+
+    Any scheme to any other among IOB1, BIO (IOB2), BIOES and BMES: the spans
+    are read with ``tags_to_spans`` (so invalid tags are repaired as it
+    describes) and written with ``spans_to_tags``. Converting to the same
+    scheme therefore only repairs.
+
+    Example: ``convert_tags(["I-PER", "I-PER", "O"], "IOB1", "BIOES")`` is
+    ``["B-PER", "E-PER", "O"]``.
+
+    Args:
+        tags: the T tags of one sentence.
+        source: the scheme of ``tags``.
+        target: the scheme of the result.
+
+    Returns:
+        The T converted tags.
+    """
+    return spans_to_tags(tags_to_spans(tags, source), len(tags), target)
+
+
+@dataclass
+class Sentence:
+    """One sentence of a corpus: its tokens and their tags. Introduced in lesson 05.
+
+    Attributes:
+        tokens: the T tokens (words, or characters for Resume NER).
+        tags: the T tags, one per token.
+        line: the 1-based line number of the first token in the file it was
+            read from (token i is on line ``line + i``); 0 if not from a file.
+    """
+
+    tokens: list[str]
+    tags: list[str]
+    line: int = 0
+
+    def __post_init__(self) -> None:
+        if len(self.tokens) != len(self.tags):
+            raise ValueError(f"expected as many tags as tokens, got {len(self.tokens)} tokens "
+                             f"and {len(self.tags)} tags")
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+
+@dataclass
+class Corpus:
+    """The sentences of one file, and their tag scheme. Introduced in lesson 05.
+
+    Iterate over it, index it and take its ``len`` like a list of ``Sentence``.
+
+    Attributes:
+        sentences: the N sentences.
+        scheme: the tag scheme of their tags: "IOB1", "BIO", "BIOES" or "BMES".
+    """
+
+    sentences: list[Sentence]
+    scheme: str
+
+    def __post_init__(self) -> None:
+        self.scheme = _canonical_scheme(self.scheme)
+
+    def __len__(self) -> int:
+        return len(self.sentences)
+
+    def __iter__(self) -> Iterator[Sentence]:
+        return iter(self.sentences)
+
+    def __getitem__(self, index: int) -> Sentence:
+        return self.sentences[index]
+
+    @property
+    def num_tokens(self) -> int:
+        """The number of tokens in all sentences."""
+        return sum(len(sentence) for sentence in self.sentences)
+
+    def tag_counts(self) -> Counter[str]:
+        """How often each tag occurs."""
+        return Counter(tag for sentence in self.sentences for tag in sentence.tags)
+
+    def convert(self, target_scheme: str) -> Corpus:
+        """A new corpus with every sentence's tags converted (see ``convert_tags``)."""
+        target_scheme = _canonical_scheme(target_scheme)
+        sentences = [
+            Sentence(s.tokens, convert_tags(s.tags, self.scheme, target_scheme), s.line)
+            for s in self.sentences
+        ]
+        return Corpus(sentences, target_scheme)
+
+
+_COLUMN_SEPARATOR = re.compile(r"[ \t]+")
+
+
+def _read_lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 file (a leading byte-order mark dropped), without line endings."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ValueError(f"{path} line {line}: not valid UTF-8 ({error.reason})") from None
+    # split("\n"), not splitlines(): splitlines() also breaks at characters
+    # such as U+2028 or U+0085, which may be tokens.
+    return [line.rstrip("\r") for line in text.removeprefix("\ufeff").split("\n")]
+
+
+def _read_sentences(path: Path) -> list[Sentence]:
+    """Group the token lines of ``path`` into sentences, checking the column count."""
+    sentences: list[Sentence] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    first_line = 0
+    for number, line in enumerate(_read_lines(path), start=1):
+        columns = _COLUMN_SEPARATOR.split(line.strip(" \t"))
+        if not line.strip() or columns[0] == "-DOCSTART-":
+            if tokens:
+                sentences.append(Sentence(tokens, tags, first_line))
+                tokens, tags = [], []
+            continue
+        if len(columns) < 2:
+            raise ValueError(f"{path} line {number}: expected at least 2 columns (token and "
+                             f"tag), got {len(columns)}: {line!r}")
+        if not tokens:
+            first_line = number
+        tokens.append(columns[0])
+        tags.append(columns[-1])
+    if tokens:
+        sentences.append(Sentence(tokens, tags, first_line))
+    return sentences
+
+
+def _check_tags(path: Path, sentences: list[Sentence], prefixes: str, note: str = "") -> None:
+    """Raise a ValueError naming the file and line of the first tag not valid with ``prefixes``."""
+    for sentence in sentences:
+        for i, tag in enumerate(sentence.tags):
+            try:
+                _split_tag(tag, prefixes)
+            except ValueError as error:
+                raise ValueError(f"{path} line {sentence.line + i}: {error}{note}") from None
+
+
+def read_conll(
+    path: str | Path,
+    *,
+    scheme: str = "auto",
+    target_scheme: str | None = None,
+    strict: bool = False,
+) -> Corpus:
+    """Read a column-format NER corpus (CoNLL-2003, Resume NER). Introduced in lesson 05.
+
+    The format: one token per line, columns separated by spaces or tabs; the
+    token is the first column and its tag the last (CoNLL-2003 has
+    ``token POS chunk NER``, Resume NER ``char TAG``). Blank lines, including
+    lines holding only whitespace, separate sentences; several blank lines in
+    a row and a missing blank line at the end are fine. ``-DOCSTART-`` lines
+    (document boundaries, whatever their other columns) are skipped and end a
+    sentence. The file must be UTF-8.
+
+    Tags are checked: each must be "O" or PREFIX-TYPE with a prefix of the
+    scheme. Transitions between tags (``tag_violations``) are checked only in
+    strict mode. Otherwise the tags are kept exactly as in the file, and any
+    invalid transition is repaired when the tags are converted
+    (``target_scheme``, ``Corpus.convert``, ``convert_tags``) as
+    ``tags_to_spans`` describes. In the real corpora:
+
+    * CoNLL-2003 ``eng.train`` lines 152428 and 175436 have ``B-MISC`` after
+      ``O``, which IOB1 does not allow: each starts a MISC entity (B-MISC
+      in BIO), as an ``I-MISC`` there would.
+    * Resume NER ``train.char.bmes`` breaks two sentences inside an
+      organisation name, at a ``。``: the sentences ending on ``M-ORG`` (lines
+      62390 and 64412) end the entity there (``E-ORG`` in BIOES, ``I-ORG`` in
+      BIO), and the next ones, starting with ``M-ORG``, start a new ORG entity
+      (``B-ORG`` in BIO and BIOES).
+
+    Args:
+        path: the file to read.
+        scheme: the tag scheme of the file, or "auto" to detect it with
+            ``detect_scheme``.
+        target_scheme: convert the tags to this scheme; None keeps the file's.
+        strict: raise an error at the first invalid transition instead.
+
+    Returns:
+        A ``Corpus`` whose ``scheme`` is ``target_scheme``, or the file's
+        scheme if None.
+
+    Raises:
+        ValueError: naming the file and the 1-based line for a line with one
+            column, a tag not valid in the scheme, text that is not UTF-8 and,
+            if ``strict``, an invalid transition; naming the file if "auto"
+            cannot tell the scheme (the tags mix I- and M-).
+    """
+    path = Path(path)
+    sentences = _read_sentences(path)
+    if scheme == "auto":
+        # Any prefix first, so that an unknown tag gets its line number; the
+        # detected scheme then allows every prefix that occurs.
+        _check_tags(path, sentences, "BIMES")
+        try:
+            scheme = detect_scheme(sentence.tags for sentence in sentences)
+        except ValueError as error:
+            raise ValueError(f"{path}: cannot detect the tag scheme: {error}") from None
+    else:
+        scheme = _canonical_scheme(scheme)
+        _check_tags(path, sentences, _PREFIXES[scheme], f" (tag scheme {scheme})")
+    if strict:
+        for sentence in sentences:
+            problems = tag_violations(sentence.tags, scheme)
+            if problems:
+                i, message = problems[0]
+                raise ValueError(f"{path} line {sentence.line + i}: invalid {scheme} "
+                                 f"transition: {message}")
+    corpus = Corpus(sentences, scheme)
+    return corpus if target_scheme is None else corpus.convert(target_scheme)
+
+
+PAD = "<pad>"
+UNK = "<unk>"
+
+
+class Vocab:
+    """A two-way mapping between strings and integer ids. Introduced in lesson 05.
+
+    Ids are positions in ``itos``. If ``"<unk>"`` (``UNK``) is in the
+    vocabulary, ``encode`` maps strings it does not know to it; otherwise an
+    unknown string is an error (as for tags: a tag the model has never seen
+    is a bug, not a rare word).
+
+    Attributes:
+        itos: the strings, in id order ("index to string").
+        stoi: string -> id ("string to index").
+    """
+
+    def __init__(self, itos: Sequence[str]) -> None:
+        if isinstance(itos, str) or not all(isinstance(item, str) for item in itos):
+            raise TypeError("expected itos to be a sequence of strings")
+        self.itos = list(itos)
+        self.stoi = {item: index for index, item in enumerate(self.itos)}
+        if len(self.stoi) != len(self.itos):
+            duplicates = sorted(item for item, n in Counter(self.itos).items() if n > 1)
+            raise ValueError(f"expected distinct strings, got duplicates {duplicates}")
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __contains__(self, item: str) -> bool:
+        return item in self.stoi
+
+    def __repr__(self) -> str:
+        return f"Vocab({len(self)} items: {self.itos[:8]}{' ...' if len(self) > 8 else ''})"
+
+    def _special_index(self, special: str) -> int:
+        if special not in self.stoi:
+            raise ValueError(f"this vocabulary has no {special!r}; build it with {special!r} "
+                             f"among the specials")
+        return self.stoi[special]
+
+    @property
+    def pad_index(self) -> int:
+        """The id of ``"<pad>"``; a ValueError if the vocabulary has none."""
+        return self._special_index(PAD)
+
+    @property
+    def unk_index(self) -> int:
+        """The id of ``"<unk>"``; a ValueError if the vocabulary has none."""
+        return self._special_index(UNK)
+
+    def encode(self, items: Sequence[str]) -> list[int]:
+        """The ids of ``items`` (a list of L strings), as a list of L ints.
+
+        To encode the characters of a word, pass ``list(word)``: a plain
+        string is refused, so that a word is never split by accident.
+        """
+        if isinstance(items, str):
+            raise TypeError(f"expected a list of strings, got the string {items!r}; "
+                            "for its characters pass list(...)")
+        unk = self.stoi.get(UNK)
+        ids = []
+        for item in items:
+            index = self.stoi.get(item, unk)
+            if index is None:
+                raise ValueError(f"{item!r} is not in the vocabulary, which has no {UNK!r}")
+            ids.append(index)
+        return ids
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        """The strings of ``ids`` (L ints, or a 1-D integer tensor of shape (L,))."""
+        items = []
+        for index in ids:
+            index = int(index)
+            if not 0 <= index < len(self.itos):
+                raise ValueError(f"id {index} is out of range for a vocabulary of {len(self)}")
+            items.append(self.itos[index])
+        return items
+
+
+def build_vocab(
+    items: Iterable[str], *, min_count: int = 1, specials: Sequence[str] = (PAD, UNK)
+) -> Vocab:
+    """A vocabulary of the strings in ``items``. Introduced in lesson 05.
+
+    The specials come first (so with the default ``"<pad>"`` has id 0 and
+    ``"<unk>"`` id 1), then every string seen at least ``min_count`` times,
+    most frequent first (ties in order of first appearance).
+
+    Example: ``build_vocab(t for s in corpus for t in s.tokens, min_count=2)``.
+
+    Args:
+        items: the strings, e.g. every token of the training set.
+        min_count: leave out rarer strings (they become ``"<unk>"``).
+        specials: strings to put first, whatever their count.
+    """
+    if isinstance(items, str):
+        raise TypeError("expected an iterable of strings, got a single string; "
+                        "for its characters use build_char_vocab([...])")
+    if not isinstance(min_count, int) or isinstance(min_count, bool) or min_count < 1:
+        raise ValueError(f"expected min_count to be a positive int, got {min_count!r}")
+    if isinstance(specials, str):
+        raise TypeError(f"expected specials to be a sequence of strings, got {specials!r}")
+    counts = Counter(items)
+    frequent = [item for item, n in counts.most_common() if n >= min_count and item not in specials]
+    return Vocab([*specials, *frequent])
+
+
+def build_char_vocab(
+    tokens: Iterable[str], *, min_count: int = 1, specials: Sequence[str] = (PAD, UNK)
+) -> Vocab:
+    """A vocabulary of the characters of ``tokens``, for the character CNN. Introduced in lesson 05.
+
+    Same order and arguments as ``build_vocab``, counting characters.
+    """
+    if isinstance(tokens, str):
+        raise TypeError("expected an iterable of tokens, got a single string")
+    return build_vocab((char for token in tokens for char in token),
+                       min_count=min_count, specials=specials)
+
+
+def build_tag_vocab(tag_sequences: Iterable[Sequence[str]]) -> Vocab:
+    """A vocabulary of the tags of a corpus, without specials. Introduced in lesson 05.
+
+    ``"O"`` gets id 0, then the other tags grouped by type (alphabetical) in
+    the order of their prefix (B, I, M, E, S), so that a transition matrix
+    reads well. There is no ``"<unk>"``: encoding an unseen tag is an error.
+    There is no ``"<pad>"``: pad tag sequences with any id (e.g. 0) and mask
+    those positions out.
+
+    Args:
+        tag_sequences: one list of tags per sentence.
+    """
+    if isinstance(tag_sequences, (str, bytes)):
+        raise TypeError("expected a list of tag sequences (one list per sentence), got a string")
+    tags = set()
+    for tags_of_sentence in tag_sequences:
+        _check_sequence(tags_of_sentence, "each tag sequence")
+        tags.update(tags_of_sentence)
+    for tag in tags:
+        _split_tag(tag, "BIMES")
+    others = sorted(tags - {"O"}, key=lambda tag: (tag[2:], "BIMES".index(tag[0])))
+    return Vocab(["O", *others])

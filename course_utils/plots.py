@@ -1,0 +1,85 @@
+"""Plots the lessons share: learning curves, confusion matrices, image grids.
+
+Introduced in lesson 01. Every function returns the matplotlib Figure, titled and labelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+from sklearn.metrics import confusion_matrix
+
+
+def plot_history(history: pd.DataFrame, title: str = "Learning curves") -> plt.Figure:
+    """Loss (and accuracy, if present) per epoch, training against validation.
+
+    `history` is what `train.fit` returns: columns epoch, train_loss, val_loss, ...
+    """
+    if "epoch" not in history or "train_loss" not in history:
+        raise ValueError(f"history needs 'epoch' and 'train_loss' columns, got {list(history.columns)}")
+    kinds = [k for k in ("loss", "accuracy") if f"train_{k}" in history or f"val_{k}" in history]
+    fig, axes = plt.subplots(1, len(kinds), figsize=(5.5 * len(kinds), 3.8), squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
+        for split, style in (("train", "o-"), ("val", "s--")):
+            column = f"{split}_{kind}"
+            if column in history:
+                ax.plot(history["epoch"], history[column], style, label=split)
+        ax.set(xlabel="epoch", ylabel=kind, title=kind.capitalize())
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(y_true: torch.Tensor | np.ndarray, y_pred: torch.Tensor | np.ndarray,
+                          class_names: Sequence[str], title: str = "Confusion matrix",
+                          normalize: bool = True) -> plt.Figure:
+    """A heatmap of true class (rows) against predicted class (columns).
+
+    y_true, y_pred: (N,) integer labels in [0, len(class_names)).
+    With `normalize`, each row is divided by its count, so the diagonal is per-class recall.
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1:
+        raise ValueError(f"y_true and y_pred must be 1-D of equal length, got {y_true.shape} and {y_pred.shape}")
+    labels = np.arange(len(class_names))
+    matrix = confusion_matrix(y_true, y_pred, labels=labels, normalize="true" if normalize else None)
+    size = max(4.5, 0.55 * len(class_names) + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    sns.heatmap(matrix, annot=True, fmt=".2f" if normalize else "d", cmap="Blues",
+                xticklabels=class_names, yticklabels=class_names, cbar=False, ax=ax)
+    ax.set(xlabel="predicted class", ylabel="true class", title=title)
+    fig.tight_layout()
+    return fig
+
+
+def show_images(images: torch.Tensor | np.ndarray, titles: Sequence[str] | None = None,
+                ncols: int = 8, title: str = "", cmap: str = "gray_r") -> plt.Figure:
+    """A grid of images, each with an optional title.
+
+    images: (N, H, W) or (N, 1, H, W), any numeric dtype.
+    """
+    images = np.asarray(images.detach().cpu() if isinstance(images, torch.Tensor) else images)
+    if images.ndim == 4 and images.shape[1] == 1:
+        images = images[:, 0]
+    if images.ndim != 3:
+        raise ValueError(f"images must be (N, H, W) or (N, 1, H, W), got shape {images.shape}")
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(f"{len(images)} images but {len(titles)} titles")
+    nrows = -(-len(images) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.5 * ncols, 1.7 * nrows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < len(images):
+            ax.imshow(images[i], cmap=cmap)
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

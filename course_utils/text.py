@@ -1,0 +1,519 @@
+"""Character-level language modelling: text as a sequence of integers, and an LSTM that reads it.
+
+Introduced in lesson 02 (character-level LSTM language model on Tiny Shakespeare).
+
+The pieces, in the order the lesson uses them:
+
+* ``CharVocab``: the characters of a text, and ``encode``/``decode`` between
+  strings and integer ids.
+* ``split_by_position``: the first 90% of the text for training, the rest for validation.
+* ``tbptt_batches``: (x, y) chunks for truncated backpropagation through time,
+  laid out so that the hidden state can be carried from one chunk to the next.
+* ``CharLSTM``, ``train_char_lstm``, ``evaluate_char_lstm``, ``bits_per_char``
+  and ``sample``: the model, its training loop, its loss in nats per
+  character, and text generation with a temperature.
+* ``lstm_activations``, ``text_features``, ``best_cells``: look inside a trained
+  model for cells that track something visible in the text.
+* ``plot_learning_curves``, ``plot_activations``, ``plot_text_heatmap``,
+  ``side_by_side``: the lesson's figures and tables.
+
+Shapes use B = batch size, T = time steps (characters), V = vocabulary size,
+E = embedding size, H = hidden size, L = number of layers, N = text length.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from .lstm import LSTM, State
+from .train import show_progress
+
+__all__ = [
+    "CharVocab", "split_by_position", "tbptt_batches", "CharLSTM", "train_char_lstm",
+    "evaluate_char_lstm", "bits_per_char", "sample", "lstm_activations", "text_features",
+    "best_cells", "plot_learning_curves", "plot_activations", "plot_text_heatmap", "side_by_side",
+]
+
+
+def _check_positive_int(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"expected {name} to be a positive int, got {value!r}")
+
+
+def _check_ids(ids: object, name: str = "ids", dim: int = 1) -> None:
+    """Raise unless `ids` is an integer tensor with `dim` dimensions and no negative entry."""
+    if not isinstance(ids, Tensor):
+        raise TypeError(f"expected {name} to be a torch.Tensor, got {type(ids).__name__}")
+    if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
+        raise TypeError(f"expected {name} to hold integer character ids, got dtype {ids.dtype}")
+    if ids.dim() != dim:
+        raise ValueError(f"expected {name} with {dim} dimension(s), got shape {tuple(ids.shape)}")
+
+
+class CharVocab:
+    """The characters of a text, each with an integer id. Introduced in lesson 02.
+
+    Ids follow sorted character order, so the same text always gives the same ids.
+
+    Args:
+        chars: the distinct characters, in id order.
+    """
+
+    def __init__(self, chars: Sequence[str]) -> None:
+        chars = list(chars)
+        if not chars or not all(isinstance(c, str) and len(c) == 1 for c in chars):
+            raise ValueError(f"expected a non-empty list of single characters, got {chars[:10]!r}")
+        if len(set(chars)) != len(chars):
+            raise ValueError("expected distinct characters, got repeats")
+        self.chars = chars
+        self.index = {c: i for i, c in enumerate(chars)}
+
+    @classmethod
+    def from_text(cls, text: str) -> CharVocab:
+        """The vocabulary of every distinct character in `text`, sorted."""
+        if not isinstance(text, str) or not text:
+            raise ValueError("expected a non-empty string")
+        return cls(sorted(set(text)))
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> Tensor:
+        """`text` as ids: a (len(text),) int64 tensor. Unknown characters are an error."""
+        if not isinstance(text, str):
+            raise TypeError(f"expected a string, got {type(text).__name__}")
+        unknown = sorted(set(text) - self.index.keys())
+        if unknown:
+            raise ValueError(f"characters not in the vocabulary: {unknown[:10]!r}")
+        return torch.tensor([self.index[c] for c in text], dtype=torch.long)
+
+    def decode(self, ids: Tensor | Sequence[int]) -> str:
+        """The string of ids (N,), the inverse of `encode`."""
+        ids = torch.as_tensor(ids)
+        _check_ids(ids)
+        if len(ids) and (ids.min() < 0 or ids.max() >= len(self)):
+            raise ValueError(f"expected ids in [0, {len(self)}), got values in "
+                             f"[{int(ids.min())}, {int(ids.max())}]")
+        return "".join(self.chars[i] for i in ids.tolist())
+
+
+def split_by_position(ids: Tensor, val_fraction: float = 0.1) -> tuple[Tensor, Tensor]:
+    """The first (1 - val_fraction) of `ids` (N,) for training, the rest for validation.
+
+    A split by position, not at random: validation text is text the model never
+    saw, not characters whose neighbours it trained on. Introduced in lesson 02.
+    """
+    _check_ids(ids)
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"expected val_fraction in (0, 1), got {val_fraction!r}")
+    cut = round(len(ids) * (1.0 - val_fraction))
+    if cut < 2 or len(ids) - cut < 2:
+        raise ValueError(f"{len(ids)} ids are too few to split with val_fraction={val_fraction}")
+    return ids[:cut], ids[cut:]
+
+
+def tbptt_batches(ids: Tensor, batch_size: int, seq_len: int,
+                  offset: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
+    """Chunks of `batch_size` parallel streams for truncated backpropagation through time.
+
+    ``ids[offset:]`` is cut into `batch_size` equal, contiguous streams, one per
+    row; the chunks walk along them `seq_len` characters at a time. Row b of
+    one chunk continues exactly where row b of the previous chunk stopped, so
+    the model's final state after one chunk is the right initial state for
+    the next. The last chunk may be shorter. Introduced in lesson 02.
+
+    Args:
+        ids: (N,) character ids.
+        batch_size: B, the number of parallel streams.
+        seq_len: T, the chunk length (how far back gradients flow).
+        offset: characters skipped at the start (vary it between epochs so
+            that chunk boundaries fall in new places).
+
+    Yields:
+        x: (B, t) inputs, t <= T.
+        y: (B, t) targets, the next character of every input.
+    """
+    _check_ids(ids)
+    _check_positive_int("batch_size", batch_size)
+    _check_positive_int("seq_len", seq_len)
+    if not isinstance(offset, int) or offset < 0:
+        raise ValueError(f"expected offset to be a non-negative int, got {offset!r}")
+    length = (len(ids) - offset - 1) // batch_size  # characters per stream
+    if length < 1:
+        raise ValueError(f"{len(ids)} ids (offset {offset}) are too few for {batch_size} streams")
+    inputs = ids[offset:offset + batch_size * length].view(batch_size, length)
+    targets = ids[offset + 1:offset + 1 + batch_size * length].view(batch_size, length)
+    for start in range(0, length, seq_len):
+        yield inputs[:, start:start + seq_len], targets[:, start:start + seq_len]
+
+
+class CharLSTM(nn.Module):
+    """A character-level language model: embedding, stacked LSTM, linear read-out.
+
+    Introduced in lesson 02. Uses ``torch.nn.LSTM`` (fast); ``lstm_activations``
+    copies its weights into the from-scratch ``course_utils.lstm.LSTM`` to look inside.
+
+    Args:
+        vocab_size: V, the number of characters.
+        embed_size: E, the size of each character's learned vector.
+        hidden_size: H, the size of each layer's hidden and cell states.
+        num_layers: L, the number of stacked LSTM layers.
+        dropout: dropout between the LSTM layers (0 = off).
+    """
+
+    def __init__(self, vocab_size: int, embed_size: int = 64, hidden_size: int = 256,
+                 num_layers: int = 2, dropout: float = 0.0) -> None:
+        super().__init__()
+        for name, value in (("vocab_size", vocab_size), ("embed_size", embed_size),
+                            ("hidden_size", hidden_size), ("num_layers", num_layers)):
+            _check_positive_int(name, value)
+        self.vocab_size = vocab_size
+        self.embed = nn.Embedding(vocab_size, embed_size)
+        self.lstm = nn.LSTM(embed_size, hidden_size, num_layers, batch_first=True, dropout=dropout)
+        self.head = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """Next-character scores for every position.
+
+        Args:
+            x: (B, T) character ids.
+            state: optional (h, c), each (L, B, H), e.g. the final state of the previous chunk.
+
+        Returns:
+            logits: (B, T, V), unnormalised scores of the next character.
+            (h, c): the final states, each (L, B, H).
+        """
+        _check_ids(x, "x", dim=2)
+        if x.numel() and (x.min() < 0 or x.max() >= self.vocab_size):
+            raise ValueError(f"expected ids in [0, {self.vocab_size}), got values in "
+                             f"[{int(x.min())}, {int(x.max())}]")
+        output, state = self.lstm(self.embed(x), state)
+        return self.head(output), state
+
+
+def _detach(state: State) -> State:
+    """Keep the values of (h, c) but cut the graph: gradients stop at the chunk boundary."""
+    return state[0].detach(), state[1].detach()
+
+
+@torch.no_grad()
+def evaluate_char_lstm(model: CharLSTM, ids: Tensor, batch_size: int = 32, seq_len: int = 256,
+                       device: torch.device | str = "cpu") -> float:
+    """Mean cross-entropy of predicting each next character of `ids` (N,), in nats per character.
+
+    The text is read as `batch_size` streams with the state carried across
+    chunks, as in training; every character but the last (up to batch_size - 1
+    left over at the end) is predicted. Introduced in lesson 02.
+    """
+    model.eval()
+    total, count, state = 0.0, 0, None
+    for x, y in tbptt_batches(ids, batch_size, seq_len):
+        logits, state = model(x.to(device), state)
+        total += nn.functional.cross_entropy(logits.flatten(0, 1), y.to(device).flatten(),
+                                             reduction="sum").item()
+        count += y.numel()
+    return total / count
+
+
+def bits_per_char(nats: float) -> float:
+    """A loss in nats per character as bits per character: nats / ln 2. Introduced in lesson 02."""
+    return nats / math.log(2)
+
+
+def train_char_lstm(model: CharLSTM, train_ids: Tensor, val_ids: Tensor, *, steps: int,
+                    batch_size: int, seq_len: int, lr: float, eval_every: int,
+                    val_chars: int | None = None, pct_start: float = 0.05,
+                    clip_grad_norm: float = 1.0, device: torch.device | str = "cpu",
+                    seed: int = 0, verbose: bool = True) -> pd.DataFrame:
+    """Train `model` for `steps` updates with truncated BPTT; return the learning curves.
+
+    Each update reads one (B, T) chunk of `tbptt_batches`, starting from the
+    final state of the previous chunk, detached (the state's values carry over,
+    gradients stop at the chunk boundary). At the end of the training text the
+    state is reset and a new pass starts at a random offset. The optimiser is
+    Adam with a one-cycle schedule: the learning rate warms up to `lr` over the
+    first `pct_start` of the steps, then anneals to about zero at `steps`.
+    Introduced in lesson 02.
+
+    Args:
+        model: the CharLSTM to train (moved to `device`).
+        train_ids, val_ids: (N_train,) and (N_val,) character ids.
+        steps: the number of updates; characters seen = steps * B * T.
+        batch_size, seq_len: B and T of each chunk.
+        lr: the peak learning rate.
+        eval_every: steps between two rows of the history.
+        val_chars: evaluate on the first `val_chars` of `val_ids` during
+            training (faster); None = all of it. The last row always uses all of it.
+        pct_start: the warm-up fraction of the one-cycle schedule.
+        clip_grad_norm: gradients are rescaled to at most this total norm.
+        device: where to train.
+        seed: seed of the random pass offsets.
+        verbose: print each history row.
+
+    Returns:
+        One row per evaluation: step, chars (characters seen, millions),
+        train_loss (mean over the steps since the last row) and val_loss
+        (both nats per character), lr, seconds.
+    """
+    for name, value in (("steps", steps), ("batch_size", batch_size), ("seq_len", seq_len),
+                        ("eval_every", eval_every)):
+        _check_positive_int(name, value)
+    _check_ids(train_ids, "train_ids")
+    _check_ids(val_ids, "val_ids")
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps,
+                                                    pct_start=pct_start)
+    generator = torch.Generator().manual_seed(seed)
+    val_subset = val_ids if val_chars is None else val_ids[:val_chars]
+    rows, losses, step, start = [], [], 0, time.perf_counter()
+    progress = tqdm(total=steps, desc="training", disable=not show_progress())
+    while step < steps:
+        offset = int(torch.randint(seq_len, (1,), generator=generator)) if step else 0
+        state = None  # a new pass over the text starts from zeros
+        for x, y in tbptt_batches(train_ids, batch_size, seq_len, offset):
+            model.train()
+            logits, state = model(x.to(device), state)
+            state = _detach(state)
+            loss = nn.functional.cross_entropy(logits.flatten(0, 1), y.to(device).flatten())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            losses.append(loss.item())
+            step += 1
+            progress.update()
+            if step % eval_every == 0 or step == steps:
+                val = val_ids if step == steps else val_subset
+                rows.append({"step": step, "chars": step * batch_size * seq_len / 1e6,
+                             "train_loss": float(np.mean(losses)),
+                             "val_loss": evaluate_char_lstm(model, val, device=device),
+                             "lr": scheduler.get_last_lr()[0],
+                             "seconds": time.perf_counter() - start})
+                losses = []
+                if verbose:
+                    print("  ".join(f"{k} {v:.4g}" for k, v in rows[-1].items()), flush=True)
+            if step == steps:
+                break
+    progress.close()
+    return pd.DataFrame(rows)
+
+
+@torch.no_grad()
+def sample(model: CharLSTM, vocab: CharVocab, prompt: str, length: int,
+           temperature: float = 1.0, seed: int = 0, device: torch.device | str = "cpu") -> str:
+    """Generate `length` characters after `prompt`, one at a time. Introduced in lesson 02.
+
+    The model reads the prompt, then repeatedly draws the next character from
+    softmax(logits / temperature) and feeds it back in. Temperature < 1
+    sharpens the distribution (safer, more repetitive text), > 1 flattens it
+    (more varied, more mistakes).
+
+    Returns:
+        The prompt followed by the generated characters.
+    """
+    if not isinstance(prompt, str) or not prompt:
+        raise ValueError("expected a non-empty prompt string (the model needs a first character)")
+    _check_positive_int("length", length)
+    if not isinstance(temperature, (int, float)) or temperature <= 0:
+        raise ValueError(f"expected a temperature > 0, got {temperature!r}")
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    logits, state = model(vocab.encode(prompt)[None].to(device))  # (1, len(prompt), V)
+    generated = []
+    for _ in range(length):
+        probs = torch.softmax(logits[0, -1].float().cpu() / temperature, dim=-1)  # (V,)
+        next_id = torch.multinomial(probs, 1, generator=generator)  # (1,)
+        generated.append(int(next_id))
+        logits, state = model(next_id[None].to(device), state)
+    return prompt + vocab.decode(generated)
+
+
+@torch.no_grad()
+def lstm_activations(model: CharLSTM, ids: Tensor, layer: int) -> dict[str, Tensor]:
+    """Gates and states of one LSTM layer while `model` reads `ids` (T,). Introduced in lesson 02.
+
+    The weights of ``model.lstm`` are copied into the from-scratch
+    ``course_utils.lstm.LSTM``, whose ``LSTMCell.trace`` records every gate.
+
+    Returns:
+        {"input", "forget", "cell_candidate", "output", "cell", "hidden"}: each (T, H) on the CPU.
+    """
+    _check_ids(ids)
+    num_layers = model.lstm.num_layers
+    if not isinstance(layer, int) or not 0 <= layer < num_layers:
+        raise ValueError(f"expected layer in [0, {num_layers}), got {layer!r}")
+    model.eval()
+    device = next(model.parameters()).device
+    ours = LSTM.from_torch(model.lstm.cpu()).eval()
+    model.lstm.to(device)
+    x = model.embed(ids[None].to(device)).cpu()  # (1, T, E)
+    for cell in ours.layers[:layer]:
+        x, _ = cell(x)
+    return {name: values[0] for name, values in ours.layers[layer].trace(x).items()}
+
+
+def text_features(text: str) -> pd.DataFrame:
+    """Things a reader can see at each character of `text`. Introduced in lesson 02.
+
+    Returns:
+        One row per character: char; line_position (characters since the last
+        newline); speaker_name (1 inside a line like "ROMEO:" that introduces a
+        speech, else 0); in_word (1 for letters and apostrophes, else 0).
+    """
+    if not isinstance(text, str) or not text:
+        raise ValueError("expected a non-empty string")
+    lines = text.split("\n")
+    rows = []
+    for k, line in enumerate(lines):
+        is_speaker = line.endswith(":") and (k == 0 or lines[k - 1] == "")
+        for position, char in enumerate(line + ("\n" if k < len(lines) - 1 else "")):
+            rows.append({"char": char, "line_position": position,
+                         "speaker_name": int(is_speaker and char != "\n"),
+                         "in_word": int(char.isalpha() or char == "'")})
+    return pd.DataFrame(rows)
+
+
+def best_cells(activations: Tensor, features: pd.DataFrame) -> pd.DataFrame:
+    """For each numeric feature, the unit whose activation correlates with it most.
+
+    Introduced in lesson 02.
+
+    Args:
+        activations: (T, H), e.g. ``lstm_activations(...)["cell"]``.
+        features: T rows, e.g. ``text_features(text)``; non-numeric columns are skipped.
+
+    Returns:
+        One row per feature: feature, cell (the unit index), correlation
+        (Pearson, signed; the unit with the largest absolute value wins).
+    """
+    if not isinstance(activations, Tensor) or activations.dim() != 2:
+        raise ValueError(f"expected activations as a (T, H) tensor, got {getattr(activations, 'shape', activations)!r}")
+    if len(features) != len(activations):
+        raise ValueError(f"expected one feature row per time step: {len(activations)} steps, "
+                         f"{len(features)} rows")
+    acts = activations.double().numpy()
+    acts = (acts - acts.mean(0)) / (acts.std(0) + 1e-12)
+    rows = []
+    for name in features.select_dtypes("number").columns:
+        f = features[name].to_numpy(dtype=float)
+        f = (f - f.mean()) / (f.std() + 1e-12)
+        corr = (acts * f[:, None]).mean(0)  # (H,)
+        cell = int(np.abs(corr).argmax())
+        rows.append({"feature": name, "cell": cell, "correlation": float(corr[cell])})
+    return pd.DataFrame(rows)
+
+
+def _shown(char: str) -> str:
+    """How a character is drawn in a figure: newline as an arrow, space as a middle dot."""
+    return {"\n": "\u21b5", " ": "\u00b7"}.get(char, char)
+
+
+def plot_learning_curves(history: pd.DataFrame, target: float | None = None,
+                         title: str = "Learning curves") -> plt.Figure:
+    """Train and validation loss (nats per character) against characters seen.
+
+    `history` is what `train_char_lstm` returns. A right-hand axis shows bits
+    per character; `target` draws a horizontal line. Introduced in lesson 02.
+    """
+    missing = {"chars", "train_loss", "val_loss"} - set(history.columns)
+    if missing:
+        raise ValueError(f"history needs columns {sorted(missing)}, got {list(history.columns)}")
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(history["chars"], history["train_loss"], "o-", ms=3, label="train (mean since last point)")
+    ax.plot(history["chars"], history["val_loss"], "s--", ms=3, label="validation")
+    if target is not None:
+        ax.axhline(target, color="grey", lw=1, ls=":", label=f"target {target}")
+    ax.set(xlabel="characters seen in training (millions)", ylabel="loss (nats per character)",
+           title=title)
+    right = ax.secondary_yaxis("right", functions=(bits_per_char, lambda b: b * math.log(2)))
+    right.set_ylabel("bits per character")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_activations(values: Tensor, text: str, units: Sequence[int] | None = None,
+                     title: str = "Activations") -> plt.Figure:
+    """A heatmap of units (rows) against the characters of `text` (columns).
+
+    Introduced in lesson 02.
+
+    Args:
+        values: (T, H) activations, one row per character of `text`.
+        text: the T characters, used as the column labels.
+        units: which of the H units to show (default: the first 32).
+    """
+    if not isinstance(values, Tensor) or values.dim() != 2 or len(values) != len(text):
+        raise ValueError(f"expected values of shape ({len(text)}, H), one row per character, "
+                         f"got {getattr(values, 'shape', values)!r}")
+    units = list(range(min(32, values.shape[1]))) if units is None else list(units)
+    matrix = values[:, units].T.numpy()  # (units, T)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.16 * len(text) + 1.5), 0.25 * len(units) + 1.6))
+    image = ax.imshow(matrix, aspect="auto", cmap="coolwarm", vmin=-1 if matrix.min() < 0 else 0, vmax=1,
+                      interpolation="nearest")
+    ax.set_xticks(range(len(text)), [_shown(c) for c in text], fontsize=7, fontfamily="monospace")
+    ax.set_yticks(range(len(units)), [str(u) for u in units], fontsize=7)
+    ax.set(xlabel="character of the passage", ylabel="unit", title=title)
+    fig.colorbar(image, ax=ax, pad=0.01, label="activation")
+    fig.tight_layout()
+    return fig
+
+
+def plot_text_heatmap(text: str, values: Sequence[float] | Tensor,
+                      title: str = "One cell over a passage", label: str = "activation") -> plt.Figure:
+    """`text` laid out line by line, each character coloured by its value. Introduced in lesson 02.
+
+    values: (T,), one per character of `text`; newlines are drawn as arrows.
+    """
+    values = np.asarray(values.detach().cpu() if isinstance(values, Tensor) else values, dtype=float)
+    if values.shape != (len(text),):
+        raise ValueError(f"expected one value per character, shape ({len(text)},), got {values.shape}")
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    if not lines[-1]:
+        lines.pop()
+    width = max(len(line) for line in lines)
+    grid = np.full((len(lines), width), np.nan)
+    fig, ax = plt.subplots(figsize=(0.14 * width + 1.8, 0.24 * len(lines) + 1.0))
+    index = 0
+    for row, line in enumerate(lines):
+        grid[row, :len(line)] = values[index:index + len(line)]
+        for col, char in enumerate(line):
+            ax.text(col, row, _shown(char), ha="center", va="center", fontsize=7, fontfamily="monospace")
+        index += len(line)
+    limit = float(np.nanmax(np.abs(grid))) or 1.0
+    image = ax.imshow(grid, aspect="auto", cmap="coolwarm", vmin=-limit, vmax=limit, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set(title=title, xlabel="characters, line by line (\u21b5 = newline)")
+    fig.colorbar(image, ax=ax, pad=0.01, label=label)
+    fig.tight_layout()
+    return fig
+
+
+def side_by_side(texts: dict[str, str], width: int = 44) -> pd.DataFrame:
+    """Texts as columns of a table, one text line (cut to `width` characters) per row.
+
+    Short columns are padded with empty strings. Introduced in lesson 02.
+    """
+    _check_positive_int("width", width)
+    if not texts:
+        raise ValueError("expected at least one text")
+    columns = {}
+    for name, text in texts.items():
+        columns[name] = [part[i:i + width] or "" for part in text.split("\n")
+                         for i in range(0, max(len(part), 1), width)]
+    rows = max(len(lines) for lines in columns.values())
+    return pd.DataFrame({name: lines + [""] * (rows - len(lines)) for name, lines in columns.items()})

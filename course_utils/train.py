@@ -1,0 +1,214 @@
+"""Training and evaluation: device choice, seeding, the training loop, checkpoints.
+
+Introduced in lesson 01; every later lesson trains with `fit`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """The best available device: "cuda", then "mps" (Apple), then "cpu".
+
+    `prefer` forces one ("cpu" is always available); an unavailable choice is an error.
+    """
+    available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
+    if prefer is not None:
+        if prefer not in available:
+            raise ValueError(f"device must be one of {sorted(available)}, got {prefer!r}")
+        if not available[prefer]:
+            raise ValueError(f"device {prefer!r} is not available on this machine")
+        return torch.device(prefer)
+    for name in ("cuda", "mps"):
+        if available[name]:
+            return torch.device(name)
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and PyTorch's random generators (all devices)."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def show_progress() -> bool:
+    """Progress bars are on unless ``$COURSE_PROGRESS`` is "0" (batch runs set it)."""
+    return os.environ.get("COURSE_PROGRESS", "1") != "0"
+
+
+def _accuracy_counts(output: torch.Tensor, target: torch.Tensor) -> tuple[int, int]:
+    """(correct, total) when `output` holds class scores for `target`, else (0, 0).
+
+    output: (..., C) scores; target: (...) class indices.
+    """
+    if output.ndim == target.ndim + 1 and output.shape[:-1] == target.shape and not target.is_floating_point():
+        return int((output.argmax(-1) == target).sum()), target.numel()
+    return 0, 0
+
+
+def _check_batch(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+        raise TypeError("each batch must be a pair (inputs, targets), as a TensorDataset gives")
+    return batch[0], batch[1]
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: Iterable, loss_fn: LossFn,
+             device: torch.device | str = "cpu") -> dict[str, float]:
+    """Mean loss (weighted by batch size) and, for classifiers, accuracy over `loader`.
+
+    Each batch is (x, y); `loss_fn(model(x), y)` returns a mean loss.
+    Returns {"loss": float, "accuracy": float} ("accuracy" only for class scores).
+    """
+    model.eval()
+    total_loss, count, correct, labelled = 0.0, 0, 0, 0
+    for batch in loader:
+        x, y = (t.to(device) for t in _check_batch(batch))
+        output = model(x)
+        total_loss += float(loss_fn(output, y)) * len(y)
+        count += len(y)
+        c, n = _accuracy_counts(output, y)
+        correct, labelled = correct + c, labelled + n
+    if count == 0:
+        raise ValueError("the loader gave no batches")
+    result = {"loss": total_loss / count}
+    if labelled:
+        result["accuracy"] = correct / labelled
+    return result
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader: Iterable,
+            device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Predicted classes and true labels over `loader`.
+
+    Returns:
+        predictions: (N,) int64, the argmax of the model's (N, C) scores.
+        targets: (N,) the labels from the loader.
+    """
+    model.eval()
+    predictions, targets = [], []
+    for batch in loader:
+        x, y = _check_batch(batch)
+        predictions.append(model(x.to(device)).argmax(-1).cpu())
+        targets.append(y)
+    return torch.cat(predictions), torch.cat(targets)
+
+
+def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFn,
+        optimizer: torch.optim.Optimizer, *, epochs: int,
+        val_loader: Iterable | None = None,
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+        scheduler_step: str = "epoch", device: torch.device | str = "cpu",
+        clip_grad_norm: float | None = None, verbose: bool = True) -> pd.DataFrame:
+    """Train `model` for `epochs` epochs; return the history, one row per epoch.
+
+    Each batch is (x, y), with `loss_fn(model(x), y)` a mean loss. The history has
+    columns epoch, train_loss, [train_accuracy], [val_loss, val_accuracy], lr, seconds
+    (accuracy columns appear when the model outputs class scores (..., C) for
+    integer targets (...)). `scheduler` steps once per epoch, or once per batch
+    with ``scheduler_step="batch"`` (e.g. OneCycleLR).
+    """
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if scheduler_step not in ("epoch", "batch"):
+        raise ValueError(f"scheduler_step must be 'epoch' or 'batch', got {scheduler_step!r}")
+    model.to(device)
+    rows = []
+    start = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        model.train()
+        total_loss, count, correct, labelled = 0.0, 0, 0, 0
+        batches = tqdm(train_loader, desc=f"epoch {epoch}/{epochs}", leave=False, disable=not show_progress())
+        for batch in batches:
+            x, y = (t.to(device) for t in _check_batch(batch))
+            output = model(x)
+            loss = loss_fn(output, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip_grad_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+            optimizer.step()
+            if scheduler is not None and scheduler_step == "batch":
+                scheduler.step()
+            total_loss += loss.item() * len(y)
+            count += len(y)
+            c, n = _accuracy_counts(output.detach(), y)
+            correct, labelled = correct + c, labelled + n
+            batches.set_postfix(loss=f"{loss.item():.3f}")
+        row: dict[str, float] = {"epoch": epoch, "train_loss": total_loss / count}
+        if labelled:
+            row["train_accuracy"] = correct / labelled
+        if val_loader is not None:
+            row.update({f"val_{k}": v for k, v in evaluate(model, val_loader, loss_fn, device).items()})
+        row["lr"] = optimizer.param_groups[0]["lr"]
+        if scheduler is not None and scheduler_step == "epoch":
+            scheduler.step()
+        row["seconds"] = time.perf_counter() - start
+        rows.append(row)
+        if verbose:
+            print("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
+    return pd.DataFrame(rows)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """The number of trainable parameters (weights and biases) in `model`."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, **meta: Any) -> Path:
+    """Save `model`'s weights and JSON-like `meta` (numbers, strings, lists, dicts).
+
+    The file is written atomically: a temporary file, then a rename.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
+    os.close(fd)
+    try:
+        torch.save({"state_dict": model.state_dict(), "meta": meta}, tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def load_checkpoint(path: str | Path, model: nn.Module) -> dict[str, Any]:
+    """Load weights saved by `save_checkpoint` into `model`; return the saved meta.
+
+    Uses ``torch.load(weights_only=True)``, which unpickles tensors and plain
+    containers only, never code.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ValueError(f"{path} is not a readable checkpoint ({err})") from err
+    if not (isinstance(saved, dict) and "state_dict" in saved):
+        raise ValueError(f"{path} was not written by save_checkpoint (no 'state_dict' entry)")
+    try:
+        model.load_state_dict(saved["state_dict"])
+    except RuntimeError as err:
+        raise ValueError(f"the checkpoint {path} does not fit this model: {err}") from err
+    return saved.get("meta", {})

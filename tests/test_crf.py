@@ -1,0 +1,340 @@
+"""Tests for course_utils.crf: every quantity is checked against brute-force
+enumeration of all tag sequences, and the NLL/decoding against pytorch-crf."""
+
+import itertools
+
+import pytest
+import torch
+
+from course_utils.crf import CRF, TransitionConstraints, scheme_constraints
+
+# Batches of sentence lengths: single token, one length, and mixed lengths.
+LENGTH_CASES = [[1], [1, 1], [3], [4, 1, 2, 3], [2, 4]]
+BIO_TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+BIOES_TAGS = ["O", "B-PER", "I-PER", "E-PER", "S-PER", "B-LOC", "I-LOC", "E-LOC", "S-LOC"]
+BMES_TAGS = ["B", "M", "E", "S"]
+
+
+def make_crf(num_tags: int, seed: int, constraints: TransitionConstraints | None = None) -> CRF:
+    """A float64 CRF with parameters large enough for transitions to matter."""
+    torch.manual_seed(seed)
+    crf = CRF(num_tags, constraints=constraints).double()
+    for parameter in crf.parameters():
+        torch.nn.init.normal_(parameter)
+    return crf
+
+
+def make_batch(lengths: list[int], num_tags: int, seed: int):
+    """Random emissions (B, L, T) float64, tags (B, L) long and a prefix mask (B, L)."""
+    generator = torch.Generator().manual_seed(seed)
+    batch, max_len = len(lengths), max(lengths)
+    emissions = torch.randn(batch, max_len, num_tags, generator=generator, dtype=torch.float64)
+    tags = torch.randint(num_tags, (batch, max_len), generator=generator)
+    mask = torch.arange(max_len) < torch.tensor(lengths).unsqueeze(1)
+    return emissions, tags, mask
+
+
+def path_score(crf: CRF, emissions_row: torch.Tensor, path: tuple[int, ...]) -> float:
+    """Score of one tag sequence, straight from the definition (no masking, no constraints)."""
+    start, transitions, end = (p.detach().tolist() for p in
+                               (crf.start_transitions, crf.transitions, crf.end_transitions))
+    total = start[path[0]] + end[path[-1]]
+    total += sum(float(emissions_row[t, tag]) for t, tag in enumerate(path))
+    total += sum(transitions[a][b] for a, b in zip(path, path[1:]))
+    return total
+
+
+def all_paths(crf: CRF, emissions_row: torch.Tensor, length: int, valid=lambda path: True):
+    """All (score, path) pairs of one sentence, best first, keeping paths where ``valid``."""
+    pairs = [
+        (path_score(crf, emissions_row, path), list(path))
+        for path in itertools.product(range(crf.num_tags), repeat=length)
+        if valid(path)
+    ]
+    return sorted(pairs, key=lambda pair: -pair[0])
+
+
+def brute_log_partition(scored) -> float:
+    return float(torch.logsumexp(torch.tensor([score for score, _ in scored]), dim=0))
+
+
+def is_valid(names: list[str], scheme: str) -> bool:
+    """Independent oracle: read the tag names left to right as a chunk state machine."""
+    inside = "M" if scheme == "BMES" else "I"
+    open_type = None  # type of the chunk still open, or None
+    for name in names:
+        prefix, _, kind = name.partition("-")
+        if scheme == "BIO":
+            if prefix == "I" and open_type != kind:
+                return False
+            open_type = None if prefix == "O" else kind
+            continue
+        if prefix in (inside, "E"):
+            if open_type != kind:
+                return False
+            open_type = kind if prefix == inside else None
+        else:  # O, B, S need no open chunk
+            if open_type is not None:
+                return False
+            open_type = kind if prefix == "B" else None
+    return scheme == "BIO" or open_type is None
+
+
+# --- forward algorithm, gold score, NLL ------------------------------------
+
+
+@pytest.mark.parametrize("lengths", LENGTH_CASES)
+@pytest.mark.parametrize("num_tags", [1, 3, 4])
+def test_log_partition_score_and_nll_match_brute_force(lengths, num_tags):
+    crf = make_crf(num_tags, seed=len(lengths) + num_tags)
+    emissions, tags, mask = make_batch(lengths, num_tags, seed=sum(lengths))
+    expected_z = [brute_log_partition(all_paths(crf, emissions[b], n)) for b, n in enumerate(lengths)]
+    expected_score = [path_score(crf, emissions[b], tuple(tags[b, :n].tolist()))
+                      for b, n in enumerate(lengths)]
+    expected_nll = torch.tensor(expected_z) - torch.tensor(expected_score)
+
+    torch.testing.assert_close(crf.log_partition(emissions, mask), torch.tensor(expected_z, dtype=torch.float64))
+    torch.testing.assert_close(crf.score(emissions, tags, mask), torch.tensor(expected_score, dtype=torch.float64))
+    torch.testing.assert_close(crf(emissions, tags, mask, reduction="none"), expected_nll.double())
+    torch.testing.assert_close(crf(emissions, tags, mask, reduction="sum"), expected_nll.sum().double())
+    torch.testing.assert_close(crf(emissions, tags, mask, reduction="mean"), expected_nll.mean().double())
+    torch.testing.assert_close(crf(emissions, tags, mask, reduction="token_mean"),
+                               (expected_nll.sum() / sum(lengths)).double())
+
+
+def test_padding_tags_are_ignored():
+    crf = make_crf(3, seed=0)
+    emissions, tags, mask = make_batch([3, 1, 2], 3, seed=1)
+    padded = tags.masked_fill(~mask, -100)
+    torch.testing.assert_close(crf(emissions, padded, mask), crf(emissions, tags, mask))
+
+
+def test_no_mask_means_full_length():
+    crf = make_crf(3, seed=0)
+    emissions, tags, mask = make_batch([3, 3], 3, seed=1)
+    torch.testing.assert_close(crf(emissions, tags), crf(emissions, tags, mask))
+    assert crf.decode(emissions) == crf.decode(emissions, mask)
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean", "token_mean"])
+def test_nll_and_gradients_match_pytorch_crf(reduction):
+    from torchcrf import CRF as TorchCRF
+
+    ours = make_crf(5, seed=2)
+    theirs = TorchCRF(5, batch_first=True).double()
+    theirs.load_state_dict({k: v for k, v in ours.state_dict().items() if "allowed" not in k})
+    emissions, tags, mask = make_batch([7, 3, 1, 5, 7, 2], 5, seed=3)
+
+    ours_loss = ours(emissions, tags, mask, reduction=reduction)
+    theirs_loss = -theirs(emissions, tags, mask, reduction=reduction)
+    torch.testing.assert_close(ours_loss, theirs_loss)
+    ours_loss.backward()
+    theirs_loss.backward()
+    for name, parameter in ours.named_parameters():
+        torch.testing.assert_close(parameter.grad, getattr(theirs, name).grad)
+
+
+def test_gradients_flow_and_skip_forbidden_transitions():
+    constraints = scheme_constraints(BIO_TAGS, "BIO")
+    crf = make_crf(len(BIO_TAGS), seed=4, constraints=constraints)
+    emissions, _, mask = make_batch([4, 2, 3], len(BIO_TAGS), seed=5)
+    emissions.requires_grad_(True)
+    tags = torch.tensor([[1, 2, 0, 3], [0, 1, 0, 0], [3, 4, 4, 0]])  # valid BIO
+    crf(emissions, tags, mask).backward()
+    for grad in (emissions.grad, crf.start_transitions.grad, crf.transitions.grad, crf.end_transitions.grad):
+        assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+    assert (crf.transitions.grad[~constraints.transitions] == 0).all()
+    assert (crf.start_transitions.grad[~constraints.start] == 0).all()
+
+
+# --- decoding ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lengths", LENGTH_CASES)
+@pytest.mark.parametrize("num_tags", [1, 3, 4])
+def test_viterbi_and_nbest_match_brute_force(lengths, num_tags):
+    crf = make_crf(num_tags, seed=10 + num_tags)
+    emissions, _, mask = make_batch(lengths, num_tags, seed=20 + sum(lengths))
+    n = 6
+    expected = [all_paths(crf, emissions[b], length)[:n] for b, length in enumerate(lengths)]
+
+    assert crf.decode(emissions, mask) == [paths[0][1] for paths in expected]
+    nbest = crf.decode_nbest(emissions, mask, n=n)
+    assert [[path for _, path in sentence] for sentence in nbest] == \
+           [[path for _, path in sentence] for sentence in expected]
+    for got, want in zip(nbest, expected):
+        assert [score for score, _ in got] == pytest.approx([score for score, _ in want])
+
+
+def test_decode_matches_pytorch_crf():
+    from torchcrf import CRF as TorchCRF
+
+    ours = make_crf(6, seed=6)
+    theirs = TorchCRF(6, batch_first=True).double()
+    theirs.load_state_dict({k: v for k, v in ours.state_dict().items() if "allowed" not in k})
+    lengths = torch.randint(1, 12, (16,), generator=torch.Generator().manual_seed(7)).tolist()
+    emissions, _, mask = make_batch(lengths, 6, seed=8)
+    assert ours.decode(emissions, mask) == theirs.decode(emissions, mask)
+
+
+# --- marginals --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lengths", LENGTH_CASES)
+def test_marginals_match_brute_force(lengths):
+    num_tags = 3
+    crf = make_crf(num_tags, seed=30)
+    emissions, _, mask = make_batch(lengths, num_tags, seed=31 + sum(lengths))
+    expected = torch.zeros(len(lengths), max(lengths), num_tags, dtype=torch.float64)
+    for b, length in enumerate(lengths):
+        scored = all_paths(crf, emissions[b], length)
+        log_z = brute_log_partition(scored)
+        for score, path in scored:
+            for t, tag in enumerate(path):
+                expected[b, t, tag] += torch.tensor(score - log_z).exp()
+
+    marginals = crf.marginals(emissions, mask)
+    torch.testing.assert_close(marginals, expected)
+    torch.testing.assert_close(marginals.sum(2), mask.double())
+
+
+# --- constraints ------------------------------------------------------------
+
+
+def test_bio_constraint_matrix():
+    c = scheme_constraints(BIO_TAGS, "bio")
+    index = {name: i for i, name in enumerate(BIO_TAGS)}
+    allowed = lambda a, b: bool(c.transitions[index[a], index[b]])  # noqa: E731
+    assert not allowed("O", "I-PER") and not allowed("B-LOC", "I-PER") and not allowed("I-LOC", "I-PER")
+    assert allowed("B-PER", "I-PER") and allowed("I-PER", "I-PER") and allowed("I-PER", "B-LOC")
+    assert allowed("O", "B-PER") and allowed("B-PER", "O")
+    assert c.start.tolist() == [True, True, False, True, False]
+    assert c.end.all()
+
+
+def test_bioes_and_bmes_constraint_matrices():
+    c = scheme_constraints(BIOES_TAGS, "BIOES")
+    index = {name: i for i, name in enumerate(BIOES_TAGS)}
+    followers = {name: {BIOES_TAGS[j] for j in c.transitions[index[name]].nonzero().flatten().tolist()}
+                 for name in BIOES_TAGS}
+    assert followers["B-PER"] == {"I-PER", "E-PER"} == followers["I-PER"]
+    assert followers["O"] == {"O", "B-PER", "S-PER", "B-LOC", "S-LOC"} == followers["E-LOC"] == followers["S-PER"]
+    starts = {name for name, ok in zip(BIOES_TAGS, c.start.tolist()) if ok}
+    ends = {name for name, ok in zip(BIOES_TAGS, c.end.tolist()) if ok}
+    assert starts == {"O", "B-PER", "S-PER", "B-LOC", "S-LOC"}
+    assert ends == {"O", "E-PER", "S-PER", "E-LOC", "S-LOC"}
+
+    bmes = scheme_constraints(BMES_TAGS, "BMES")  # B M E S, no types
+    assert bmes.transitions.tolist() == [
+        [False, True, True, False],  # B -> M, E
+        [False, True, True, False],  # M -> M, E
+        [True, False, False, True],  # E -> B, S
+        [True, False, False, True],  # S -> B, S
+    ]
+    assert bmes.start.tolist() == [True, False, False, True]
+    assert bmes.end.tolist() == [False, False, True, True]
+
+
+@pytest.mark.parametrize("tags, scheme", [(BIO_TAGS, "BIO"), (BIOES_TAGS, "BIOES"), (BMES_TAGS, "BMES")])
+def test_constrained_decoding_is_always_valid(tags, scheme):
+    crf = make_crf(len(tags), seed=40, constraints=scheme_constraints(tags, scheme))
+    lengths = torch.randint(1, 15, (64,), generator=torch.Generator().manual_seed(41)).tolist()
+    emissions, _, mask = make_batch(lengths, len(tags), seed=42)
+    emissions = emissions * 5  # strong emissions push towards invalid sequences
+    decoded = crf.decode(emissions, mask)
+    nbest = crf.decode_nbest(emissions, mask, n=4)
+    assert [len(path) for path in decoded] == lengths
+    for path, candidates in zip(decoded, nbest):
+        assert candidates[0][1] == path
+        for _, candidate in candidates:
+            assert is_valid([tags[i] for i in candidate], scheme)
+
+
+def test_constraints_apply_in_training_and_nbest():
+    tags = BIO_TAGS[:3]  # O, B-PER, I-PER
+    constraints = scheme_constraints(tags, "BIO")
+    crf = make_crf(3, seed=50, constraints=constraints)
+    lengths = [1, 3, 4]
+    emissions, _, mask = make_batch(lengths, 3, seed=51)
+    valid = lambda path: is_valid([tags[i] for i in path], "BIO")  # noqa: E731
+    expected = [all_paths(crf, emissions[b], n, valid) for b, n in enumerate(lengths)]
+
+    torch.testing.assert_close(crf.log_partition(emissions, mask),
+                               torch.tensor([brute_log_partition(s) for s in expected], dtype=torch.float64))
+    nbest = crf.decode_nbest(emissions, mask, n=20)
+    assert len(nbest[0]) == 2  # only O and B-PER may form a one-token sentence
+    assert [[p for _, p in s] for s in nbest] == [[p for _, p in s[:20]] for s in expected]
+
+
+def test_gold_tags_breaking_constraints_raise():
+    crf = CRF(len(BIO_TAGS), constraints=scheme_constraints(BIO_TAGS, "BIO"))
+    emissions = torch.randn(1, 3, len(BIO_TAGS))
+    with pytest.raises(ValueError, match="constraints"):
+        crf(emissions, torch.tensor([[0, 2, 0]]))  # O -> I-PER
+
+
+@pytest.mark.parametrize("tags, scheme", [
+    (["O", "B-PER"], "IOB3"),
+    (["O", "E-PER"], "BIO"),
+    (["O", "X-PER"], "BIOES"),
+    (["O", "I-PER"], "BMES"),
+    (["O", "B-"], "BIO"),
+    (["O", "O"], "BIO"),
+    ([], "BIO"),
+])
+def test_bad_scheme_or_tag_names_raise(tags, scheme):
+    with pytest.raises(ValueError):
+        scheme_constraints(tags, scheme)
+
+
+def test_constraints_of_wrong_size_raise():
+    with pytest.raises(ValueError, match="shape"):
+        CRF(4, constraints=scheme_constraints(BIO_TAGS, "BIO"))
+
+
+# --- input validation ------------------------------------------------------
+
+
+def _bad_inputs():
+    emissions, tags, mask = make_batch([3, 2], 4, seed=0)
+    return [
+        ("mask not bool", emissions, tags, mask.long()),
+        ("mask wrong shape", emissions, tags, mask[:, :2]),
+        ("mask not a prefix", emissions, tags, torch.tensor([[True, False, True], [True, True, False]])),
+        ("mask first column False", emissions, tags, torch.tensor([[True, True, True], [False, True, True]])),
+        ("emissions 2-d", emissions[0], tags, mask),
+        ("emissions wrong tag count", emissions[:, :, :3], tags, mask),
+        ("emissions not float", emissions.long(), tags, mask),
+        ("tags wrong shape", emissions, tags[:, :2], mask),
+        ("tags not long", emissions, tags.int(), mask),
+        ("tag out of range", emissions, tags.masked_fill(mask, 4), mask),
+    ]
+
+
+@pytest.mark.parametrize("case", _bad_inputs(), ids=lambda case: case[0])
+def test_bad_inputs_raise(case):
+    _, emissions, tags, mask = case
+    crf = CRF(4).double()
+    with pytest.raises(ValueError):
+        crf(emissions, tags, mask)
+    if "tag" not in case[0]:  # decoding and marginals take no tags
+        for method in (crf.decode, crf.decode_nbest, crf.marginals, crf.log_partition):
+            with pytest.raises(ValueError):
+                method(emissions, mask)
+
+
+def test_bad_arguments_raise():
+    crf = CRF(3)
+    emissions, tags, mask = make_batch([2, 1], 3, seed=0)
+    with pytest.raises(ValueError, match="reduction"):
+        crf(emissions.float(), tags, mask, reduction="average")
+    with pytest.raises(ValueError, match="n must be"):
+        crf.decode_nbest(emissions.float(), mask, n=0)
+    with pytest.raises(TypeError):
+        crf.decode(emissions.tolist(), mask)
+    with pytest.raises(TypeError):
+        crf.decode(emissions.float(), mask.tolist())
+    with pytest.raises(TypeError):
+        crf(emissions.float(), tags.tolist(), mask)
+    with pytest.raises(ValueError):
+        CRF(0)

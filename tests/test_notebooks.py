@@ -1,0 +1,121 @@
+"""Every lesson notebook: structure, its smoke run, and its committed cpu-mode results.
+
+Each lesson states what its recorded metrics must reach in each mode; a new
+lesson needs an entry in EXPECTATIONS before its tests pass.
+"""
+
+import json
+import operator
+import sys
+import types
+
+import pytest
+
+from course_utils import colab, lesson, runner
+
+# lesson -> mode -> metric -> (comparison, bound)
+EXPECTATIONS = {
+    "01_cnn_image_classification": {
+        "smoke": {"test_accuracy": (">=", 0.5), "cnn_parameters": ("<", "mlp_parameters")},
+        "cpu": {"test_accuracy": (">=", 0.92), "cnn_parameters": ("<", "mlp_parameters"),
+                "conv_max_abs_difference": ("<=", 1e-5)},
+    },
+}
+COMPARE = {">=": operator.ge, "<=": operator.le, "<": operator.lt, ">": operator.gt}
+NOTEBOOKS = runner.lesson_notebooks()
+
+
+def _check(metrics: dict, expected: dict) -> list[str]:
+    failures = []
+    for name, (op, bound) in expected.items():
+        value = metrics.get(name)
+        bound_value = metrics.get(bound) if isinstance(bound, str) else bound
+        if value is None or bound_value is None:
+            failures.append(f"{name} or {bound} was not recorded")
+        elif not COMPARE[op](value, bound_value):
+            failures.append(f"{name} = {value}, expected {op} {bound} ({bound_value})")
+    return failures
+
+
+def _cells(notebook):
+    return json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+
+
+def test_every_lesson_is_there():
+    assert [p.stem for p in NOTEBOOKS] == sorted(EXPECTATIONS)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_smoke_run_reaches_its_expectations(notebook, tmp_path):
+    output = tmp_path / notebook.name
+    seconds = runner.execute(notebook, output, "smoke")
+    print(f"{notebook.stem}: smoke run took {seconds:.0f} s")
+    metrics = lesson.read_metrics(output)
+    assert metrics["mode"] == "smoke"
+    assert not _check(metrics, EXPECTATIONS[notebook.stem]["smoke"])
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_notebook_holds_its_cpu_results(notebook):
+    metrics = lesson.read_metrics(notebook)
+    assert metrics.get("mode") == "cpu", "commit the notebook as executed by `make run` (cpu mode)"
+    assert not _check(metrics, EXPECTATIONS[notebook.stem]["cpu"])
+    cells = _cells(notebook)
+    code = [c for c in cells if c["cell_type"] == "code"]
+    assert all(c["execution_count"] is not None for c in code), "every code cell must have run"
+    assert not [o for c in code for o in c["outputs"] if o["output_type"] == "error"]
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_lesson_template(notebook):
+    cells = _cells(notebook)
+    sources = ["".join(c["source"]) for c in cells]
+    tags = [c.get("metadata", {}).get("tags", []) for c in cells]
+    assert sources[0].startswith("# "), "a lesson starts with its title"
+    assert colab.badge_markdown(notebook.name) in sources[0]
+    assert colab.setup_cell_source() in sources, "run `python -m course_utils sync-headers`"
+    assert sum("parameters" in t for t in tags) == 1, "exactly one cell tagged 'parameters'"
+    assert not any("injected-parameters" in t for t in tags), "strip papermill's injected cell"
+    parameters = sources[[i for i, t in enumerate(tags) if "parameters" in t][0]]
+    assert 'MODE = default_mode()' in parameters
+    headings = [s.splitlines()[0] for s, c in zip(sources, cells) if c["cell_type"] == "markdown" and s]
+    for section in ("## What you will learn", "## Summary", "## Exercises"):
+        assert section in headings, f"missing section {section!r}"
+
+
+@pytest.mark.parametrize("in_colab", [True, False])
+def test_colab_setup_cell(in_colab, monkeypatch):
+    calls = []
+    fake_subprocess = types.SimpleNamespace(run=lambda cmd, check: calls.append((cmd, check)))
+    monkeypatch.setitem(sys.modules, "subprocess", fake_subprocess)
+    if in_colab:
+        monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    else:
+        monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    exec(colab.setup_cell_source(), {})
+    if not in_colab:
+        assert calls == []
+        return
+    [(cmd, check)] = calls
+    assert check is True
+    assert cmd[:4] == [sys.executable, "-m", "pip", "install"]
+    assert cmd[-1] == f"course-utils @ git+https://github.com/{colab.REPO}@{colab.BRANCH}"
+    assert not any("torch" in part for part in cmd), "Colab's PyTorch must not be reinstalled"
+    assert not {"-U", "--upgrade", "--force-reinstall"} & set(cmd)
+
+
+def test_sync_headers_rewrites_badge_and_setup_cell(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Title\n\n[![Open In Colab](old)](old-url)\n\nText"),
+                nbformat.v4.new_code_cell(colab.SETUP_MARKER + ": old\nprint('old')"),
+                nbformat.v4.new_code_cell("x = 1")]
+    path = tmp_path / "01_x.ipynb"
+    nbformat.write(nb, path)
+    assert colab.sync_headers(path) is True
+    cells = json.loads(path.read_text())["cells"]
+    assert cells[0]["source"] == f"# Title\n\n{colab.badge_markdown('01_x.ipynb')}\n\nText"
+    assert cells[1]["source"] == colab.setup_cell_source()
+    assert cells[2]["source"] == "x = 1"
+    assert colab.sync_headers(path) is False

@@ -1,0 +1,143 @@
+"""The training loop, evaluation, devices, seeding and checkpoints."""
+
+import matplotlib
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from course_utils import plots, train
+
+matplotlib.use("Agg")
+
+
+def _blobs(n=512, seed=0):
+    """Two well-separated Gaussian blobs: x (n, 2), y (n,)."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=g)
+    x = torch.randn(n, 2, generator=g) * 0.5 + (y[:, None].float() * 4 - 2)
+    return x, y
+
+
+def test_fit_learns_a_separable_problem_and_returns_history():
+    train.seed_everything(0)
+    x, y = _blobs()
+    loader = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True)
+    model = nn.Linear(2, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    history = train.fit(model, loader, F.cross_entropy, opt, epochs=3, val_loader=loader,
+                        scheduler=sched, verbose=False)
+    assert isinstance(history, pd.DataFrame)
+    assert list(history.columns) == ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+                                     "lr", "seconds"]
+    assert history["epoch"].tolist() == [1, 2, 3]
+    assert history["lr"].tolist() == pytest.approx([0.1, 0.05, 0.025])
+    assert history["val_accuracy"].iloc[-1] > 0.95
+    assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
+    assert train.evaluate(model, loader, F.cross_entropy)["accuracy"] == pytest.approx(
+        history["val_accuracy"].iloc[-1])
+
+
+def test_fit_without_class_scores_has_no_accuracy():
+    x = torch.randn(64, 3)
+    loader = DataLoader(TensorDataset(x, x.sum(1, keepdim=True)), batch_size=16)
+    model = nn.Linear(3, 1)
+    history = train.fit(model, loader, F.mse_loss, torch.optim.SGD(model.parameters(), lr=0.05),
+                        epochs=2, verbose=False)
+    assert "train_accuracy" not in history and history["train_loss"].iloc[1] < history["train_loss"].iloc[0]
+
+
+def test_fit_rejects_bad_arguments():
+    model = nn.Linear(2, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="epochs"):
+        train.fit(model, [], F.cross_entropy, opt, epochs=0)
+    with pytest.raises(ValueError, match="scheduler_step"):
+        train.fit(model, [], F.cross_entropy, opt, epochs=1, scheduler_step="step")
+    with pytest.raises(TypeError, match="pair"):
+        train.fit(model, [torch.zeros(4, 2)], F.cross_entropy, opt, epochs=1)
+
+
+def test_evaluate_of_an_empty_loader():
+    with pytest.raises(ValueError, match="no batches"):
+        train.evaluate(nn.Linear(2, 2), [], F.cross_entropy)
+
+
+def test_predict_returns_classes_and_targets():
+    x, y = _blobs(100)
+    model = nn.Linear(2, 2)
+    preds, targets = train.predict(model, DataLoader(TensorDataset(x, y), batch_size=32))
+    assert preds.shape == (100,) and torch.equal(targets, y)
+    assert torch.equal(preds, model(x).argmax(1))
+
+
+def test_get_device():
+    assert train.get_device("cpu") == torch.device("cpu")
+    assert train.get_device().type in ("cpu", "cuda", "mps")
+    with pytest.raises(ValueError, match="must be one of"):
+        train.get_device("tpu")
+
+
+def test_seed_everything_makes_runs_repeatable():
+    train.seed_everything(7)
+    a = torch.rand(3)
+    train.seed_everything(7)
+    assert torch.equal(a, torch.rand(3))
+    with pytest.raises(ValueError):
+        train.seed_everything(-1)
+
+
+def test_count_parameters():
+    assert train.count_parameters(nn.Linear(10, 3)) == 33
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    path = train.save_checkpoint(tmp_path / "ckpt" / "m.pt", model, epoch=3, classes=["a", "b"])
+    other = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    assert train.load_checkpoint(path, other) == {"epoch": 3, "classes": ["a", "b"]}
+    x = torch.randn(5, 4)
+    assert torch.equal(model(x), other(x))
+    assert [p.name for p in path.parent.iterdir()] == ["m.pt"]
+
+
+def test_checkpoint_errors(tmp_path):
+    model = nn.Linear(4, 3)
+    with pytest.raises(FileNotFoundError):
+        train.load_checkpoint(tmp_path / "missing.pt", model)
+    path = train.save_checkpoint(tmp_path / "m.pt", model)
+    with pytest.raises(ValueError, match="does not fit this model"):
+        train.load_checkpoint(path, nn.Linear(4, 5))
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        train.load_checkpoint(tmp_path / "junk.pt", model)
+
+
+def test_plots_are_titled_and_labelled():
+    history = pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "val_loss": [1.1, 0.7],
+                            "train_accuracy": [0.6, 0.8], "val_accuracy": [0.55, 0.75]})
+    fig = plots.plot_history(history, title="Curves")
+    assert fig._suptitle.get_text() == "Curves"
+    assert [ax.get_ylabel() for ax in fig.axes] == ["loss", "accuracy"]
+    assert all(ax.get_xlabel() == "epoch" for ax in fig.axes)
+
+    fig = plots.plot_confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], ["a", "b", "c"], title="CM")
+    ax = fig.axes[0]
+    assert ax.get_title() == "CM" and ax.get_xlabel() == "predicted class"
+
+    fig = plots.show_images(torch.zeros(5, 1, 8, 8), titles=list("abcde"), ncols=3, title="grid")
+    assert fig._suptitle.get_text() == "grid" and len(fig.axes) == 6
+
+
+def test_plots_reject_bad_input():
+    with pytest.raises(ValueError, match="'epoch' and 'train_loss'"):
+        plots.plot_history(pd.DataFrame({"loss": [1.0]}))
+    with pytest.raises(ValueError, match="equal length"):
+        plots.plot_confusion_matrix([0, 1], [0], ["a", "b"])
+    with pytest.raises(ValueError, match=r"\(N, H, W\)"):
+        plots.show_images(torch.zeros(2, 3, 8, 8))
+    with pytest.raises(ValueError, match="2 images but 1 titles"):
+        plots.show_images(torch.zeros(2, 8, 8), titles=["a"])

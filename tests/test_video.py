@@ -1,0 +1,250 @@
+"""Tests for course_utils.video (lesson 04: moving-garment clips and video classifiers)."""
+import dataclasses
+
+import pytest
+import torch
+from matplotlib.animation import FuncAnimation
+
+from course_utils.video import (
+    CNNLSTM,
+    DIRECTIONS,
+    Conv3DClassifier,
+    FrameCNN,
+    FramePoolClassifier,
+    MovingClips,
+    animate_clip,
+    combined_label,
+    make_moving_clips,
+    reverse_clips,
+    show_clip_strip,
+)
+
+OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
+# (row, column) displacement per frame for 1 px/frame; rows grow downwards.
+MOTION = {"left": (0, -1), "right": (0, 1), "up": (-1, 0), "down": (1, 0)}
+
+
+def random_images(n: int = 12, h: int = 28, w: int = 28, seed: int = 0) -> torch.Tensor:
+    """Random uint8 'garments' with no all-black image (so every clip has mass)."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(1, 256, (n, h, w), generator=g, dtype=torch.uint8)
+
+
+@pytest.fixture(scope="module")
+def images() -> torch.Tensor:
+    return random_images()
+
+
+@pytest.fixture(scope="module")
+def data(images: torch.Tensor) -> MovingClips:
+    # Labels = image index, so `garment` tells which image each clip shows.
+    return make_moving_clips(images, torch.arange(len(images)), 400, frames=16, size=48, seed=3)
+
+
+def centre_of_mass(frames: torch.Tensor) -> torch.Tensor:
+    """(..., H, W) -> (..., 2) intensity-weighted (row, column)."""
+    f = frames.double()
+    rows = torch.arange(f.shape[-2], dtype=torch.float64)
+    cols = torch.arange(f.shape[-1], dtype=torch.float64)
+    mass = f.sum(dim=(-2, -1))
+    r = (f.sum(-1) * rows).sum(-1) / mass
+    c = (f.sum(-2) * cols).sum(-1) / mass
+    return torch.stack([r, c], dim=-1)
+
+
+def test_same_seed_gives_identical_clips(images):
+    labels = torch.arange(len(images))
+    a = make_moving_clips(images, labels, 50, seed=7)
+    b = make_moving_clips(images, labels, 50, seed=7)
+    for field in ("clips", "direction", "garment", "positions"):
+        assert torch.equal(getattr(a, field), getattr(b, field))
+
+
+def test_different_seeds_give_different_clips(images):
+    labels = torch.arange(len(images))
+    a = make_moving_clips(images, labels, 50, seed=0)
+    b = make_moving_clips(images, labels, 50, seed=1)
+    assert not torch.equal(a.clips, b.clips)
+    assert not torch.equal(a.positions, b.positions)
+
+
+def test_shapes_dtypes_and_range(data):
+    n = len(data)
+    assert data.clips.shape == (n, 16, 1, 48, 48) and data.clips.dtype == torch.uint8
+    assert data.direction.shape == (n,) and data.direction.dtype == torch.int64
+    assert data.garment.shape == (n,) and data.garment.dtype == torch.int64
+    assert data.positions.shape == (n, 16, 2) and data.positions.dtype == torch.int64
+    clip, label = data[5]
+    assert clip.shape == (16, 1, 48, 48) and clip.dtype == torch.float32
+    assert 0.0 <= clip.min() and clip.max() <= 1.0 and clip.max() > 0.5
+    assert label == data.direction[5]
+
+
+def test_directions_are_balanced(images):
+    labels = torch.arange(len(images))
+    for n in (400, 401, 7):
+        counts = torch.bincount(make_moving_clips(images, labels, n).direction, minlength=4)
+        assert counts.max() - counts.min() <= 1 and counts.sum() == n
+
+
+def test_every_image_is_used(data, images):
+    assert set(data.garment.tolist()) == set(range(len(images)))
+
+
+def test_task_switches_the_label(data):
+    assert torch.equal(dataclasses.replace(data, task="garment").labels, data.garment)
+    combined = dataclasses.replace(data, task="combined")
+    assert torch.equal(combined.labels, data.garment * 4 + data.direction)
+    assert combined[3][1] == combined.labels[3]
+    assert combined.clips is data.clips  # no copy
+
+
+def test_combined_label_is_a_bijection():
+    garment, direction = torch.meshgrid(torch.arange(10), torch.arange(4), indexing="ij")
+    label = combined_label(garment.flatten(), direction.flatten())
+    assert sorted(label.tolist()) == list(range(40))
+    assert torch.equal(label // 4, garment.flatten())
+    assert torch.equal(label % 4, direction.flatten())
+
+
+def test_no_cropping_each_frame_is_the_whole_image(data, images):
+    h, w = images.shape[1:]
+    free = 48 - h
+    assert data.positions.min() >= 0 and data.positions.max() <= free
+    for i in range(0, len(data), 37):
+        image = images[data.garment[i]]
+        for t in range(16):
+            r, c = data.positions[i, t].tolist()
+            frame = data.clips[i, t, 0]
+            assert torch.equal(frame[r : r + h, c : c + w], image)
+            assert frame.sum() == image.sum()  # nothing else on the canvas
+
+
+def test_garment_moves_in_the_stated_direction(data):
+    com = centre_of_mass(data.clips[:, :, 0])  # (N, T, 2)
+    velocity = com[:, 1:] - com[:, :-1]  # (N, T-1, 2)
+    for i in range(len(data)):
+        expected = torch.tensor(MOTION[DIRECTIONS[data.direction[i]]], dtype=torch.float64)
+        assert torch.allclose(velocity[i], expected.expand_as(velocity[i]), atol=1e-9)
+
+
+def test_step_sets_the_speed(images):
+    d = make_moving_clips(images, torch.arange(len(images)), 40, frames=5, step=3)
+    moves = (d.positions[:, 1:] - d.positions[:, :-1]).abs().sum(-1)
+    assert torch.equal(moves, torch.full_like(moves, 3))
+
+
+def test_reverse_clips_plays_backwards_with_opposite_label(data):
+    rev, rev_dir = reverse_clips(data.clips, data.direction)
+    for i in range(0, len(data), 11):
+        assert DIRECTIONS[rev_dir[i]] == OPPOSITE[DIRECTIONS[data.direction[i]]]
+        for t in range(16):
+            assert torch.equal(rev[i, t], data.clips[i, 15 - t])
+    # Same frames, and the reversed clip moves the opposite way.
+    com = centre_of_mass(rev[:, :, 0])
+    velocity = com[:, 1:] - com[:, :-1]
+    for i in range(0, len(data), 11):
+        expected = torch.tensor(MOTION[DIRECTIONS[rev_dir[i]]], dtype=torch.float64)
+        assert torch.allclose(velocity[i], expected.expand_as(velocity[i]), atol=1e-9)
+
+
+def test_reversing_twice_is_identity(data):
+    clips, direction = reverse_clips(*reverse_clips(data.clips, data.direction))
+    assert torch.equal(clips, data.clips) and torch.equal(direction, data.direction)
+
+
+def test_position_distribution_is_symmetric(images):
+    """Start of a clip and end of the opposite clip cover the same positions;
+    a frame at a random time has the same position range for all directions."""
+    d = make_moving_clips(images, torch.arange(len(images)), 4000, seed=5)
+    pos = d.positions
+    by = {name: pos[d.direction == k] for k, name in enumerate(DIRECTIONS)}
+    for a, b in (("left", "right"), ("up", "down")):
+        for axis in (0, 1):
+            assert set(by[a][:, 0, axis].tolist()) == set(by[b][:, -1, axis].tolist())
+    ranges = {n: (p.amin(dim=(0, 1)).tolist(), p.amax(dim=(0, 1)).tolist()) for n, p in by.items()}
+    assert all(r == ([0, 0], [20, 20]) for r in ranges.values()), ranges
+    # The first frame alone cannot tell apart opposite directions along the
+    # still axis: left/right share their row values.
+    assert set(by["left"][:, 0, 0].tolist()) == set(by["right"][:, 0, 0].tolist())
+
+
+@pytest.mark.parametrize("frames", [1, 3, 16])
+@pytest.mark.parametrize("model_cls", [FramePoolClassifier, CNNLSTM, Conv3DClassifier])
+def test_model_output_shapes(model_cls, frames):
+    torch.manual_seed(0)
+    clips = torch.rand(2, frames, 1, 48, 48)
+    assert model_cls()(clips).shape == (2, 4)
+    assert model_cls(num_classes=40)(clips).shape == (2, 40)
+
+
+def test_frame_cnn_shape():
+    assert FrameCNN(feature_dim=32)(torch.rand(5, 1, 48, 48)).shape == (5, 32)
+    assert FrameCNN(image_size=28)(torch.rand(2, 1, 28, 28)).shape == (2, 64)
+
+
+def test_frame_pool_is_order_blind_and_cnn_lstm_is_not():
+    torch.manual_seed(0)
+    clips = torch.rand(3, 8, 1, 48, 48)
+    shuffled = clips[:, torch.randperm(8)]
+    pool, lstm, conv3d = FramePoolClassifier(), CNNLSTM(), Conv3DClassifier()
+    with torch.no_grad():
+        assert torch.allclose(pool(clips), pool(shuffled), atol=1e-6)
+        assert not torch.allclose(lstm(clips), lstm(shuffled), atol=1e-4)
+        assert not torch.allclose(conv3d(clips), conv3d(shuffled), atol=1e-4)
+
+
+def test_generator_rejects_bad_input(images):
+    labels = torch.arange(len(images))
+    with pytest.raises(TypeError, match="uint8"):
+        make_moving_clips(images.float(), labels, 4)
+    with pytest.raises(TypeError, match=r"\(N, H, W\)"):
+        make_moving_clips(images[0], labels, 4)
+    with pytest.raises(TypeError, match="int64"):
+        make_moving_clips(images, labels.int(), 4)
+    with pytest.raises(ValueError, match="as many labels"):
+        make_moving_clips(images, labels[:-1], 4)
+    with pytest.raises(ValueError, match="smaller than"):
+        make_moving_clips(images, labels, 4, size=20)
+    with pytest.raises(ValueError, match="can move at most 20 px"):
+        make_moving_clips(images, labels, 4, frames=22, size=48)
+    with pytest.raises(ValueError, match=">= 1"):
+        make_moving_clips(images, labels, 0)
+    with pytest.raises(ValueError, match="task"):
+        dataclasses.replace(make_moving_clips(images, labels, 4), task="colour")
+
+
+def test_other_functions_reject_bad_input(data):
+    with pytest.raises(ValueError, match="direction"):
+        reverse_clips(data.clips, data.direction[:-1])
+    with pytest.raises(ValueError, match=r"\[0, 4\)"):
+        reverse_clips(data.clips[:2], torch.tensor([0, 4]))
+    with pytest.raises(TypeError, match="int64"):
+        reverse_clips(data.clips[:2], torch.tensor([0, 1], dtype=torch.int32))
+    with pytest.raises(ValueError, match="same shape"):
+        combined_label(torch.arange(3), torch.arange(4))
+    for model in (FramePoolClassifier(), CNNLSTM(), Conv3DClassifier()):
+        with pytest.raises(ValueError, match=r"\(B, T"):
+            model(torch.rand(2, 1, 48, 48))  # one clip's frames, missing batch
+    with pytest.raises(ValueError, match="expected frames"):
+        CNNLSTM()(torch.rand(2, 4, 1, 32, 32))  # wrong frame size
+    with pytest.raises(ValueError, match="clip"):
+        animate_clip(torch.rand(48, 48))
+    with pytest.raises(ValueError, match="clip"):
+        show_clip_strip(torch.rand(2, 3, 3, 48, 48))
+
+
+def test_animate_clip(data):
+    anim = animate_clip(data[0][0], title="right")
+    assert isinstance(anim, FuncAnimation)
+    html = anim.to_jshtml()
+    assert html.count("data:image/png;base64") == 16  # one picture per frame
+
+
+def test_show_clip_strip(data):
+    ax = show_clip_strip(data.clips[0], title="a clip")
+    assert ax.get_title() == "a clip"
+    assert len(ax.get_xticks()) == 0 and len(ax.get_yticks()) == 0
+    strip = ax.get_images()[0].get_array()
+    assert strip.shape == (48, 16 * 49 - 1)
+    assert (strip[:, 48] == 127.5).all()  # separator between frames 1 and 2
