@@ -7,8 +7,9 @@ rewrite the badge and set-up cell of every notebook.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+import nbformat
 
 REPO = "dl-course/cnn-lstm-course"
 BRANCH = "main"
@@ -42,23 +43,23 @@ def setup_cell_source() -> str:
 def sync_headers(notebook: Path) -> bool:
     """Rewrite the badge line and set-up cell of one notebook; return True if it changed.
 
-    The badge is the first line of the first cell starting with "[![Open In Colab]";
+    The badge is any markdown line starting with "[![Open In Colab]";
     the set-up cell is the code cell starting with SETUP_MARKER.
     """
-    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    nb = nbformat.read(notebook, as_version=4)
     changed = False
-    for cell in nb["cells"]:
-        source = "".join(cell["source"])
-        if cell["cell_type"] == "markdown" and "[![Open In Colab]" in source:
+    for cell in nb.cells:
+        source = cell.source
+        if cell.cell_type == "markdown" and "[![Open In Colab]" in source:
             lines = [badge_markdown(notebook.name) if line.startswith("[![Open In Colab]") else line
                      for line in source.split("\n")]
             new = "\n".join(lines)
-        elif cell["cell_type"] == "code" and source.startswith(SETUP_MARKER):
+        elif cell.cell_type == "code" and source.startswith(SETUP_MARKER):
             new = setup_cell_source()
         else:
             continue
         if new != source:
-            cell["source"], changed = new, True
+            cell.source, changed = new, True
     if changed:
-        notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        nbformat.write(nb, notebook)
     return changed

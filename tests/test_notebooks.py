@@ -11,7 +11,7 @@ import types
 
 import pytest
 
-from course_utils import colab, lesson, runner
+from course_utils import colab, exercises, grading, lesson, runner
 
 # lesson -> mode -> metric -> (comparison, bound)
 EXPECTATIONS = {
@@ -78,7 +78,7 @@ def test_lesson_template(notebook):
     assert not any("injected-parameters" in t for t in tags), "strip papermill's injected cell"
     parameters = sources[[i for i, t in enumerate(tags) if "parameters" in t][0]]
     assert 'MODE = default_mode()' in parameters
-    headings = [s.splitlines()[0] for s, c in zip(sources, cells) if c["cell_type"] == "markdown" and s]
+    headings = [line for s, c in zip(sources, cells) if c["cell_type"] == "markdown" for line in s.splitlines()]
     for section in ("## What you will learn", "## Summary", "## Exercises"):
         assert section in headings, f"missing section {section!r}"
 
@@ -114,8 +114,22 @@ def test_sync_headers_rewrites_badge_and_setup_cell(tmp_path):
     path = tmp_path / "01_x.ipynb"
     nbformat.write(nb, path)
     assert colab.sync_headers(path) is True
-    cells = json.loads(path.read_text())["cells"]
+    cells = nbformat.read(path, as_version=4).cells
     assert cells[0]["source"] == f"# Title\n\n{colab.badge_markdown('01_x.ipynb')}\n\nText"
     assert cells[1]["source"] == colab.setup_cell_source()
     assert cells[2]["source"] == "x = 1"
     assert colab.sync_headers(path) is False
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_lesson_checks_every_exercise_of_its_lesson(notebook):
+    calls = {e for c in _cells(notebook) for e in grading.check_calls("".join(c["source"]))}
+    assert len(calls) >= 2, "a lesson has at least two implement exercises with a check call"
+    assert sorted(calls) == exercises.lesson_exercises(notebook.name[:2])
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_student_version_runs_through_with_nothing_implemented(notebook, tmp_path):
+    [student] = grading.assign([notebook], tmp_path)
+    rows = grading.grade_notebook(student, timeout_s=300)
+    assert rows and all(not r["passed"] and r["message"] == exercises.NOT_IMPLEMENTED for r in rows)

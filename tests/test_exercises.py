@@ -1,0 +1,340 @@
+"""The exercise checks: every reference solution passes, and wrong answers get a friendly message.
+
+The solutions below are written as they stand in the lesson notebooks, between
+nbgrader's markers; tests/test_grading.py puts them into notebooks.
+"""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from course_utils import crf, exercises, grading, runner
+from course_utils.exercises import NOT_IMPLEMENTED, check, run_check
+
+# -- reference solutions, one per exercise ------------------------------------
+
+
+def conv2d_loops(x, weight, bias):
+    ### BEGIN SOLUTION
+    batch, _, height, width = x.shape
+    c_out, _, k, _ = weight.shape
+    out = torch.zeros(batch, c_out, height - k + 1, width - k + 1)
+    for i in range(height - k + 1):
+        for j in range(width - k + 1):
+            patch = x[:, :, i:i + k, j:j + k]                       # (B, C_in, k, k)
+            out[:, :, i, j] = (patch[:, None] * weight).sum(dim=(2, 3, 4)) + bias
+    return out
+    ### END SOLUTION
+
+
+def output_size(n, k, s, p):
+    ### BEGIN SOLUTION
+    return (n + 2 * p - k) // s + 1
+    ### END SOLUTION
+
+
+def lstm_step(x, h, c, weight_ih, weight_hh, bias):
+    ### BEGIN SOLUTION
+    i, f, g, o = (x @ weight_ih.T + h @ weight_hh.T + bias).chunk(4, dim=1)
+    c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c_new), c_new
+    ### END SOLUTION
+
+
+def temperature_probs(logits, temperature):
+    ### BEGIN SOLUTION
+    scaled = logits / temperature
+    weights = torch.exp(scaled - scaled.max())
+    return weights / weights.sum()
+    ### END SOLUTION
+
+
+def fold_time(clips):
+    ### BEGIN SOLUTION
+    return clips.reshape(clips.shape[0] * clips.shape[1], *clips.shape[2:])
+    ### END SOLUTION
+
+
+def unfold_time(features, batch_size):
+    ### BEGIN SOLUTION
+    return features.reshape(batch_size, -1, features.shape[1])
+    ### END SOLUTION
+
+
+def viterbi(emissions, transitions, start, end):
+    ### BEGIN SOLUTION
+    score = start + emissions[0]                                   # (T,)
+    pointers = []
+    for emission in emissions[1:]:
+        best, previous = (score[:, None] + transitions).max(dim=0)  # over the previous tag
+        score = best + emission
+        pointers.append(previous)
+    score = score + end
+    path = [int(score.argmax())]
+    for previous in reversed(pointers):
+        path.append(int(previous[path[-1]]))
+    return score.max().item(), path[::-1]
+    ### END SOLUTION
+
+
+def bio_spans(tags):
+    ### BEGIN SOLUTION
+    spans = []
+    for i, tag in enumerate(tags):
+        if tag.startswith("B-"):
+            spans.append([tag[2:], i, i + 1])
+        elif tag.startswith("I-") and spans and spans[-1][2] == i and spans[-1][0] == tag[2:]:
+            spans[-1][2] = i + 1
+    return [tuple(span) for span in spans]
+    ### END SOLUTION
+
+
+SOLUTIONS = {
+    "01.conv2d_loops": conv2d_loops, "01.conv_output_size": output_size,
+    "02.lstm_step": lstm_step, "02.sample_with_temperature": temperature_probs,
+    "04.fold_time": fold_time, "04.unfold_time": unfold_time,
+    "05.viterbi": viterbi, "05.bio_to_spans": bio_spans,
+}
+
+# -- deliberately wrong answers, and the hint each must get --------------------
+
+
+def conv2d_flipped(x, weight, bias):
+    return conv2d_loops(x, weight.flip(-2, -1), bias)
+
+
+def output_size_float(n, k, s, p):
+    return (n + 2 * p - k) / s + 1
+
+
+def lstm_step_ifog(x, h, c, weight_ih, weight_hh, bias):
+    i, f, o, g = (x @ weight_ih.T + h @ weight_hh.T + bias).chunk(4, dim=1)
+    c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c_new), c_new
+
+
+def lstm_step_c_first(*args):
+    return lstm_step(*args)[::-1]
+
+
+def temperature_times(logits, temperature):
+    return torch.softmax(logits * temperature, dim=-1)
+
+
+def temperature_naive(logits, temperature):
+    weights = torch.exp(logits / temperature)
+    return weights / weights.sum()
+
+
+def fold_time_major(clips):
+    return fold_time(clips.transpose(0, 1))
+
+
+def fold_time_view(clips):
+    return clips.view(-1, *clips.shape[2:])
+
+
+def unfold_time_major(features, batch_size):
+    return features.reshape(-1, batch_size, features.shape[1]).transpose(0, 1)
+
+
+def viterbi_greedy(emissions, transitions, start, end):
+    path = emissions.argmax(1).tolist()
+    return 0.0, path
+
+
+def viterbi_no_end(emissions, transitions, start, end):
+    return viterbi(emissions, transitions, start, torch.zeros_like(end))
+
+
+def bio_spans_inclusive(tags):
+    return [(t, s, e - 1) for t, s, e in bio_spans(tags)]
+
+
+def bio_spans_with_prefix(tags):
+    return [(tags[s], s, e) for _, s, e in bio_spans(tags)]
+
+
+WRONG = [
+    ("01.conv2d_loops", conv2d_flipped, "kernel is flipped"),
+    ("01.conv_output_size", output_size_float, "return an int"),
+    ("02.lstm_step", lstm_step_ifog, "order is (i, f, g, o)"),
+    ("02.lstm_step", lstm_step_c_first, "return (h_new, c_new)"),
+    ("02.sample_with_temperature", temperature_times, "you multiplied"),
+    ("02.sample_with_temperature", temperature_naive, "subtract the largest logit"),
+    ("04.fold_time", fold_time_major, "frames of one clip must stay together"),
+    ("04.fold_time", fold_time_view, "view fails on tensors that are not contiguous"),
+    ("04.unfold_time", unfold_time_major, "the batch comes first"),
+    ("05.viterbi", viterbi_greedy, "ignores the transitions"),
+    ("05.viterbi", viterbi_no_end, "add end[tag]"),
+    ("05.bio_to_spans", bio_spans_inclusive, "end is exclusive"),
+    ("05.bio_to_spans", bio_spans_with_prefix, "without its prefix"),
+]
+
+
+def test_every_exercise_has_a_solution_here():
+    assert sorted(SOLUTIONS) == sorted(exercises.EXERCISES)
+    assert exercises.lesson_exercises("01") == ["01.conv2d_loops", "01.conv_output_size"]
+    assert exercises.lesson_exercises("03") == []
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("exercise", sorted(SOLUTIONS))
+def test_solution_passes(exercise, seed):
+    result = run_check(exercise, SOLUTIONS[exercise], seed=seed)
+    assert result.passed, result.message
+    assert result.message.startswith("passed all ")
+
+
+@pytest.mark.parametrize("exercise", sorted(SOLUTIONS))
+def test_random_cases_change_with_the_seed_and_edge_cases_do_not(exercise):
+    def cases(seed):
+        generator = torch.Generator().manual_seed(seed)
+        return [(case.description, [repr(a) for a in case.args])
+                for case in exercises.EXERCISES[exercise].cases(generator)]
+
+    first, second = cases(0), cases(1)
+    assert len(first) >= 5
+    assert first != second
+    assert first[0][0] == second[0][0]  # the first case is an edge case of fixed shape
+
+
+@pytest.mark.parametrize("exercise", sorted(SOLUTIONS))
+def test_not_implemented(exercise):
+    stub_source = grading.strip_solutions(_source(SOLUTIONS[exercise]))
+    namespace = {"torch": torch}
+    exec(stub_source, namespace)
+    result = run_check(exercise, namespace[SOLUTIONS[exercise].__name__])
+    assert not result.passed
+    assert result.message == NOT_IMPLEMENTED
+    assert "not implemented yet" in result.message
+
+
+@pytest.mark.parametrize("exercise, answer, hint", WRONG, ids=[f"{e}-{a.__name__}" for e, a, _ in WRONG])
+def test_wrong_answer_gets_the_hint(exercise, answer, hint):
+    result = run_check(exercise, answer)
+    assert not result.passed
+    assert "Hint: " in result.message and hint in result.message, result.message
+    assert result.message.startswith("test case ")
+
+
+def test_a_failing_case_says_what_was_expected_and_what_came_back():
+    result = run_check("01.conv2d_loops", lambda x, weight, bias: x)
+    assert not result.passed
+    assert "expected the result to have shape (1, 1, 1, 1), got shape (1, 1, 3, 3)" in result.message
+    result = run_check("01.conv2d_loops", lambda x, weight, bias: conv2d_loops(x, weight, bias) + 0.5)
+    assert "wrong values: at index (0, 0, 0, 0) expected" in result.message
+    assert "largest difference 0.5" in result.message
+    result = run_check("01.conv2d_loops", lambda x, weight, bias: conv2d_loops(x, weight, bias).double())
+    assert "expected the result to have dtype torch.float32, got torch.float64" in result.message
+    result = run_check("01.conv_output_size", lambda n, k, s, p: "26")
+    assert "expected the int 26, got str '26'" in result.message
+    result = run_check("05.viterbi", lambda *args: [0, 1])
+    assert "expected best_path to be a list of 3 tag ids in [0, 1], got int 1" in result.message
+    result = run_check("05.viterbi", lambda *args: (1.0, viterbi(*args)[1]))
+    assert "your path is a best one, but expected best_score" in result.message
+
+
+def test_an_exception_gives_a_message_not_a_traceback():
+    def conv2d_loops(x, weight, bias):
+        out = x.flatten(1) @ weight  # shapes do not fit
+        return out
+
+    result = run_check("01.conv2d_loops", conv2d_loops)
+    assert not result.passed
+    assert "your function raised RuntimeError: " in result.message
+    assert "`out = x.flatten(1) @ weight  # shapes do not fit`" in result.message
+    assert "Traceback" not in result.message and "\n" not in result.message
+    assert "Hint: out[b, o, i, j]" in result.message
+
+
+def test_check_shows_the_result(capsys):
+    check("01.conv_output_size", output_size)
+    check("01.conv_output_size", 42)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "✅ 01.conv_output_size: passed all 12 test cases"
+    assert out[1] == "❌ 01.conv_output_size: expected a function output_size(n, k, s, p) -> int, got int 42"
+
+
+def test_unknown_exercise_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"unknown exercise '01.conv3d'.*: 01.conv2d_loops, 01.conv_output"):
+        run_check("01.conv3d", conv2d_loops)
+
+
+def test_check_keeps_the_random_state_and_the_inputs_safe():
+    def scribbles(x, h, c, weight_ih, weight_hh, bias):
+        x.zero_()
+        torch.rand(3)
+        return lstm_step(torch.ones_like(x), h, c, weight_ih, weight_hh, bias)
+
+    state = torch.get_rng_state()
+    result = run_check("02.lstm_step", scribbles)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert not result.passed and "h_new has wrong values" in result.message
+    assert run_check("02.lstm_step", lstm_step).passed
+
+
+def test_viterbi_reference_matches_the_crf_and_accepts_ties():
+    for case in exercises.EXERCISES["05.viterbi"].cases(torch.Generator()):
+        emissions, transitions, start, end = case.args
+        layer = crf.CRF(emissions.shape[1])
+        with torch.no_grad():
+            layer.transitions.copy_(transitions)
+            layer.start_transitions.copy_(start)
+            layer.end_transitions.copy_(end)
+        best_score, best_path = exercises._viterbi_reference(emissions, transitions, start, end)
+        assert layer.decode(emissions[None]) == [best_path]
+        score = layer.score(emissions[None], torch.tensor([best_path])).item()
+        assert score == pytest.approx(best_score, abs=1e-5)
+    ties = (torch.zeros(2, 2), torch.zeros(2, 2), torch.zeros(2), torch.zeros(2))
+    compare = exercises.EXERCISES["05.viterbi"].compare
+    assert compare((0.0, [1, 0]), (0.0, [0, 0]), ties) is None
+    assert compare((0.0, torch.tensor([1, 1])), (0.0, [0, 0]), ties) is None
+
+
+def test_lstm_reference_matches_torch_lstm():
+    last_case = exercises.EXERCISES["02.lstm_step"].cases(torch.Generator())[-1]
+    x, h, c, weight_ih, weight_hh, bias = last_case.args
+    lstm = nn.LSTM(x.shape[1], h.shape[1])
+    with torch.no_grad():
+        lstm.weight_ih_l0.copy_(weight_ih)
+        lstm.weight_hh_l0.copy_(weight_hh)
+        lstm.bias_ih_l0.copy_(bias)
+        lstm.bias_hh_l0.zero_()
+        _, (h_new, c_new) = lstm(x[None], (h[None], c[None]))
+    ours = exercises._lstm_step_reference(x, h, c, weight_ih, weight_hh, bias)
+    torch.testing.assert_close(ours, (h_new[0], c_new[0]))
+
+
+# -- the exercise cells of the lesson notebooks --------------------------------
+
+
+def _source(function) -> str:
+    import inspect
+
+    return inspect.getsource(function)
+
+
+def _lesson_exercise_cells():
+    cells = []
+    for notebook in runner.lesson_notebooks():
+        for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+            source = "".join(cell["source"])
+            calls = grading.check_calls(source) if cell["cell_type"] == "code" else []
+            if calls and grading.SOLUTION_BEGIN in source:
+                cells.append(pytest.param(source, id=calls[0]))
+    return cells
+
+
+@pytest.mark.parametrize("source", _lesson_exercise_cells())
+def test_lesson_solution_passes_its_check(source):
+    """Each exercise cell of a lesson is self-contained (it may use torch, nn, F and math)."""
+    import math
+
+    results = []
+    namespace = {"torch": torch, "nn": nn, "F": torch.nn.functional, "math": math,
+                 "check": lambda exercise, answer: results.append(run_check(exercise, answer))}
+    exec(source, namespace)
+    assert results and all(r.passed for r in results), [r.message for r in results]
