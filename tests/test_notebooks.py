@@ -21,6 +21,18 @@ EXPECTATIONS = {
                 "conv_max_abs_difference": ("<=", 1e-5)},
     },
 }
+EXPECTATIONS["03_cnn_vs_lstm"] = {
+    "smoke": {"lstm_packed_max_diff": ("<=", 1e-5), "cnn_masked_max_diff": ("<=", 1e-5),
+              "cnn_lstm_packed_max_diff": ("<=", 1e-5), "cnn_unmasked_max_diff": (">=", 1e-3),
+              "cnn_receptive_field": ("<", "tcn_receptive_field"),
+              "saved_mb_cnn_lstm_T128": ("<", "saved_mb_lstm_T128")},
+    "cpu": {"cnn_acc_k8": (">=", 0.9), "cnn_acc_k32": ("<=", 0.4), "tcn_acc_k128": (">=", 0.9),
+            "tcn_acc_k256": ("<=", 0.4), "lstm_acc_k256": (">=", 0.9), "cnn_lstm_acc_k256": (">=", 0.9),
+            "pixels_test_acc_tcn": (">=", 0.75), "rows_test_acc_lstm": (">=", 0.8),
+            "saved_mb_cnn_lstm_T1024": ("<", "saved_mb_lstm_T1024"),
+            "lstm_packed_max_diff": ("<=", 1e-5), "cnn_masked_max_diff": ("<=", 1e-5),
+            "cnn_unmasked_max_diff": (">=", 1e-3)},
+}
 COMPARE = {">=": operator.ge, "<=": operator.le, "<": operator.lt, ">": operator.gt}
 NOTEBOOKS = runner.lesson_notebooks()
 
@@ -124,7 +136,6 @@ def test_sync_headers_rewrites_badge_and_setup_cell(tmp_path):
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_lesson_checks_every_exercise_of_its_lesson(notebook):
     calls = {e for c in _cells(notebook) for e in grading.check_calls("".join(c["source"]))}
-    assert len(calls) >= 2, "a lesson has at least two implement exercises with a check call"
     assert sorted(calls) == exercises.lesson_exercises(notebook.name[:2])
 
 
@@ -132,4 +143,16 @@ def test_lesson_checks_every_exercise_of_its_lesson(notebook):
 def test_student_version_runs_through_with_nothing_implemented(notebook, tmp_path):
     [student] = grading.assign([notebook], tmp_path)
     rows = grading.grade_notebook(student, timeout_s=300)
-    assert rows and all(not r["passed"] and r["message"] == exercises.NOT_IMPLEMENTED for r in rows)
+    assert len(rows) == len(exercises.lesson_exercises(notebook.name[:2]))
+    assert all(not r["passed"] and r["message"] == exercises.NOT_IMPLEMENTED for r in rows)
+
+
+@pytest.mark.parametrize("notebook", [p for p in NOTEBOOKS if p.stem == "03_cnn_vs_lstm"], ids=lambda p: p.stem)
+def test_lesson_03_verdict_table_agrees_with_its_numbers(notebook):
+    from course_utils import sequence
+
+    metrics = lesson.read_metrics(notebook)
+    table = sequence.verdicts(metrics)
+    assert len(table) == 5
+    for claim, verdict in table["verdict"].items():
+        assert verdict == metrics[f"verdict_{claim}"]
