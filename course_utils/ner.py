@@ -71,7 +71,7 @@ def casing(token: str) -> str:
     """The casing class of a token, one of ``CASINGS[1:]``. Introduced in lesson 05.
 
     "the" -> "lower", "EU" -> "upper", "Paris" -> "title", "1996" -> "digits",
-    "3.5%" -> "mostly_digits", "A4" -> "has_digit", "iPhone"/"," -> "other".
+    "12.5%" -> "mostly_digits", "A4" -> "has_digit", "iPhone"/"," -> "other".
     """
     digits = sum(char.isdigit() for char in token)
     if token and digits == len(token):
@@ -129,13 +129,14 @@ class TaggerConfig:
         if not isinstance(self.scheme, str) or self.scheme.upper() not in ("BIO", "BIOES", "BMES"):
             raise ValueError(f"scheme must be 'BIO', 'BIOES' or 'BMES', got {self.scheme!r}")
         self.scheme = self.scheme.upper()
-        for field in fields(self):
-            value = getattr(self, field.name)
-            if field.type == "int" and (not isinstance(value, int) or isinstance(value, bool)
-                                        or value < (0 if field.name == "casing_dim" else 1)):
-                raise ValueError(f"{field.name} must be a positive int, got {value!r}")
-            if field.type == "bool" and not isinstance(value, bool):
-                raise TypeError(f"{field.name} must be a bool, got {value!r}")
+        sizes = ("word_dim", "casing_dim", "char_dim", "char_filters", "char_kernel", "hidden_size")
+        for name in sizes:
+            value, smallest = getattr(self, name), 0 if name == "casing_dim" else 1
+            if not isinstance(value, int) or isinstance(value, bool) or value < smallest:
+                raise ValueError(f"{name} must be an int >= {smallest}, got {value!r}")
+        for name in ("use_chars", "use_crf", "lowercase"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
 
@@ -298,7 +299,8 @@ class BiLSTMTagger(nn.Module):
         self.config = config
         self.word_embedding = nn.Embedding(num_words, config.word_dim, padding_idx=0)
         bound = math.sqrt(3 / config.word_dim)  # variance 1 / word_dim, as Ma & Hovy
-        nn.init.uniform_(self.word_embedding.weight[1:].data, -bound, bound)
+        with torch.no_grad():
+            self.word_embedding.weight[1:].uniform_(-bound, bound)
         features = config.word_dim
         self.casing_embedding = None
         if config.casing_dim:
@@ -311,9 +313,10 @@ class BiLSTMTagger(nn.Module):
             features += config.char_filters
         self.dropout = nn.Dropout(config.dropout)
         self.lstm = nn.LSTM(features, config.hidden_size, batch_first=True, bidirectional=True)
-        for name, parameter in self.lstm.named_parameters():  # forget-gate bias 1: remember at first
-            if name.startswith("bias_ih"):
-                parameter.data[config.hidden_size:2 * config.hidden_size] = 1.0
+        with torch.no_grad():  # forget-gate bias 1 (gates are ordered input, forget, cell, output)
+            for name, parameter in self.lstm.named_parameters():
+                if name.startswith("bias_ih"):
+                    parameter[config.hidden_size:2 * config.hidden_size] = 1.0
         self.output = nn.Linear(2 * config.hidden_size, len(tag_names))
         self.crf = None
         if config.use_crf:
@@ -361,6 +364,7 @@ class BiLSTMTagger(nn.Module):
 
 
 def _as_bio(tag_lists: Sequence[Sequence[str]], scheme: str) -> list[list[str]]:
+    """Each sentence's tags converted from ``scheme`` to BIO."""
     return [convert_tags(list(tags), scheme, "BIO") for tags in tag_lists]
 
 
@@ -380,9 +384,9 @@ def entity_scores(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[st
         {"precision": float, "recall": float, "f1": float}.
     """
     gold_bio, predicted_bio = _check_pairs(gold, predicted, gold_scheme, predicted_scheme)
-    return {"precision": precision_score(gold_bio, predicted_bio),
-            "recall": recall_score(gold_bio, predicted_bio),
-            "f1": f1_score(gold_bio, predicted_bio)}
+    return {"precision": precision_score(gold_bio, predicted_bio, zero_division=0),
+            "recall": recall_score(gold_bio, predicted_bio, zero_division=0),
+            "f1": f1_score(gold_bio, predicted_bio, zero_division=0)}
 
 
 def entity_report(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]],
@@ -397,7 +401,9 @@ def entity_report(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[st
     return pd.DataFrame(report).T.rename(columns={"f1-score": "f1"})
 
 
-def _check_pairs(gold, predicted, gold_scheme, predicted_scheme):
+def _check_pairs(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]], gold_scheme: str,
+                 predicted_scheme: str) -> tuple[list[list[str]], list[list[str]]]:
+    """Check that gold and predicted tags pair up sentence by sentence; return both in BIO."""
     if len(gold) != len(predicted):
         raise ValueError(f"expected as many predicted as gold sentences, got {len(predicted)} "
                          f"and {len(gold)}")
@@ -518,7 +524,10 @@ class Tagger:
             raise ValueError(f"{directory}: unreadable configuration or vocabularies ({error})") from None
         model = BiLSTMTagger(config, len(vocabularies.words), len(vocabularies.chars),
                              vocabularies.tags.itos)
-        model.load_state_dict(torch.load(paths[2], map_location="cpu", weights_only=True))
+        try:
+            model.load_state_dict(torch.load(paths[2], map_location="cpu", weights_only=True))
+        except Exception as error:  # a corrupt file, or weights of another architecture
+            raise ValueError(f"{paths[2]} does not hold this tagger's weights ({error})") from error
         return cls(model.to(device).eval(), vocabularies)
 
 
@@ -549,7 +558,7 @@ def _check_corpus(corpus: object, name: str) -> Corpus:
 
 def train_tagger(
     train: Corpus, dev: Corpus, *, config: TaggerConfig | None = None,
-    minutes: float | None = None, epochs: int | None = None, batch_size: int = 16,
+    minutes: float | None = None, epochs: int | None = None, batch_size: int = 32,
     lr: float = 2e-3, decay_lr: bool = True, clip_grad_norm: float = 5.0,
     unk_replace: float = 0.5, seed: int = 0, device: torch.device | str | None = None,
     verbose: bool = True,
@@ -575,7 +584,7 @@ def train_tagger(
             an embedding and the model learns to rely on characters and casing.
         seed: seeds weights, batching and dropout (a time budget still makes
             the number of updates depend on the machine).
-        device: where to train; None picks ``train.get_device()``.
+        device: where to train; None picks ``course_utils.train.get_device()``.
         verbose: print a line per epoch.
 
     Returns:
@@ -593,6 +602,10 @@ def train_tagger(
         raise ValueError(f"minutes must be positive, got {minutes!r}")
     if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr!r}")
     if not 0 <= unk_replace <= 1:
         raise ValueError(f"unk_replace must be a probability in [0, 1], got {unk_replace!r}")
     seed_everything(seed)
@@ -637,7 +650,7 @@ def train_tagger(
         dev_f1 = tagger.evaluate(dev)["f1"]
         row = {"epoch": round(epoch - 1 + len(losses) / steps_per_epoch, 3), "step": step,
                "seconds": round(time.perf_counter() - start, 1), "lr": optimizer.param_groups[0]["lr"],
-               "train_loss": sum(losses) / max(len(losses), 1), "dev_f1": dev_f1}
+               "train_loss": sum(losses) / len(losses) if losses else math.nan, "dev_f1": dev_f1}
         rows.append(row)
         if verbose:
             print(f"epoch {row['epoch']:6.2f}  step {step:6d}  {row['seconds']:6.0f} s  "
@@ -670,7 +683,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-crf", action="store_true", help="a softmax tagger instead of a CRF")
     p.add_argument("--no-chars", action="store_true", help="leave out the character CNN")
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p = commands.add_parser("tag", help="tag whitespace-tokenised sentences")

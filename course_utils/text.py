@@ -14,8 +14,8 @@ The pieces, in the order the lesson uses them:
   character, and text generation with a temperature.
 * ``lstm_activations``, ``text_features``, ``best_cells``: look inside a trained
   model for cells that track something visible in the text.
-* ``plot_learning_curves``, ``plot_activations``, ``plot_text_heatmap``,
-  ``side_by_side``: the lesson's figures and tables.
+* ``plot_learning_curves``, ``plot_gradient_norms``, ``plot_activations``,
+  ``plot_text_heatmap``, ``side_by_side``: the lesson's figures and tables.
 
 Shapes use B = batch size, T = time steps (characters), V = vocabulary size,
 E = embedding size, H = hidden size, L = number of layers, N = text length.
@@ -40,7 +40,8 @@ from .train import show_progress
 __all__ = [
     "CharVocab", "split_by_position", "tbptt_batches", "CharLSTM", "train_char_lstm",
     "evaluate_char_lstm", "bits_per_char", "sample", "lstm_activations", "text_features",
-    "best_cells", "plot_learning_curves", "plot_activations", "plot_text_heatmap", "side_by_side",
+    "best_cells", "plot_learning_curves", "plot_gradient_norms", "plot_activations",
+    "plot_text_heatmap", "side_by_side",
 ]
 
 
@@ -207,16 +208,22 @@ def _detach(state: State) -> State:
 
 @torch.no_grad()
 def evaluate_char_lstm(model: CharLSTM, ids: Tensor, batch_size: int = 32, seq_len: int = 256,
-                       device: torch.device | str = "cpu") -> float:
+                       max_chars: int | None = None, device: torch.device | str = "cpu") -> float:
     """Mean cross-entropy of predicting each next character of `ids` (N,), in nats per character.
 
     The text is read as `batch_size` streams with the state carried across
     chunks, as in training; every character but the last (up to batch_size - 1
-    left over at the end) is predicted. Introduced in lesson 02.
+    left over at the end) is predicted. With `max_chars`, only the start of
+    each stream is read, about `max_chars` characters in all, spread over the
+    whole text: a quicker estimate. Introduced in lesson 02.
     """
+    if max_chars is not None:
+        _check_positive_int("max_chars", max_chars)
     model.eval()
     total, count, state = 0.0, 0, None
     for x, y in tbptt_batches(ids, batch_size, seq_len):
+        if max_chars is not None and count >= max_chars:
+            break
         logits, state = model(x.to(device), state)
         total += nn.functional.cross_entropy(logits.flatten(0, 1), y.to(device).flatten(),
                                              reduction="sum").item()
@@ -251,8 +258,9 @@ def train_char_lstm(model: CharLSTM, train_ids: Tensor, val_ids: Tensor, *, step
         batch_size, seq_len: B and T of each chunk.
         lr: the peak learning rate.
         eval_every: steps between two rows of the history.
-        val_chars: evaluate on the first `val_chars` of `val_ids` during
-            training (faster); None = all of it. The last row always uses all of it.
+        val_chars: during training, evaluate on about `val_chars` characters
+            spread over `val_ids` (see `evaluate_char_lstm`'s `max_chars`);
+            None = all of it. The last row always uses all of it.
         pct_start: the warm-up fraction of the one-cycle schedule.
         clip_grad_norm: gradients are rescaled to at most this total norm.
         device: where to train.
@@ -274,7 +282,6 @@ def train_char_lstm(model: CharLSTM, train_ids: Tensor, val_ids: Tensor, *, step
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps,
                                                     pct_start=pct_start)
     generator = torch.Generator().manual_seed(seed)
-    val_subset = val_ids if val_chars is None else val_ids[:val_chars]
     rows, losses, step, start = [], [], 0, time.perf_counter()
     progress = tqdm(total=steps, desc="training", disable=not show_progress())
     while step < steps:
@@ -294,10 +301,11 @@ def train_char_lstm(model: CharLSTM, train_ids: Tensor, val_ids: Tensor, *, step
             step += 1
             progress.update()
             if step % eval_every == 0 or step == steps:
-                val = val_ids if step == steps else val_subset
                 rows.append({"step": step, "chars": step * batch_size * seq_len / 1e6,
                              "train_loss": float(np.mean(losses)),
-                             "val_loss": evaluate_char_lstm(model, val, device=device),
+                             "val_loss": evaluate_char_lstm(
+                                 model, val_ids, max_chars=None if step == steps else val_chars,
+                                 device=device),
                              "lr": scheduler.get_last_lr()[0],
                              "seconds": time.perf_counter() - start})
                 losses = []
@@ -354,10 +362,8 @@ def lstm_activations(model: CharLSTM, ids: Tensor, layer: int) -> dict[str, Tens
     if not isinstance(layer, int) or not 0 <= layer < num_layers:
         raise ValueError(f"expected layer in [0, {num_layers}), got {layer!r}")
     model.eval()
-    device = next(model.parameters()).device
-    ours = LSTM.from_torch(model.lstm.cpu()).eval()
-    model.lstm.to(device)
-    x = model.embed(ids[None].to(device)).cpu()  # (1, T, E)
+    ours = LSTM.from_torch(model.lstm).eval()  # on the CPU, whatever the model's device
+    x = model.embed(ids[None].to(model.embed.weight.device)).cpu()  # (1, T, E)
     for cell in ours.layers[:layer]:
         x, _ = cell(x)
     return {name: values[0] for name, values in ours.layers[layer].trace(x).items()}
@@ -398,7 +404,8 @@ def best_cells(activations: Tensor, features: pd.DataFrame) -> pd.DataFrame:
         (Pearson, signed; the unit with the largest absolute value wins).
     """
     if not isinstance(activations, Tensor) or activations.dim() != 2:
-        raise ValueError(f"expected activations as a (T, H) tensor, got {getattr(activations, 'shape', activations)!r}")
+        shape = getattr(activations, "shape", activations)
+        raise ValueError(f"expected activations as a (T, H) tensor, got {shape!r}")
     if len(features) != len(activations):
         raise ValueError(f"expected one feature row per time step: {len(activations)} steps, "
                          f"{len(features)} rows")
@@ -439,6 +446,29 @@ def plot_learning_curves(history: pd.DataFrame, target: float | None = None,
     right = ax.secondary_yaxis("right", functions=(bits_per_char, lambda b: b * math.log(2)))
     right.set_ylabel("bits per character")
     ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_gradient_norms(norms: dict[str, Tensor],
+                        title: str = "Gradient reaching the input k steps back") -> plt.Figure:
+    """Gradient norm against distance k, relative to k = 0, on a log scale. Introduced in lesson 02.
+
+    norms: {model name: (T,) tensor}, as `course_utils.lstm.input_gradient_norms` returns
+    (``norms[k]`` belongs to the input k steps before the end). Exact zeros (underflow) are not drawn.
+    """
+    if not norms:
+        raise ValueError("expected at least one curve")
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, values in norms.items():
+        if not isinstance(values, Tensor) or values.dim() != 1 or not values[0] > 0:
+            raise ValueError(f"expected {name!r} as a 1-D tensor with a positive first entry")
+        relative = (values / values[0]).double().numpy()
+        ax.semilogy(np.arange(len(relative)), np.where(relative > 0, relative, np.nan), label=name)
+    ax.set(xlabel="distance k (steps back from the last input)",
+           ylabel="||dL/dx|| relative to k = 0 (log scale)", title=title)
+    ax.grid(alpha=0.3, which="both")
     ax.legend()
     fig.tight_layout()
     return fig

