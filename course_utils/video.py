@@ -382,17 +382,24 @@ def _frames_for_display(clip: torch.Tensor) -> tuple[torch.Tensor, float]:
     return clip.detach().cpu().float(), 255.0 if clip.dtype == torch.uint8 else 1.0
 
 
-def animate_clip(clip: torch.Tensor, title: str = "", interval: int = 100) -> FuncAnimation:
+def animate_clip(
+    clip: torch.Tensor, title: str = "", interval: int = 100, height: float = 2.5, dpi: int = 72
+) -> FuncAnimation:
     """Animate one clip; show it in a notebook with ``HTML(anim.to_jshtml())``.
 
     clip: (T, 1, H, W) or (T, H, W), float in [0, 1] or uint8.
     interval: milliseconds between frames.
+    height (inches) and dpi set the picture size; the width follows W / H.
+    to_jshtml embeds one PNG per frame, so a small picture keeps notebooks small.
 
     Introduced in lesson 04.
     """
     frames, vmax = _frames_for_display(clip)
-    fig, ax = plt.subplots(figsize=(3, 3))
-    image = ax.imshow(frames[0].numpy(), cmap="gray", vmin=0, vmax=vmax)
+    if height <= 0 or dpi <= 0:
+        raise ValueError(f"height and dpi must be positive, got {height} and {dpi}")
+    h, w = frames.shape[1:]
+    fig, ax = plt.subplots(figsize=(height * w / h, height + 0.3), dpi=dpi)
+    image = ax.imshow(frames[0].numpy(), cmap="gray", vmin=0, vmax=vmax, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
 

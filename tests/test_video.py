@@ -1,5 +1,7 @@
 """Tests for course_utils.video (lesson 04: moving-garment clips and video classifiers)."""
+import base64
 import dataclasses
+import struct
 
 import pytest
 import torch
@@ -248,3 +250,21 @@ def test_show_clip_strip(data):
     strip = ax.get_images()[0].get_array()
     assert strip.shape == (48, 16 * 49 - 1)
     assert (strip[:, 48] == 127.5).all()  # separator between frames 1 and 2
+
+
+def _first_png_size(html: str) -> tuple[int, int]:
+    """(width, height) in pixels of the first PNG embedded in a to_jshtml page."""
+    start = html.index("data:image/png;base64,") + len("data:image/png;base64,")
+    end = min(html.index(q, start) for q in ("'", '"') if q in html[start:])
+    png = base64.b64decode(html[start:end])
+    return struct.unpack(">II", png[16:24])  # the IHDR chunk
+
+
+def test_animate_clip_size_follows_height_dpi_and_aspect():
+    wide = torch.rand(3, 48, 96)
+    w1, h1 = _first_png_size(animate_clip(wide, height=2.0, dpi=50).to_jshtml())
+    w2, h2 = _first_png_size(animate_clip(wide, height=2.0, dpi=100).to_jshtml())
+    assert (w2, h2) == (2 * w1, 2 * h1)
+    assert w1 == 2 * 2.0 * 50  # width = height * W / H inches
+    with pytest.raises(ValueError, match="positive"):
+        animate_clip(wide, dpi=0)
