@@ -51,6 +51,19 @@ def temperature_probs(logits, temperature):
     ### END SOLUTION
 
 
+def tcn_receptive_field(kernel_size, layers):
+    ### BEGIN SOLUTION
+    return 1 + (kernel_size - 1) * (2 ** layers - 1)
+    ### END SOLUTION
+
+
+def masked_mean(h, lengths):
+    ### BEGIN SOLUTION
+    mask = torch.arange(h.shape[1])[None, :] < lengths[:, None]    # (B, T)
+    return (h * mask[:, :, None]).sum(dim=1) / lengths[:, None].to(h.dtype)
+    ### END SOLUTION
+
+
 def fold_time(clips):
     ### BEGIN SOLUTION
     return clips.reshape(clips.shape[0] * clips.shape[1], *clips.shape[2:])
@@ -94,6 +107,7 @@ def bio_spans(tags):
 SOLUTIONS = {
     "01.conv2d_loops": conv2d_loops, "01.conv_output_size": output_size,
     "02.lstm_step": lstm_step, "02.sample_with_temperature": temperature_probs,
+    "03.tcn_receptive_field": tcn_receptive_field, "03.masked_mean": masked_mean,
     "04.fold_time": fold_time, "04.unfold_time": unfold_time,
     "05.viterbi": viterbi, "05.bio_to_spans": bio_spans,
 }
@@ -126,6 +140,22 @@ def temperature_times(logits, temperature):
 def temperature_naive(logits, temperature):
     weights = torch.exp(logits / temperature)
     return weights / weights.sum()
+
+
+def tcn_field_no_dilation(kernel_size, layers):
+    return 1 + (kernel_size - 1) * layers
+
+
+def tcn_field_off_by_one(kernel_size, layers):
+    return (kernel_size - 1) * (2 ** layers - 1)
+
+
+def masked_mean_all_steps(h, lengths):
+    return h.mean(dim=1)
+
+
+def masked_mean_over_t(h, lengths):
+    return masked_mean(h, lengths) * lengths[:, None] / h.shape[1]
 
 
 def fold_time_major(clips):
@@ -164,6 +194,10 @@ WRONG = [
     ("02.lstm_step", lstm_step_c_first, "return (h_new, c_new)"),
     ("02.sample_with_temperature", temperature_times, "you multiplied"),
     ("02.sample_with_temperature", temperature_naive, "subtract the largest logit"),
+    ("03.tcn_receptive_field", tcn_field_no_dilation, "left out the dilations"),
+    ("03.tcn_receptive_field", tcn_field_off_by_one, "start from 1"),
+    ("03.masked_mean", masked_mean_all_steps, "padding included"),
+    ("03.masked_mean", masked_mean_over_t, "not by T"),
     ("04.fold_time", fold_time_major, "frames of one clip must stay together"),
     ("04.fold_time", fold_time_view, "view fails on tensors that are not contiguous"),
     ("04.unfold_time", unfold_time_major, "the batch comes first"),
@@ -177,7 +211,7 @@ WRONG = [
 def test_every_exercise_has_a_solution_here():
     assert sorted(SOLUTIONS) == sorted(exercises.EXERCISES)
     assert exercises.lesson_exercises("01") == ["01.conv2d_loops", "01.conv_output_size"]
-    assert exercises.lesson_exercises("03") == []
+    assert exercises.lesson_exercises("03") == ["03.tcn_receptive_field", "03.masked_mean"]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
