@@ -33,6 +33,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
@@ -435,47 +436,57 @@ class CRF(nn.Module):
 
     @torch.no_grad()
     def _viterbi(self, emissions: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """Batched Viterbi; the backtrace is vectorised over the batch.
+        """Batched Viterbi: a forward pass over the time steps, then a backtrace.
 
         Args:
             emissions: (B, L, T) float.
             mask: (B, L) bool prefix mask.
 
         Returns:
-            best_scores (B,) and best_paths (B, L) long; past each sentence's
-            end the path repeats its last tag.
+            best_scores (B,) and best_paths (B, L) long, on the CPU; past each
+            sentence's end the path repeats its last tag.
         """
         start, transitions, end = self._scores(float("-inf"))
-        batch_ids = torch.arange(emissions.size(0), device=emissions.device)  # (B,)
-        tag_ids = torch.arange(self.num_tags, device=emissions.device)      # (T,)
+        batch_size, length, _ = emissions.shape
 
-        # 1. Forward: scores[t][b, j] is the best score of a prefix ending in
-        #    tag j at step t, and backpointers[t - 1][b, j] its tag at step t - 1.
-        #    Every sentence runs to length L; steps past its end are ignored below.
-        steps = emissions.unbind(1)
-        scores = [start + steps[0]]                                       # L tensors (B, T)
-        backpointers = []                                                 # L - 1 tensors (B, T)
+        # 1. Forward: scores[t][j, b] is the best score of a prefix of sentence b
+        #    that ends in tag j at step t. Every sentence runs to length L; steps
+        #    past its end are ignored below. The layout (T, B) makes the max over
+        #    the previous tag a max over the first dimension, PyTorch's fastest kind.
+        steps = emissions.permute(1, 2, 0).contiguous()                   # (L, T, B)
+        score = start.unsqueeze(1) + steps[0]                             # (T, B)
+        scores = [score]
         for emission in steps[1:]:
-            best, best_prev = (scores[-1].unsqueeze(2) + transitions).max(dim=1)
-            scores.append(best + emission)
-            backpointers.append(best_prev)
+            # (T_prev, 1, B) + (T_prev, T_next, 1), max over T_prev -> (T_next, B)
+            score = (score.unsqueeze(1) + transitions.unsqueeze(2)).amax(dim=0) + emission
+            scores.append(score)
+        scores = torch.stack(scores).transpose(1, 2)                      # (L, B, T)
 
         # 2. Each sentence's best last tag, at its own last token.
         last = mask.sum(1) - 1                                            # (B,)
-        final = torch.stack(scores, dim=1)[batch_ids, last] + end         # (B, T)
+        final = scores[last, torch.arange(batch_size, device=last.device)] + end  # (B, T)
         best_scores, tag = final.max(dim=1)                               # (B,), (B,)
         _require_finite(best_scores)
 
-        # 3. Backtrace from step L - 1 for all sentences at once. On padding the
-        #    pointers point to the same tag, so a sentence's tag stays put until
-        #    the walk reaches its last token.
-        path = [tag.unsqueeze(1)]                                         # (B, 1) per step
-        if backpointers:
-            pointers = torch.stack(backpointers, dim=1)                   # (B, L - 1, T)
-            pointers = torch.where(mask[:, 1:, None], pointers, tag_ids)
-            for step_pointers in reversed(pointers.unbind(1)):
-                path.append(step_pointers.gather(1, path[-1]))
-        return best_scores, torch.cat(path[::-1], dim=1)
+        # 3. Backtrace from step L - 1, all sentences at once. Rather than store a
+        #    back-pointer for every step and tag, recompute it for the one tag on
+        #    the path: the previous tag i with the best scores[t - 1][b, i] +
+        #    transitions[i, tag]. The arrays are tiny (B, T), so this loop runs in
+        #    NumPy, whose cost per call is a fraction of PyTorch's. Past a sentence's
+        #    end the tag stays put until the walk reaches its last token.
+        if scores.dtype not in (torch.float32, torch.float64):
+            scores, transitions = scores.float(), transitions.float()    # NumPy has no bfloat16
+        scores = scores.cpu().numpy()                                     # (L, B, T)
+        into = transitions.T.cpu().numpy()                                # into[j] = transitions[:, j]
+        real = mask.T.cpu().numpy()                                       # (L, B)
+        tag = tag.cpu().numpy()
+        path = np.empty((length, batch_size), dtype=np.int64)             # (L, B)
+        path[-1] = tag
+        for t in range(length - 1, 0, -1):
+            previous = (scores[t - 1] + into[tag]).argmax(axis=1)         # (B,)
+            tag = np.where(real[t], previous, tag)
+            path[t - 1] = tag
+        return best_scores, torch.from_numpy(path.T)
 
     @torch.no_grad()
     def decode_nbest(
@@ -483,9 +494,10 @@ class CRF(nn.Module):
     ) -> list[list[tuple[float, list[int]]]]:
         """The n best tag sequences of each sentence (list Viterbi), obeying the constraints.
 
-        The same three steps as ``_viterbi``, but every step keeps, for every
-        tag, the n best prefixes ending in it, and pointers name a
-        (previous tag, rank) pair as the single number tag * n + rank.
+        Like ``_viterbi``, but every step keeps, for every tag, the n best
+        prefixes ending in it, with back-pointers stored during the forward
+        pass; a pointer names a (previous tag, rank) pair as the single number
+        tag * n + rank.
 
         Args:
             emissions: (B, L, T) float.

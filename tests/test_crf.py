@@ -177,6 +177,19 @@ def test_decode_matches_pytorch_crf():
     assert ours.decode(emissions, mask) == theirs.decode(emissions, mask)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_decode_in_lower_precision_matches_float32(dtype):
+    """The backtrace runs in NumPy, which has no bfloat16: such emissions are decoded in float32."""
+    crf = make_crf(5, seed=9).float()
+    lengths = [7, 3, 1, 5]
+    emissions, _, mask = make_batch(lengths, 5, seed=10)
+    emissions = emissions.to(dtype)
+    assert crf.decode(emissions, mask) == crf.decode(emissions.float(), mask)
+    assert [len(path) for path in crf.decode(emissions, mask)] == lengths
+    low = crf.to(dtype)  # scores computed in `dtype` throughout
+    assert [len(path) for path in low.decode(emissions, mask)] == lengths
+
+
 # --- marginals --------------------------------------------------------------
 
 
