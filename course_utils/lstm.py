@@ -138,6 +138,16 @@ class LSTMCell(nn.Module):
         h = o * torch.tanh(c)
         return h, c
 
+    def _initial_state(self, x: Tensor, state: State | None) -> State:
+        """Check x (B, T, I) and the optional (h, c), each (B, H); zeros if None."""
+        _check_input(x, self.input_size)
+        batch = x.shape[0]
+        if state is None:
+            zeros = x.new_zeros(batch, self.hidden_size)
+            state = (zeros, zeros)
+        _check_state(state, (batch, self.hidden_size))
+        return state
+
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """Run the layer over a whole sequence.
 
@@ -149,13 +159,7 @@ class LSTMCell(nn.Module):
             output: (B, T, H), the hidden state h_t at every time step.
             (h, c): the final hidden and cell states, each (B, H).
         """
-        _check_input(x, self.input_size)
-        batch = x.shape[0]
-        if state is None:
-            zeros = x.new_zeros(batch, self.hidden_size)
-            state = (zeros, zeros)
-        _check_state(state, (batch, self.hidden_size))
-        h, c = state
+        h, c = self._initial_state(x, state)
 
         # Speed-up: the input part of the gates, x_t @ W_ih^T + b_ih, does not
         # depend on h, so we do not need to wait for the previous step to
@@ -190,14 +194,8 @@ class LSTMCell(nn.Module):
             {"input": i, "forget": f, "cell_candidate": g, "output": o,
             "cell": c, "hidden": h}, each (B, T, H): the values at every step.
         """
-        _check_input(x, self.input_size)
-        batch = x.shape[0]
-        if state is None:
-            zeros = x.new_zeros(batch, self.hidden_size)
-            state = (zeros, zeros)
-        _check_state(state, (batch, self.hidden_size))
-        h, c = state
-        x_proj = x @ self.weight_ih.T + (self.bias_ih + self.bias_hh)
+        h, c = self._initial_state(x, state)
+        x_proj = x @ self.weight_ih.T + (self.bias_ih + self.bias_hh)  # as in forward
         names = ("input", "forget", "cell_candidate", "output", "cell", "hidden")
         record: dict[str, list[Tensor]] = {name: [] for name in names}
         for x_proj_t in x_proj.unbind(dim=1):
