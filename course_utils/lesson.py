@@ -15,12 +15,10 @@ A lesson keeps each mode's settings in one table and calls `settings_for`.
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
 import os
 import re
-from pathlib import Path
 from typing import Any
 
 from IPython import get_ipython
@@ -78,22 +76,3 @@ def record(name: str, value: Any) -> None:
         print(f"{name} = {shown}")
     else:
         display({METRIC_MIME: {"name": name, "value": stored}, "text/plain": f"{name} = {shown}"}, raw=True)
-
-
-def read_metrics(notebook: str | Path) -> dict[str, Any]:
-    """All metrics recorded in an executed notebook, in recording order (last value wins),
-    plus ``seconds``: the papermill run's duration, where the notebook has one."""
-    path = Path(notebook)
-    if not path.is_file():
-        raise FileNotFoundError(f"no notebook at {path}")
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    metrics: dict[str, Any] = {}
-    for cell in nb.get("cells", []):
-        for output in cell.get("outputs", []):
-            item = output.get("data", {}).get(METRIC_MIME)
-            if item is not None:
-                metrics[item["name"]] = item["value"]
-    duration = nb.get("metadata", {}).get("papermill", {}).get("duration")
-    if duration is not None:
-        metrics["seconds"] = round(float(duration), 1)
-    return metrics

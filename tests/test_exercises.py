@@ -10,7 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import crf, exercises, grading, runner
+from course_utils import crf, exercises
+from course_utils.tooling import grading, runner
 from course_utils.exercises import NOT_IMPLEMENTED, check, run_check
 
 # -- reference solutions, one per exercise ------------------------------------

@@ -13,7 +13,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from test_exercises import SOLUTIONS
 
-from course_utils import grading, runner
+from course_utils.tooling import grading, runner
 from course_utils.exercises import CHECK_MIME, NOT_IMPLEMENTED
 
 IMPORTS = "import torch\n\nfrom course_utils.exercises import check"

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import lesson, runner
+from course_utils import lesson
+from course_utils.tooling import results, runner
 
 TABLE = {"smoke": {"epochs": 1}, "cpu": {"epochs": 5}, "full": {"epochs": 30}}
 
@@ -76,16 +77,16 @@ def _notebook_with_metrics(path, items, duration=None):
 def test_read_metrics_last_value_wins_and_adds_seconds(tmp_path):
     path = tmp_path / "nb.ipynb"
     _notebook_with_metrics(path, [("mode", "cpu"), ("acc", 0.5), ("acc", 0.9)], duration=123.456)
-    assert lesson.read_metrics(path) == {"mode": "cpu", "acc": 0.9, "seconds": 123.5}
+    assert results.read_metrics(path) == {"mode": "cpu", "acc": 0.9, "seconds": 123.5}
 
 
 def test_read_metrics_of_a_missing_notebook(tmp_path):
     with pytest.raises(FileNotFoundError):
-        lesson.read_metrics(tmp_path / "nope.ipynb")
+        results.read_metrics(tmp_path / "nope.ipynb")
 
 
 def test_metrics_command_prints_json(tmp_path, capsys):
-    from course_utils.__main__ import main
+    from course_utils.tooling.cli import main
 
     path = tmp_path / "nb.ipynb"
     _notebook_with_metrics(path, [("acc", 0.75)])

@@ -11,7 +11,8 @@ import types
 
 import pytest
 
-from course_utils import colab, exercises, grading, lesson, runner
+from course_utils import exercises
+from course_utils.tooling import colab, grading, results, runner
 
 # lesson -> mode -> metric -> (comparison, bound)
 EXPECTATIONS = {
@@ -88,14 +89,14 @@ def test_smoke_run_of_the_student_version(notebook, tmp_path):
               for o in c["outputs"] if exercises.CHECK_MIME in o.get("data", {})]
     assert sorted(c["exercise"] for c in checks) == sorted(exercises.lesson_exercises(notebook.name[:2]))
     assert all(not c["passed"] and c["message"] == exercises.NOT_IMPLEMENTED for c in checks)
-    metrics = lesson.read_metrics(output)
+    metrics = results.read_metrics(output)
     assert metrics["mode"] == "smoke"
     assert not _check(metrics, EXPECTATIONS[notebook.stem]["smoke"])
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_committed_notebook_holds_its_cpu_results(notebook):
-    metrics = lesson.read_metrics(notebook)
+    metrics = results.read_metrics(notebook)
     assert metrics.get("mode") == "cpu", "commit the notebook as executed by `make run` (cpu mode)"
     assert not _check(metrics, EXPECTATIONS[notebook.stem]["cpu"])
     cells = _cells(notebook)
@@ -169,7 +170,7 @@ def test_lesson_checks_every_exercise_of_its_lesson(notebook):
 def test_lesson_03_verdict_table_agrees_with_its_numbers(notebook):
     from course_utils import sequence
 
-    metrics = lesson.read_metrics(notebook)
+    metrics = results.read_metrics(notebook)
     table = sequence.verdicts(metrics)
     assert len(table) == 5
     for claim, verdict in table["verdict"].items():

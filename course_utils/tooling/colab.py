@@ -1,15 +1,12 @@
 """The two cells that open every lesson: an "Open in Colab" badge and the set-up cell.
 
-Introduced in lesson 01. `REPO` is the one place the GitHub owner/repo is
-written; after changing it, run ``python -m course_utils sync-headers`` to
+`REPO` is the one place the GitHub owner/repo is written; after changing it, run ``python -m course_utils sync-headers`` to
 rewrite the badge and set-up cell of every notebook.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import nbformat
 
 REPO = "dl-course/cnn-lstm-course"
 BRANCH = "main"
@@ -46,6 +43,8 @@ def sync_headers(notebook: Path) -> bool:
     The badge is any markdown line starting with "[![Open In Colab]";
     the set-up cell is the code cell starting with SETUP_MARKER.
     """
+    import nbformat
+
     nb = nbformat.read(notebook, as_version=4)
     changed = False
     for cell in nb.cells:

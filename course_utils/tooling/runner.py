@@ -2,21 +2,24 @@
 
 Used by ``make run`` (``python -m course_utils run``) and the notebook tests.
 A notebook runs in a fresh kernel with ``COURSE_MODE`` set; papermill injects
-no parameters, so the executed notebook keeps its own parameters cell.
+no parameters, so the executed notebook keeps its own parameters cell. Each
+executed notebook is stamped with the fingerprint of the course_utils code it
+imported (see course_utils.tooling.results), which ``stale`` checks.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from .lesson import MODES, read_metrics
+from ..lesson import MODES
+from .results import cell_sources, code_fingerprint, read_metrics, stamp
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 
 
@@ -35,7 +38,9 @@ def lesson_notebooks(selection: str | None = None, folder: Path = NOTEBOOKS) -> 
 
 def execute(notebook: Path, output: Path, mode: str, timeout_s: int | None = None) -> float:
     """Run `notebook` in `mode` with papermill, writing the result to `output`
-    only once the run has succeeded. Returns the seconds taken."""
+    only once the run has succeeded, stamped with the code it ran with.
+    Returns the seconds taken."""
+    import nbformat
     import papermill
 
     if mode not in MODES:
@@ -45,12 +50,18 @@ def execute(notebook: Path, output: Path, mode: str, timeout_s: int | None = Non
     env = {"COURSE_MODE": mode, "COURSE_PROGRESS": "0", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
+    fingerprint = code_fingerprint(cell_sources(json.loads(notebook.read_text(encoding="utf-8"))))
     start = time.perf_counter()
     try:
         papermill.execute_notebook(str(notebook), str(partial), cwd=str(notebook.parent),
                                    kernel_name="python3", progress_bar=False,
                                    execution_timeout=timeout_s)
-        shutil.move(partial, output)
+        executed = nbformat.read(partial, as_version=4)
+        if code_fingerprint(cell_sources(executed)) != fingerprint:
+            raise RuntimeError(f"course_utils changed while {notebook.name} ran; run it again")
+        stamp(executed, fingerprint)
+        nbformat.write(executed, partial)
+        os.replace(partial, output)
     finally:
         partial.unlink(missing_ok=True)
         for k, v in saved.items():

@@ -47,7 +47,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 
-from .exercises import CHECK_MIME, lesson_exercises
+from ..exercises import CHECK_MIME, lesson_exercises
 
 SOLUTION_BEGIN = "### BEGIN SOLUTION"
 SOLUTION_END = "### END SOLUTION"
