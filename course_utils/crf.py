@@ -38,6 +38,9 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from .ner_data import may_follow
+from .timing import median_time
+
 Reduction = Literal["none", "sum", "mean", "token_mean"]
 
 # Score given to forbidden transitions in training and marginals. It is
@@ -46,16 +49,6 @@ Reduction = Literal["none", "sum", "mean", "token_mean"]
 # float64, so these paths carry no probability. Decoding uses -inf instead,
 # so that no decoded path can ever contain a forbidden transition.
 FORBIDDEN_SCORE = -10000.0
-
-# For each scheme: the prefix that opens a chunk, the prefix that continues
-# it, and (BIOES-like schemes only) the prefixes that close a chunk and that
-# mark a single-token chunk.
-_SCHEME_PREFIXES = {
-    "BIO": {"begin": "B", "inside": "I", "end": None, "single": None},
-    "BIOES": {"begin": "B", "inside": "I", "end": "E", "single": "S"},
-    "BMES": {"begin": "B", "inside": "M", "end": "E", "single": "S"},
-}
-
 
 # ---------------------------------------------------------------------------
 # Transition constraints for tagging schemes
@@ -79,70 +72,33 @@ class TransitionConstraints:
     end: Tensor
 
 
-def _parse_tag(tag: str, scheme: str) -> tuple[str, str]:
-    """Split a tag name into (prefix, chunk type): "B-PER" -> ("B", "PER").
-
-    "O" gives ("O", ""); a bare prefix such as "B" (word segmentation with
-    BMES) gives ("B", ""). Raises ValueError for names the scheme does not use.
-    """
-    if tag == "O":
-        return "O", ""
-    prefix, _, chunk_type = tag.partition("-")
-    allowed = [p for p in _SCHEME_PREFIXES[scheme].values() if p is not None]
-    if prefix not in allowed or (tag != prefix and not chunk_type):
-        raise ValueError(
-            f"tag {tag!r} does not fit the {scheme} scheme: expected 'O' or "
-            f"'<prefix>-<type>' with a prefix in {allowed} (or a bare prefix)"
-        )
-    return prefix, chunk_type
-
-
-def _may_follow(prev: tuple[str, str], nxt: tuple[str, str], scheme: str) -> bool:
-    """True if tag ``nxt`` may come right after tag ``prev`` (both parsed)."""
-    p = _SCHEME_PREFIXES[scheme]
-    chunk_is_open = prev[0] in (p["begin"], p["inside"])
-    same_type = prev[1] == nxt[1]
-    if scheme == "BIO":
-        # I-X continues a chunk of type X; O and B may come after anything.
-        return nxt[0] != p["inside"] or (chunk_is_open and same_type)
-    # BIOES / BMES: after B or I (M) the chunk is open and must go on with I (M)
-    # or E of the same type; after O, E or S it is closed: O, B or S come next.
-    continues_chunk = nxt[0] in (p["inside"], p["end"])
-    return continues_chunk and same_type if chunk_is_open else not continues_chunk
-
-
 def scheme_constraints(tag_names: list[str], scheme: str) -> TransitionConstraints:
     """Allowed transitions, start tags and end tags of a tagging scheme.
 
-    Introduced in lesson 05.
-
-    Rules (X and Y are chunk types such as PER, LOC):
+    Introduced in lesson 05. The rules are those of
+    ``course_utils.ner_data.may_follow``, their one home; in short (X, Y are
+    entity types such as PER, LOC):
     - BIO: I-X may only follow B-X or I-X, so a sequence cannot start with I-X.
+    - IOB1: B-X may only follow B-X or I-X.
     - BIOES: B-X and I-X must be followed by I-X or E-X; O, E-X and S-X must
       be followed by O, B-Y or S-Y. Sequences start with O, B or S and end
       with O, E or S.
-    - BMES: BIOES with M in place of I. Tags may be bare ("B", "M", "E", "S")
-      as in Chinese word segmentation.
+    - BMES: BIOES with M in place of I.
 
     Args:
         tag_names: the T tag names in tag-index order, e.g. ["O", "B-PER", "I-PER"].
-        scheme: "BIO", "BIOES" or "BMES" (case-insensitive).
+        scheme: "IOB1", "BIO" (or "IOB2"), "BIOES" or "BMES" (case-insensitive).
 
     Returns:
         TransitionConstraints with transitions (T, T), start (T,), end (T,), all bool.
     """
-    scheme = scheme.upper() if isinstance(scheme, str) else scheme
-    if scheme not in _SCHEME_PREFIXES:
-        raise ValueError(f"unknown scheme {scheme!r}; expected one of {list(_SCHEME_PREFIXES)}")
-    if len(set(tag_names)) != len(tag_names) or not tag_names:
+    if not isinstance(tag_names, (list, tuple)) or not tag_names or len(set(tag_names)) != len(tag_names):
         raise ValueError(f"tag_names must be a non-empty list of distinct names, got {tag_names}")
-    parsed = [_parse_tag(tag, scheme) for tag in tag_names]
-    p = _SCHEME_PREFIXES[scheme]
-    transitions = torch.tensor([[_may_follow(a, b, scheme) for b in parsed] for a in parsed])
-    # No sequence starts inside a chunk; in BIOES / BMES every chunk must be closed.
-    start = torch.tensor([prefix not in (p["inside"], p["end"]) for prefix, _ in parsed])
-    end = torch.tensor([scheme == "BIO" or prefix not in (p["begin"], p["inside"])
-                        for prefix, _ in parsed])
+    for tag in tag_names:
+        may_follow(None, tag, scheme)  # a ValueError names a tag the scheme does not use
+    transitions = torch.tensor([[may_follow(a, b, scheme) for b in tag_names] for a in tag_names])
+    start = torch.tensor([may_follow(None, tag, scheme) for tag in tag_names])
+    end = torch.tensor([may_follow(tag, None, scheme) for tag in tag_names])
     return TransitionConstraints(transitions=transitions, start=start, end=end)
 
 
@@ -161,6 +117,14 @@ def _check_emissions(emissions: Tensor, num_tags: int) -> None:
         )
     if not emissions.is_floating_point():
         raise ValueError(f"emissions must be a float tensor, got {emissions.dtype}")
+    if emissions.size(0) == 0:
+        raise ValueError("emissions hold no sentence (batch size 0): expected at least one")
+    if not torch.isfinite(emissions).all():
+        bad = (~torch.isfinite(emissions)).any(dim=2).nonzero()[0].tolist()
+        raise ValueError(
+            f"emissions must be finite, got NaN or inf (first at sentence {bad[0]}, token {bad[1]}); "
+            "check the network that computes them (a too-large learning rate?)"
+        )
 
 
 def _check_mask(mask: Tensor | None, emissions: Tensor) -> Tensor:
@@ -575,16 +539,16 @@ def benchmark(
 
     Returns:
         DataFrame with columns threads, tags, op, ours_ms, torchcrf_ms, speedup
-        (torchcrf_ms / ours_ms; above 1 means ours is faster).
+        (torchcrf_ms / ours_ms; above 1 means ours is faster). Without
+        pytorch-crf installed, an empty table, and a one-line message that
+        says how to get it.
     """
+    columns = ["threads", "tags", "op", "ours_ms", "torchcrf_ms", "speedup"]
     try:
         from torchcrf import CRF as TorchCRF
-    except ImportError as error:
-        raise ImportError(
-            "benchmark() compares against pytorch-crf, which is not installed: "
-            "pip install pytorch-crf"
-        ) from error
-    from torch.utils.benchmark import Timer
+    except ImportError:
+        print("skipped: the comparison needs pytorch-crf; `pip install pytorch-crf`, then run this again")
+        return pd.DataFrame(columns=columns)
 
     if thread_counts is None:
         thread_counts = tuple(sorted({1, torch.get_num_threads()}))
@@ -616,11 +580,7 @@ def benchmark(
             "decode": (lambda: ours.decode(frozen, mask), lambda: theirs.decode(frozen, mask)),
         }
         for threads, (op, (ours_fn, theirs_fn)) in itertools.product(thread_counts, jobs.items()):
-            ms = [
-                Timer("fn()", globals={"fn": fn}, num_threads=threads)
-                .blocked_autorange(min_run_time=0.5).median * 1e3
-                for fn in (ours_fn, theirs_fn)
-            ]
+            ms = [median_time(fn, threads=threads) * 1e3 for fn in (ours_fn, theirs_fn)]
             rows.append({"threads": threads, "tags": num_tags, "op": op, "ours_ms": ms[0],
                          "torchcrf_ms": ms[1], "speedup": ms[1] / ms[0]})
-    return pd.DataFrame(rows).sort_values(["threads", "tags"], kind="stable").round(3)
+    return pd.DataFrame(rows, columns=columns).sort_values(["threads", "tags"], kind="stable").round(3)

@@ -11,8 +11,11 @@ from the first source that has a correct copy:
 3. the public URL (downloaded with pooch).
 
 Whatever the source, the sha256 is checked before a file lands in the cache,
-and files are written atomically (a temporary file, then a rename), so an
-interrupted download never leaves a half-written file behind.
+and files are written atomically (a temporary ``.part`` file named after the
+writing process, then a rename), so an interrupted download never leaves a
+half-written file behind; the ``.part`` files of processes that died are
+removed by the next fetch. Cached files are readable by every user of a
+shared cache (as the umask allows), like any file written with ``open``.
 
 Command line: ``python -m course_utils data list | fetch NAME|all | verify``.
 """
@@ -20,10 +23,9 @@ Command line: ``python -m course_utils data list | fetch NAME|all | verify``.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import shutil
-import tempfile
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,18 +145,44 @@ def dataset_info(name: str) -> DatasetInfo:
     return REGISTRY[name]
 
 
+COLAB_DATA_HOME = Path("/content/datasets")
+
+
+def in_colab() -> bool:
+    """True inside a Google Colab runtime."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
 def data_home() -> Path:
     """Where fetched files are cached.
 
-    ``$COURSE_DATA_HOME`` if set; else the ``datasets/`` folder of the checkout
-    this package sits in; else ``./datasets`` (an installed package, as in Colab).
+    ``$COURSE_DATA_HOME`` if set (in Colab, a folder on Google Drive keeps the
+    cache across restarts); else the ``datasets/`` folder of the checkout this
+    package sits in; else, in Colab, ``/content/datasets``; else ``./datasets``.
     """
     if os.environ.get("COURSE_DATA_HOME"):
         return Path(os.environ["COURSE_DATA_HOME"]).expanduser()
     checkout = Path(__file__).resolve().parent.parent / "datasets"
     if (checkout / "README.md").is_file():
         return checkout
-    return Path.cwd() / "datasets"
+    return COLAB_DATA_HOME if in_colab() else Path.cwd() / "datasets"
+
+
+def _writable_folder(folder: Path) -> None:
+    """Create the cache folder `folder` if needed, or say clearly why it cannot be used."""
+    home = data_home()
+    for parent in (home, *home.parents):
+        if parent.exists() and not parent.is_dir():
+            raise DataError(f"the data cache {home} cannot be created: {parent} is a file, not a folder. "
+                            "Set COURSE_DATA_HOME to a folder.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(f"cannot create the data cache folder {folder}: {err.strerror}. "
+                        "Set COURSE_DATA_HOME to a folder you can write to.") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DataError(f"the data cache folder {folder} is not writable. "
+                        "Set COURSE_DATA_HOME to a folder you can write to.")
 
 
 def local_sources(info: DatasetInfo) -> list[Path]:
@@ -168,14 +196,36 @@ def sha256_of(path: Path) -> str:
     return pooch.file_hash(str(path), alg="sha256")
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_dead_parts(folder: Path) -> list[Path]:
+    """Remove the ``.NAME.PID.part`` files left in `folder` by processes that died
+    (kill -9, SIGTERM, a crash) while writing them; return the removed paths."""
+    removed = []
+    for part in folder.glob(".*.part"):
+        pid = part.name[: -len(".part")].rpartition(".")[2]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            part.unlink(missing_ok=True)
+            removed.append(part)
+    return removed
+
+
 def _install(file: RemoteFile, target: Path, copy_into) -> None:
     """Write `file` to `target` atomically: `copy_into(tmp)` fills a temporary
     file next to the target, whose checksum is checked before the rename."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{file.name}.", suffix=".part")
-    os.close(fd)
-    tmp = Path(tmp_name)
+    _writable_folder(target.parent)
+    remove_dead_parts(target.parent)
+    tmp = target.parent / f".{file.name}.{os.getpid()}.part"
     try:
+        tmp.touch(mode=0o666)  # like open(): the umask decides who may read the cache
         copy_into(tmp)
         digest = sha256_of(tmp)
         if not file.accepts(digest):
@@ -200,7 +250,7 @@ def fetch_file(info: DatasetInfo, file: RemoteFile) -> Path:
             "removing it and fetching it again",
             stacklevel=2,
         )
-        target.unlink()
+        target.unlink(missing_ok=True)  # another process may have removed it first
 
     tried: list[str] = []
     for folder in local_sources(info):
@@ -213,17 +263,25 @@ def fetch_file(info: DatasetInfo, file: RemoteFile) -> Path:
             return target
         except ChecksumError as err:
             tried.append(f"{source}: {err}")
+        except OSError as err:  # an unreadable copy: try the next source
+            tried.append(f"{source}: cannot read it ({err.strerror})")
     try:
         download = pooch.HTTPDownloader(progressbar=True, timeout=60)
         _install(file, target, lambda tmp: download(file.url, str(tmp), None))
         return target
+    except DataError as err:
+        if not isinstance(err, ChecksumError):
+            raise  # the cache itself is unusable: no other source can help
+        tried.append(f"{file.url}: {err}")
     except Exception as err:  # network errors come in many types; each is reported below
         tried.append(f"{file.url}: {type(err).__name__}: {err}")
     raise DataError(
         f"could not fetch {info.name}/{file.name}. Sources tried:\n  - "
         + "\n  - ".join(tried)
-        + "\nConnect to the internet, or put a correct copy in a folder listed in "
-        "$COURSE_DATA_MIRROR (one sub-folder per dataset), then try again."
+        + f"\nWhat to try: check the internet connection (in Colab, that the runtime is connected) "
+        f"and that {file.url} opens in a browser; or download that file by hand into "
+        f"{target.parent}, or into a folder listed in $COURSE_DATA_MIRROR (one sub-folder per "
+        "dataset); then run this again."
     )
 
 
@@ -234,10 +292,11 @@ def fetch(name: str) -> dict[str, Path]:
 
 
 def verify(name: str) -> dict[str, str]:
-    """Check the cached files of `name`: {file name: "ok" | "missing"}.
+    """Check every cached file of `name`: {file name: "ok" | "missing" | "BAD: why"}.
 
-    A file with a wrong checksum is removed, and a ChecksumError names it with
-    the expected and actual sha256 and says how to get it again.
+    A file with a wrong checksum is removed (its entry names the expected and
+    actual sha256 and says how to get it again); an unreadable one is reported.
+    Every file is checked, whatever the earlier ones gave.
     """
     info = dataset_info(name)
     status = {}
@@ -246,14 +305,17 @@ def verify(name: str) -> dict[str, str]:
         if not path.exists():
             status[file.name] = "missing"
             continue
-        digest = sha256_of(path)
-        if not file.accepts(digest):
-            path.unlink()
-            raise ChecksumError(
-                f"{path} is corrupted: expected sha256 {file.sha256}, got {digest}. "
-                f"The file was removed; run `python -m course_utils data fetch {name}` to get it again."
-            )
-        status[file.name] = "ok"
+        try:
+            digest = sha256_of(path)
+        except OSError as err:
+            status[file.name] = f"BAD: {path} cannot be read ({err.strerror})"
+            continue
+        if file.accepts(digest):
+            status[file.name] = "ok"
+            continue
+        path.unlink(missing_ok=True)
+        status[file.name] = (f"BAD: {path} was corrupted (expected sha256 {file.sha256}, got {digest}) "
+                             f"and was removed; run `python -m course_utils data fetch {name}` to get it again")
     return status
 
 

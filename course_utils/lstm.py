@@ -19,12 +19,13 @@ L = number of layers.
 from __future__ import annotations
 
 import math
-import time
 from typing import Sequence
 
 import pandas as pd
 import torch
 from torch import Tensor, nn
+
+from .timing import median_time
 
 State = tuple[Tensor, Tensor]
 
@@ -378,17 +379,14 @@ def input_gradient_norms(
     return norms.flip(0).detach().cpu()  # indexed by k = T - 1 - t
 
 
-def _forward_backward_ms(model: nn.Module, x: Tensor, repeats: int, warmup: int) -> float:
-    """Fastest wall-clock milliseconds of one forward + backward pass of ``model`` on ``x``."""
-    times = []
-    for run in range(warmup + repeats):
+def _forward_backward_ms(model: nn.Module, x: Tensor, warmup: int, min_run_time: float) -> float:
+    """Median milliseconds of one forward + backward pass of ``model`` on ``x`` (B, T, I)."""
+    def step() -> None:
         model.zero_grad(set_to_none=True)
-        start = time.perf_counter()
         output, _ = model(x)
         output.sum().backward()
-        if run >= warmup:
-            times.append((time.perf_counter() - start) * 1000.0)
-    return min(times)
+
+    return median_time(step, warmup=warmup, min_run_time=min_run_time) * 1000.0
 
 
 def benchmark(
@@ -398,32 +396,29 @@ def benchmark(
         (256, 64, 100, 2),
     ),
     input_size: int = 64,
-    repeats: int = 5,
     warmup: int = 2,
+    min_run_time: float = 0.5,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Time forward + backward of our ``LSTM`` against ``torch.nn.LSTM``. Introduced in lesson 02.
 
     Both models get the same weights and the same input x (batch, steps,
-    input_size) and the loss output.sum(). The fastest of ``repeats`` timed
-    runs (after ``warmup`` untimed ones) is reported, as ``timeit`` advises:
-    slower runs measure other programs competing for the CPU, not the model.
-    Uses torch's current number of threads. Not a test: print the table and
-    read the ratio.
+    input_size) and the loss output.sum(). Each is timed with the course's
+    timer, course_utils.timing.median_time (the median after warm-up), with
+    torch's current number of threads. Not a test: print the table and read
+    the ratio.
 
     Args:
         sizes: (hidden, batch, steps, layers) for each row.
         input_size: I, e.g. the embedding size of a character model.
-        repeats: timed runs per model and size.
         warmup: untimed runs per model and size before timing.
+        min_run_time: seconds of timed runs per model and size, at least.
         seed: seed for the weights and the input.
 
     Returns:
         One row per size with columns hidden, batch, steps, layers, ours_ms,
         torch_ms and ratio (ours_ms / torch_ms).
     """
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f"expected repeats >= 1 and warmup >= 0, got {repeats} and {warmup}")
     rows = []
     for size in sizes:
         if len(size) != 4:
@@ -433,8 +428,8 @@ def benchmark(
         torch_lstm = nn.LSTM(input_size, hidden, layers, batch_first=True)
         ours = LSTM.from_torch(torch_lstm)
         x = torch.randn(batch, steps, input_size)
-        ours_ms = _forward_backward_ms(ours, x, repeats, warmup)
-        torch_ms = _forward_backward_ms(torch_lstm, x, repeats, warmup)
+        ours_ms = _forward_backward_ms(ours, x, warmup, min_run_time)
+        torch_ms = _forward_backward_ms(torch_lstm, x, warmup, min_run_time)
         rows.append(
             {
                 "hidden": hidden,

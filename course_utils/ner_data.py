@@ -7,7 +7,9 @@ The module has three parts:
 * ``read_conll``: reads a column-format corpus (CoNLL-2003, Resume NER, ...)
   into a ``Corpus`` of ``Sentence`` objects, checking every line.
 * Tag schemes: ``detect_scheme``, ``convert_tags``, ``tags_to_spans``,
-  ``spans_to_tags`` and ``tag_violations``.
+  ``spans_to_tags``, ``tag_violations`` and ``may_follow``. This is the one
+  home of the schemes' rules: the CRF's transition constraints
+  (``course_utils.crf.scheme_constraints``) are built from ``may_follow``.
 * Vocabularies: ``Vocab``, ``build_vocab``, ``build_char_vocab`` and
   ``build_tag_vocab`` turn tokens, characters and tags into integer ids.
 
@@ -136,16 +138,57 @@ def detect_scheme(tag_sequences: Iterable[Sequence[str]]) -> str:
     return "IOB1" if entity_starts_with_i else "BIO"
 
 
-def tag_violations(tags: Sequence[str], scheme: str) -> list[tuple[int, str]]:
-    """Every place where ``tags`` break the rules of ``scheme``. Introduced in lesson 05.
+def may_follow(previous: str | None, tag: str | None, scheme: str) -> bool:
+    """True if ``tag`` may come right after ``previous`` in ``scheme``. Introduced in lesson 05.
 
-    The rules (the start and the end of the sentence count as ``O``):
+    None stands for the sentence boundary: ``may_follow(None, tag, ...)`` says
+    whether a sentence may start with ``tag``, ``may_follow(tag, None, ...)``
+    whether it may end with it. The rules (X is an entity type):
 
     * IOB1: ``B-X`` only directly after ``B-X`` or ``I-X``.
     * BIO: ``I-X`` only directly after ``B-X`` or ``I-X``.
     * BIOES / BMES: ``I-X``/``M-X`` and ``E-X`` only directly after ``B-X``
       or ``I-X``/``M-X``; and ``B-X``, ``I-X``/``M-X`` must be followed by
       ``I-X``/``M-X`` or ``E-X`` (an entity cannot stop without its ``E-``).
+
+    Raises:
+        ValueError: for an unknown scheme, or a tag that is neither "O" nor
+            PREFIX-TYPE with one of the scheme's prefixes.
+    """
+    scheme = _canonical_scheme(scheme)
+    prev_prefix, prev_type = _split_tag(previous, _PREFIXES[scheme]) if previous is not None else ("O", None)
+    prefix, type_ = _split_tag(tag, _PREFIXES[scheme]) if tag is not None else ("O", None)
+    inside = _INSIDE[scheme]
+    continues_same = prev_prefix in "B" + inside and prev_type == type_
+    if scheme == "IOB1":
+        return prefix != "B" or continues_same
+    if scheme == "BIO":
+        return prefix != "I" or continues_same
+    if prefix in inside + "E":
+        return continues_same
+    return prev_prefix not in "B" + inside  # B, S, O or the end close no open entity
+
+
+def _violation(previous: str | None, tag: str, scheme: str) -> str:
+    """The message for ``tag`` after ``previous``, where ``may_follow`` is False."""
+    where = f"after {previous!r}" if previous is not None else "at the start of the sentence"
+    prefix, type_ = _split_tag(tag, _PREFIXES[scheme])
+    inside = _INSIDE[scheme]
+    if scheme == "IOB1":
+        return f"{tag!r} {where}: in IOB1, B-{type_} is only used right after another {type_} entity"
+    if scheme == "BIO":
+        return (f"{tag!r} {where}: in BIO, an entity starts with B-{type_}, "
+                f"so I-{type_} must follow B-{type_} or I-{type_}")
+    if prefix in inside + "E":
+        return f"{tag!r} {where}: {prefix}-{type_} must follow B-{type_} or {inside}-{type_}"
+    prev_type = previous.partition("-")[2]
+    return f"{tag!r} {where}: {previous!r} must be followed by {inside}-{prev_type} or E-{prev_type}"
+
+
+def tag_violations(tags: Sequence[str], scheme: str) -> list[tuple[int, str]]:
+    """Every place where ``tags`` break the rules of ``scheme`` (see ``may_follow``).
+
+    Introduced in lesson 05. The start and the end of the sentence count as ``O``.
 
     Args:
         tags: the T tags of one sentence.
@@ -161,33 +204,19 @@ def tag_violations(tags: Sequence[str], scheme: str) -> list[tuple[int, str]]:
     """
     scheme = _canonical_scheme(scheme)
     _check_sequence(tags)
-    inside = _INSIDE[scheme]
     problems = []
-    prev_prefix, prev_type = "O", None
+    previous = None
     for i, tag in enumerate(tags):
-        where = f"after {tags[i - 1]!r}" if i else "at the start of the sentence"
         try:
-            prefix, type_ = _split_tag(tag, _PREFIXES[scheme])
+            allowed = may_follow(previous, tag, scheme)
         except ValueError as error:
             raise ValueError(f"token {i}: {error}") from None
-        follows_same = prev_prefix in "B" + inside and prev_type == type_
-        if scheme == "IOB1" and prefix == "B" and not follows_same:
-            problems.append((i, f"{tag!r} {where}: in IOB1, B-{type_} is only used "
-                                f"right after another {type_} entity"))
-        elif scheme == "BIO" and prefix == "I" and not follows_same:
-            problems.append((i, f"{tag!r} {where}: in BIO, an entity starts with "
-                                f"B-{type_}, so I-{type_} must follow B-{type_} or I-{type_}"))
-        elif scheme in ("BIOES", "BMES"):
-            entity_open = prev_prefix in "B" + inside
-            if prefix in inside + "E" and not follows_same:
-                problems.append((i, f"{tag!r} {where}: {prefix}-{type_} must follow "
-                                    f"B-{type_} or {inside}-{type_}"))
-            elif prefix in "BSO" and entity_open:
-                problems.append((i, f"{tag!r} {where}: {tags[i - 1]!r} must be followed "
-                                    f"by {inside}-{prev_type} or E-{prev_type}"))
-        prev_prefix, prev_type = prefix, type_
-    if scheme in ("BIOES", "BMES") and prev_prefix in "B" + inside:
-        problems.append((len(tags) - 1, f"the sentence ends inside an entity: {tags[-1]!r} must "
+        if not allowed:
+            problems.append((i, _violation(previous, tag, scheme)))
+        previous = tag
+    if tags and not may_follow(previous, None, scheme):
+        inside, prev_type = _INSIDE[scheme], previous.partition("-")[2]
+        problems.append((len(tags) - 1, f"the sentence ends inside an entity: {previous!r} must "
                                         f"be followed by {inside}-{prev_type} or E-{prev_type}"))
     return problems
 

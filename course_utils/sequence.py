@@ -3,14 +3,14 @@ controllable dependency distance, and the measurements that compare them.
 
 Introduced in lesson 03 (CNN vs LSTM vs CNN-LSTM, measured instead of asserted).
 
-The module has four parts:
+The module has three parts (the models train with ``course_utils.fit``, with
+``stop_at_accuracy`` to stop once a task is solved):
 
 * Tasks: ``pair_task`` (the label depends on two tokens k steps apart) and
   ``adding_task`` (Hochreiter & Schmidhuber, 1997: add two marked numbers k steps apart).
 * Models: ``ConvClassifier`` (a causal 1D CNN, plain or dilated), ``LSTMClassifier``
   and ``CNNLSTMClassifier``; all map (B, T, F) inputs, with optional lengths (B,),
   to (B, C) scores. ``make_model`` builds the lesson's four models of similar size.
-* Training: ``train_until`` trains with ``course_utils.fit`` until a target accuracy.
 * Measurements: ``saved_activation_bytes`` and ``seconds_per_step``, the
   ``sequence_cost`` table, and ``verdicts``, which turns a run's recorded metrics
   into the lesson's claim/verdict table.
@@ -21,7 +21,6 @@ H = hidden or channel size.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -30,10 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
-from torch.utils.data import DataLoader
 
 from .cnn import receptive_field
-from .train import fit
+from .timing import median_time
 
 MODEL_NAMES = ("cnn", "tcn", "lstm", "cnn_lstm")
 MODEL_LABELS = {"cnn": "CNN", "tcn": "dilated CNN (TCN)", "lstm": "LSTM", "cnn_lstm": "CNN-LSTM"}
@@ -318,28 +316,6 @@ def make_model(name: str, features: int, classes: int, max_steps: int = 100) -> 
 
 # --------------------------------------------------------------------------- training
 
-def train_until(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
-                optimizer: torch.optim.Optimizer, *, max_epochs: int, target_accuracy: float | None = None,
-                loss_fn: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
-                clip_grad_norm: float | None = 1.0, device: torch.device | str = "cpu") -> pd.DataFrame:
-    """Train with `course_utils.fit` one epoch at a time; stop early once the validation
-    accuracy reaches `target_accuracy`. Introduced in lesson 03.
-
-    Returns fit's history, one row per epoch run, where ``seconds`` is that epoch's
-    own duration (training plus validation), not the running total.
-    """
-    if not isinstance(max_epochs, int) or max_epochs < 1:
-        raise ValueError(f"max_epochs must be a positive int, got {max_epochs!r}")
-    rows = []
-    for epoch in range(1, max_epochs + 1):
-        row = fit(model, train_loader, loss_fn, optimizer, epochs=1, val_loader=val_loader,
-                  clip_grad_norm=clip_grad_norm, device=device, verbose=False).iloc[0].to_dict()
-        rows.append({**row, "epoch": epoch})
-        if target_accuracy is not None and row.get("val_accuracy", 0.0) >= target_accuracy:
-            break
-    return pd.DataFrame(rows)
-
-
 # --------------------------------------------------------------------------- measurements
 
 def saved_activation_bytes(model: nn.Module, x: Tensor, y: Tensor,
@@ -374,28 +350,26 @@ def saved_activation_bytes(model: nn.Module, x: Tensor, y: Tensor,
 
 def seconds_per_step(model: nn.Module, x: Tensor, y: Tensor,
                      loss_fn: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
-                     steps: int = 3) -> float:
-    """Median seconds of one forward and backward pass on (x, y), after one warm-up pass.
-    Introduced in lesson 03.
+                     min_run_time: float = 0.2, threads: int | None = None) -> float:
+    """Median seconds of one forward and backward pass on (x, y), after warm-up,
+    timed with course_utils.timing.median_time. Introduced in lesson 03.
 
     Args:
         x: (B, T, F) inputs; y: (B,) targets for `loss_fn`.
+        min_run_time: seconds of timed passes, at least.
+        threads: torch CPU threads (None: torch's current setting).
     """
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
     model.train()
-    times = []
-    for i in range(steps + 1):
-        start = time.perf_counter()
+
+    def step() -> None:
         model.zero_grad(set_to_none=True)
         loss_fn(model(x), y).backward()
-        if i > 0:
-            times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
+
+    return median_time(step, threads=threads, warmup=1, min_run_time=min_run_time)
 
 
 def sequence_cost(models: Mapping[str, nn.Module], lengths: Sequence[int], features: int, classes: int,
-                  batch_size: int = 32, steps: int = 3) -> pd.DataFrame:
+                  batch_size: int = 32, min_run_time: float = 0.2) -> pd.DataFrame:
     """Time per training step and saved activations for each model at each sequence
     length, on random inputs. Introduced in lesson 03.
 
@@ -407,7 +381,7 @@ def sequence_cost(models: Mapping[str, nn.Module], lengths: Sequence[int], featu
         y = torch.randint(classes, (batch_size,))
         for name, model in models.items():
             rows.append({"model": name, "T": length,
-                         "ms_per_step": 1000 * seconds_per_step(model, x, y, steps=steps),
+                         "ms_per_step": 1000 * seconds_per_step(model, x, y, min_run_time=min_run_time),
                          "saved_mb": saved_activation_bytes(model, x, y) / 1e6})
     return pd.DataFrame(rows)
 

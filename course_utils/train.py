@@ -1,6 +1,11 @@
 """Training and evaluation: device choice, seeding, the training loop, checkpoints.
 
-Introduced in lesson 01; every later lesson trains with `fit`.
+Introduced in lesson 01. Lessons 01, 03 and 04 train with `fit`. Two lessons
+keep a loop of their own, and say why: lesson 02's character model carries its
+LSTM state from one batch to the next (truncated backpropagation through time,
+``course_utils.text.train_char_lstm``), and lesson 05's tagger trains on
+batches of sentences of similar length with a CRF loss and picks the epoch
+with the best entity F1 (``course_utils.ner_train``).
 """
 
 from __future__ import annotations
@@ -55,14 +60,21 @@ def show_progress() -> bool:
     return os.environ.get("COURSE_PROGRESS", "1") != "0"
 
 
-def _accuracy_counts(output: torch.Tensor, target: torch.Tensor) -> tuple[int, int]:
-    """(correct, total) when `output` holds class scores for `target`, else (0, 0).
+IGNORE_INDEX = -100  # PyTorch's default ignore_index for cross-entropy
 
-    output: (..., C) scores; target: (...) class indices.
+
+def _counts(output: torch.Tensor, target: torch.Tensor, ignore_index: int) -> tuple[int, int, int]:
+    """(targets counted by a mean loss, correct predictions, labelled targets) for one batch.
+
+    output: (..., C) class scores for integer target (...), where targets equal to
+    `ignore_index` count nowhere (padding); otherwise any outputs and targets,
+    where every target element counts and there is no accuracy.
     """
     if output.ndim == target.ndim + 1 and output.shape[:-1] == target.shape and not target.is_floating_point():
-        return int((output.argmax(-1) == target).sum()), target.numel()
-    return 0, 0
+        real = target != ignore_index
+        correct = int(((output.argmax(-1) == target) & real).sum())
+        return int(real.sum()), correct, int(real.sum())
+    return target.numel(), 0, 0
 
 
 def _check_batch(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,10 +85,13 @@ def _check_batch(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: Iterable, loss_fn: LossFn,
-             device: torch.device | str = "cpu") -> dict[str, float]:
-    """Mean loss (weighted by batch size) and, for classifiers, accuracy over `loader`.
+             device: torch.device | str = "cpu", ignore_index: int = IGNORE_INDEX) -> dict[str, float]:
+    """Mean loss and, for classifiers, accuracy over `loader`.
 
-    Each batch is (x, y); `loss_fn(model(x), y)` returns a mean loss.
+    Each batch is (x, y); `loss_fn(model(x), y)` returns a mean loss over the
+    batch's targets, so each batch's loss is weighted by how many targets it
+    averages: examples for (B,) labels, tokens for (B, T) labels, leaving out
+    targets equal to `ignore_index` (padding), as cross-entropy does.
     Returns {"loss": float, "accuracy": float} ("accuracy" only for class scores).
     """
     model.eval()
@@ -84,12 +99,11 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: LossFn,
     for batch in loader:
         x, y = (t.to(device) for t in _check_batch(batch))
         output = model(x)
-        total_loss += float(loss_fn(output, y)) * len(y)
-        count += len(y)
-        c, n = _accuracy_counts(output, y)
-        correct, labelled = correct + c, labelled + n
+        n, c, m = _counts(output, y, ignore_index)
+        total_loss += float(loss_fn(output, y)) * n
+        count, correct, labelled = count + n, correct + c, labelled + m
     if count == 0:
-        raise ValueError("the loader gave no batches")
+        raise ValueError("the loader gave no batches (or only ignored targets)")
     result = {"loss": total_loss / count}
     if labelled:
         result["accuracy"] = correct / labelled
@@ -119,19 +133,25 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFn,
         val_loader: Iterable | None = None,
         scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
         scheduler_step: str = "epoch", device: torch.device | str = "cpu",
-        clip_grad_norm: float | None = None, verbose: bool = True) -> pd.DataFrame:
-    """Train `model` for `epochs` epochs; return the history, one row per epoch.
+        clip_grad_norm: float | None = None, stop_at_accuracy: float | None = None,
+        ignore_index: int = IGNORE_INDEX, verbose: bool = True) -> pd.DataFrame:
+    """Train `model` for up to `epochs` epochs; return the history, one row per epoch.
 
     Each batch is (x, y), with `loss_fn(model(x), y)` a mean loss. The history has
     columns epoch, train_loss, [train_accuracy], [val_loss, val_accuracy], lr, seconds
     (accuracy columns appear when the model outputs class scores (..., C) for
-    integer targets (...)). `scheduler` steps once per epoch, or once per batch
-    with ``scheduler_step="batch"`` (e.g. OneCycleLR).
+    integer targets (...); targets equal to `ignore_index` count in neither loss
+    nor accuracy). ``seconds`` is the time since training started. `scheduler`
+    steps once per epoch, or once per batch with ``scheduler_step="batch"`` (e.g.
+    OneCycleLR). With `stop_at_accuracy`, training stops after the first epoch
+    whose validation accuracy reaches it.
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     if scheduler_step not in ("epoch", "batch"):
         raise ValueError(f"scheduler_step must be 'epoch' or 'batch', got {scheduler_step!r}")
+    if stop_at_accuracy is not None and val_loader is None:
+        raise ValueError("stop_at_accuracy needs a val_loader to measure the accuracy on")
     model.to(device)
     rows = []
     start = time.perf_counter()
@@ -150,16 +170,17 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFn,
             optimizer.step()
             if scheduler is not None and scheduler_step == "batch":
                 scheduler.step()
-            total_loss += loss.item() * len(y)
-            count += len(y)
-            c, n = _accuracy_counts(output.detach(), y)
-            correct, labelled = correct + c, labelled + n
+            n, c, m = _counts(output.detach(), y, ignore_index)
+            total_loss += loss.item() * n
+            count, correct, labelled = count + n, correct + c, labelled + m
             batches.set_postfix(loss=f"{loss.item():.3f}")
+        if count == 0:
+            raise ValueError("the training loader gave no batches (or only ignored targets)")
         row: dict[str, float] = {"epoch": epoch, "train_loss": total_loss / count}
         if labelled:
             row["train_accuracy"] = correct / labelled
         if val_loader is not None:
-            row.update({f"val_{k}": v for k, v in evaluate(model, val_loader, loss_fn, device).items()})
+            row.update({f"val_{k}": v for k, v in evaluate(model, val_loader, loss_fn, device, ignore_index).items()})
         row["lr"] = optimizer.param_groups[0]["lr"]
         if scheduler is not None and scheduler_step == "epoch":
             scheduler.step()
@@ -167,6 +188,8 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFn,
         rows.append(row)
         if verbose:
             print("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
+        if stop_at_accuracy is not None and row.get("val_accuracy", 0.0) >= stop_at_accuracy:
+            break
     return pd.DataFrame(rows)
 
 
@@ -175,11 +198,35 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def _check_meta(value: Any, where: str) -> None:
+    """Raise a TypeError unless `value` is what torch.load(weights_only=True) reads back:
+    None, bool, int, float, str, or lists, tuples and str-keyed dicts of them."""
+    if value is None or type(value) in (bool, int, float, str):
+        return
+    if type(value) in (list, tuple):
+        for i, item in enumerate(value):
+            _check_meta(item, f"{where}[{i}]")
+        return
+    if type(value) is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                raise TypeError(f"checkpoint metadata {where} has a key {key!r}; keys must be strings")
+            _check_meta(item, f"{where}[{key!r}]")
+        return
+    hint = " (use float(x) or int(x))" if hasattr(value, "item") else " (use str(path))" if isinstance(value, Path) else ""
+    raise TypeError(f"checkpoint metadata {where} is a {type(value).__name__}{hint}; expected None, bool, "
+                    "int, float, str, or lists and str-keyed dicts of them, which load_checkpoint can read")
+
+
 def save_checkpoint(path: str | Path, model: nn.Module, **meta: Any) -> Path:
     """Save `model`'s weights and JSON-like `meta` (numbers, strings, lists, dicts).
 
-    The file is written atomically: a temporary file, then a rename.
+    `meta` is checked first, so that a value `load_checkpoint` could not read
+    back (a NumPy scalar, a Path) fails now, not after training. The file is
+    written atomically: a temporary file, then a rename.
     """
+    for key, value in meta.items():
+        _check_meta(value, key)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")

@@ -7,12 +7,13 @@ import pytest
 import torch
 
 from course_utils.crf import CRF, TransitionConstraints, scheme_constraints
+from course_utils.ner_data import SCHEMES, read_conll, tag_violations
 
 # Batches of sentence lengths: single token, one length, and mixed lengths.
 LENGTH_CASES = [[1], [1, 1], [3], [4, 1, 2, 3], [2, 4]]
 BIO_TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 BIOES_TAGS = ["O", "B-PER", "I-PER", "E-PER", "S-PER", "B-LOC", "I-LOC", "E-LOC", "S-LOC"]
-BMES_TAGS = ["B", "M", "E", "S"]
+BMES_TAGS = ["B-W", "M-W", "E-W", "S-W"]
 
 
 def make_crf(num_tags: int, seed: int, constraints: TransitionConstraints | None = None) -> CRF:
@@ -59,25 +60,8 @@ def brute_log_partition(scored) -> float:
 
 
 def is_valid(names: list[str], scheme: str) -> bool:
-    """Independent oracle: read the tag names left to right as a chunk state machine."""
-    inside = "M" if scheme == "BMES" else "I"
-    open_type = None  # type of the chunk still open, or None
-    for name in names:
-        prefix, _, kind = name.partition("-")
-        if scheme == "BIO":
-            if prefix == "I" and open_type != kind:
-                return False
-            open_type = None if prefix == "O" else kind
-            continue
-        if prefix in (inside, "E"):
-            if open_type != kind:
-                return False
-            open_type = kind if prefix == inside else None
-        else:  # O, B, S need no open chunk
-            if open_type is not None:
-                return False
-            open_type = kind if prefix == "B" else None
-    return scheme == "BIO" or open_type is None
+    """The rules' one home, course_utils.ner_data, as the oracle of valid sequences."""
+    return tag_violations(names, scheme) == []
 
 
 # --- forward algorithm, gold score, NLL ------------------------------------
@@ -237,7 +221,7 @@ def test_bioes_and_bmes_constraint_matrices():
     assert starts == {"O", "B-PER", "S-PER", "B-LOC", "S-LOC"}
     assert ends == {"O", "E-PER", "S-PER", "E-LOC", "S-LOC"}
 
-    bmes = scheme_constraints(BMES_TAGS, "BMES")  # B M E S, no types
+    bmes = scheme_constraints(BMES_TAGS, "BMES")  # B M E S of one type W
     assert bmes.transitions.tolist() == [
         [False, True, True, False],  # B -> M, E
         [False, True, True, False],  # M -> M, E
@@ -298,6 +282,42 @@ def test_gold_tags_breaking_constraints_raise():
 def test_bad_scheme_or_tag_names_raise(tags, scheme):
     with pytest.raises(ValueError):
         scheme_constraints(tags, scheme)
+
+
+TAG_FORMS = ["O", "B-PER", "I-PER", "M-PER", "E-PER", "S-PER", "B", "M", "I-", "X-PER", "o", "B_PER", "B-PER-X"]
+
+
+@pytest.mark.parametrize("scheme", [*SCHEMES, "IOB2", "bio", "IOB3"])
+@pytest.mark.parametrize("tag", TAG_FORMS)
+def test_crf_and_corpus_reader_accept_the_same_tags(scheme, tag, tmp_path):
+    """Every scheme and tag form that one accepts, the other accepts too."""
+    path = tmp_path / "one.txt"
+    path.write_text(f"word {tag}\n", encoding="utf-8")
+
+    def accepted(fn) -> bool:
+        try:
+            fn()
+        except ValueError:
+            return False
+        return True
+
+    reader = accepted(lambda: read_conll(path, scheme=scheme))
+    crf = accepted(lambda: scheme_constraints(["O", tag] if tag != "O" else ["O"], scheme))
+    assert reader == crf, f"read_conll {'accepts' if reader else 'rejects'} {tag!r} in {scheme}, the CRF does not"
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_constraints_are_the_corpus_rules(scheme):
+    """Each allowed transition, start and end is one that tag_violations accepts."""
+    tags = {"IOB1": BIO_TAGS, "BIO": BIO_TAGS, "BIOES": BIOES_TAGS, "BMES": BMES_TAGS}[scheme]
+    c = scheme_constraints(tags, scheme)
+    for i, a in enumerate(tags):
+        alone = tag_violations([a], scheme)
+        assert bool(c.start[i]) == (not [m for _, m in alone if "ends inside" not in m])
+        assert bool(c.end[i]) == (not [m for _, m in alone if "ends inside" in m])
+        for j, b in enumerate(tags):
+            second = [m for pos, m in tag_violations([a, b], scheme) if pos == 1 and "ends inside" not in m]
+            assert bool(c.transitions[i, j]) == (not second), (a, b)
 
 
 def test_constraints_of_wrong_size_raise():

@@ -57,18 +57,138 @@ def test_corrupted_cache_is_reported_and_refetched(toy):
     assert paths["a.txt"].read_bytes() == contents["a.txt"]
 
 
-def test_verify_removes_a_corrupted_file_and_says_what_to_do(toy):
+def test_verify_checks_every_file_and_says_what_to_do(toy):
     contents, _, cache = toy
     data.fetch("toy")
+    (cache / "a.txt").write_bytes(b"y")
     (cache / "b.txt").write_bytes(b"x")
-    with pytest.raises(data.ChecksumError) as err:
-        data.verify("toy")
-    message = str(err.value)
-    assert "b.txt" in message and _sha(contents["b.txt"]) in message and _sha(b"x") in message
-    assert "data fetch toy" in message
-    assert not (cache / "b.txt").exists()
+    status = data.verify("toy")
+    assert set(status) == {"a.txt", "b.txt"}, "a bad first file must not stop the check"
+    assert all(s.startswith("BAD") for s in status.values())
+    assert _sha(contents["b.txt"]) in status["b.txt"] and _sha(b"x") in status["b.txt"]
+    assert "data fetch toy" in status["b.txt"]
+    assert not (cache / "a.txt").exists() and not (cache / "b.txt").exists()
     data.fetch("toy")
-    assert data.verify("toy")["b.txt"] == "ok"
+    assert data.verify("toy") == {"a.txt": "ok", "b.txt": "ok"}
+
+
+def test_verify_command_reports_every_bad_file_and_exits_1(toy, capsys, monkeypatch):
+    from course_utils.tooling.cli import main
+
+    monkeypatch.setattr(data, "REGISTRY", {"toy": data.REGISTRY["toy"]})
+    contents, _, cache = toy
+    data.fetch("toy")
+    (cache / "a.txt").write_bytes(b"y")
+    (cache / "b.txt").write_bytes(b"x")
+    assert main(["data", "verify"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("BAD") == 2 and "a.txt" in out and "b.txt" in out
+
+
+def test_an_unreadable_mirror_file_is_skipped(toy, tmp_path, monkeypatch):
+    """(Simulated: the tests may run as root, for whom no file is unreadable.)"""
+    contents, mirror, cache = toy
+    good = tmp_path / "good"
+    shutil.copytree(mirror, good)
+    monkeypatch.setenv("COURSE_DATA_MIRROR", f"{mirror}:{good}")
+    real_copy = shutil.copyfile
+
+    def copy(source, target):
+        if Path(source).parent.parent == mirror:
+            raise PermissionError(13, "Permission denied", str(source))
+        return real_copy(source, target)
+
+    monkeypatch.setattr(shutil, "copyfile", copy)
+    assert data.fetch("toy")["a.txt"].read_bytes() == contents["a.txt"]
+
+
+def test_a_cache_that_is_a_file_gives_a_clear_error(toy, tmp_path, monkeypatch):
+    (tmp_path / "a_file").write_text("not a folder")
+    monkeypatch.setenv("COURSE_DATA_HOME", str(tmp_path / "a_file"))
+    with pytest.raises(data.DataError, match="is a file, not a folder.*COURSE_DATA_HOME"):
+        data.fetch("toy")
+    monkeypatch.setenv("COURSE_DATA_HOME", str(tmp_path / "a_file" / "below"))
+    with pytest.raises(data.DataError, match="is a file, not a folder"):
+        data.fetch("toy")
+
+
+def test_a_read_only_cache_gives_a_clear_error(toy, monkeypatch):
+    """(Simulated with os.access: root may write anywhere.)"""
+    real_access = data.os.access
+    monkeypatch.setattr(data.os, "access", lambda path, mode: False if str(path).endswith("toy") else real_access(path, mode))
+    with pytest.raises(data.DataError, match="not writable.*COURSE_DATA_HOME"):
+        data.fetch("toy")
+
+
+def test_racing_fetches_over_a_corrupted_file_both_succeed(toy, monkeypatch):
+    """Another process removed the corrupted file between our check and our unlink."""
+    contents, _, cache = toy
+    data.fetch("toy")
+    (cache / "a.txt").write_bytes(b"garbage")
+    real_hash = data.sha256_of
+
+    def hash_then_lose_the_race(path):
+        digest = real_hash(path)
+        if Path(path) == cache / "a.txt":
+            Path(path).unlink()  # the other process's unlink
+        return digest
+
+    monkeypatch.setattr(data, "sha256_of", hash_then_lose_the_race)
+    with pytest.warns(UserWarning, match="corrupted"):
+        path = data.fetch_file(data.REGISTRY["toy"], data.REGISTRY["toy"].files[0])
+    monkeypatch.setattr(data, "sha256_of", real_hash)
+    assert path.read_bytes() == contents["a.txt"]
+
+
+def test_cached_files_follow_the_umask(toy):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = data.fetch("toy")["a.txt"]
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644, "other users of a shared cache must be able to read it"
+
+
+def test_parts_of_dead_processes_are_removed_and_live_ones_kept(toy, tmp_path):
+    import subprocess
+    import sys
+
+    contents, _, cache = toy
+    cache.mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead_part = cache / f".a.txt.{dead.stdout.strip()}.part"
+    dead_part.write_bytes(b"half a download")
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        live_part = cache / f".b.txt.{live.pid}.part"
+        live_part.write_bytes(b"being written")
+        data.fetch("toy")
+        assert not dead_part.exists(), "a kill -9 during a copy must not leave its .part forever"
+        assert live_part.exists(), "another live process's download must not be removed"
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_colab_caches_under_content(monkeypatch):
+    monkeypatch.delenv("COURSE_DATA_HOME", raising=False)
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab-test")
+    monkeypatch.setattr(data.Path, "is_file", lambda self: False)  # as for an installed package
+    assert data.data_home() == Path("/content/datasets")
+
+
+def test_a_failed_download_names_the_url_and_what_to_try(toy):
+    contents, mirror, cache = toy
+    (mirror / "toy" / "a.txt").unlink()
+    with pytest.raises(data.DataError) as err:
+        data.fetch("toy")
+    message = str(err.value)
+    assert "http://127.0.0.1:9/toy/a.txt" in message and "What to try" in message
+    assert str(cache) in message
 
 
 def test_truncated_mirror_falls_back_to_the_next_source(toy, tmp_path, monkeypatch):

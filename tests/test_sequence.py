@@ -3,13 +3,12 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
 
 from course_utils.cnn import receptive_field
 from course_utils.sequence import (MODEL_NAMES, CausalConv1d, CNNLSTMClassifier, ConvClassifier,
                                    LSTMClassifier, adding_task, make_model, pair_task,
                                    saved_activation_bytes, seconds_per_step, sequence_cost,
-                                   train_until, verdicts)
+                                   verdicts)
 from course_utils.train import count_parameters
 
 
@@ -121,25 +120,11 @@ def test_saved_activations_grow_with_the_sequence_and_leave_out_parameters():
 
 def test_cost_table_and_step_timer():
     models = {"lstm": LSTMClassifier(2, 3, hidden=4), "cnn": ConvClassifier(2, 3, channels=4)}
-    table = sequence_cost(models, [8, 16], features=2, classes=3, batch_size=4, steps=1)
+    table = sequence_cost(models, [8, 16], features=2, classes=3, batch_size=4, min_run_time=0.01)
     assert list(table.columns) == ["model", "T", "ms_per_step", "saved_mb"]
     assert len(table) == 4 and (table.ms_per_step > 0).all() and (table.saved_mb > 0).all()
-    with pytest.raises(ValueError, match="steps must be a positive int"):
-        seconds_per_step(models["cnn"], torch.randn(2, 8, 2), torch.tensor([0, 1]), steps=0)
-
-
-def test_train_until_stops_at_the_target():
-    torch.manual_seed(0)
-    x, y = pair_task(256, k=1, length=3, vocab=2)  # x: (256, 3, 4)
-    train = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
-    val = DataLoader(TensorDataset(x, y), batch_size=256)
-    model = ConvClassifier(4, 4, channels=16, kernel_size=3, layers=2)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    history = train_until(model, train, val, optimizer, max_epochs=30, target_accuracy=0.99)
-    assert history.val_accuracy.iloc[-1] >= 0.99 and len(history) < 30
-    assert (history.val_accuracy.iloc[:-1] < 0.99).all()
-    again = train_until(model, train, val, optimizer, max_epochs=2, target_accuracy=None)
-    assert list(again.epoch) == [1, 2]
+    with pytest.raises(ValueError, match="threads must be a positive int"):
+        seconds_per_step(models["cnn"], torch.randn(2, 8, 2), torch.tensor([0, 1]), threads=0)
 
 
 def _metrics(**changes):

@@ -141,3 +141,67 @@ def test_plots_reject_bad_input():
         plots.show_images(torch.zeros(2, 3, 8, 8))
     with pytest.raises(ValueError, match="2 images but 1 titles"):
         plots.show_images(torch.zeros(2, 8, 8), titles=["a"])
+
+
+class _TokenScores(nn.Module):
+    """(B, T) token ids -> (B, T, C) scores: the token's own id is the best class."""
+
+    def forward(self, x):
+        return F.one_hot(x, 3).float() * 5.0
+
+
+def test_ignored_targets_count_in_neither_accuracy_nor_loss():
+    x = torch.tensor([[0, 1, 2, 2], [1, 1, 0, 0]])              # (B=2, T=4)
+    y = torch.tensor([[0, 1, 2, -100], [1, 0, -100, -100]])    # padding is -100; 5 real tokens, 1 wrong
+    loader = DataLoader(TensorDataset(x, y), batch_size=2)
+    scores = lambda out, t: F.cross_entropy(out.transpose(1, 2), t)  # noqa: E731 (B, C, T) for tokens
+    result = train.evaluate(_TokenScores(), loader, scores)
+    assert result["accuracy"] == pytest.approx(4 / 5), "4 of the 5 real tokens are right; padding must not count"
+    wrong = F.cross_entropy(torch.tensor([[5.0, 0.0, 0.0]]), torch.tensor([1]))
+    right = F.cross_entropy(torch.tensor([[5.0, 0.0, 0.0]]), torch.tensor([0]))
+    assert result["loss"] == pytest.approx(float(wrong + 4 * right) / 5)
+
+
+def test_per_token_loss_is_averaged_over_tokens_not_batches():
+    """Two batches of different token counts: the mean is over all 4 tokens."""
+    x = [torch.tensor([[0, 0, 0]]), torch.tensor([[1]])]
+    y = [torch.tensor([[1, 1, 1]]), torch.tensor([[1]])]     # 3 wrong tokens, then 1 right one
+    scores = lambda out, t: F.cross_entropy(out.transpose(1, 2), t)  # noqa: E731
+    result = train.evaluate(_TokenScores(), list(zip(x, y)), scores)
+    wrong = float(F.cross_entropy(torch.tensor([[5.0, 0.0, 0.0]]), torch.tensor([1])))
+    right = float(F.cross_entropy(torch.tensor([[0.0, 5.0, 0.0]]), torch.tensor([1])))
+    assert result["loss"] == pytest.approx((3 * wrong + right) / 4)
+    assert result["accuracy"] == pytest.approx(1 / 4)
+
+
+def test_fit_stops_at_the_target_accuracy():
+    train.seed_everything(0)
+    x, y = _blobs()
+    loader = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True)
+    model = nn.Linear(2, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    history = train.fit(model, loader, F.cross_entropy, opt, epochs=30, val_loader=loader,
+                        stop_at_accuracy=0.99, verbose=False)
+    assert history.val_accuracy.iloc[-1] >= 0.99 and len(history) < 30
+    assert (history.val_accuracy.iloc[:-1] < 0.99).all()
+    with pytest.raises(ValueError, match="needs a val_loader"):
+        train.fit(model, loader, F.cross_entropy, opt, epochs=1, stop_at_accuracy=0.9)
+
+
+@pytest.mark.parametrize("meta, problem", [
+    ({"acc": __import__("numpy").float32(0.5)}, "float32.*float"),
+    ({"where": __import__("pathlib").Path("x")}, "Path.*str"),
+    ({"nested": {"a": [1, {"b": __import__("numpy").int64(3)}]}}, r"nested\['a'\]\[1\]\['b'\]"),
+    ({"table": {1: "one"}}, "keys must be strings"),
+])
+def test_save_checkpoint_rejects_metadata_it_could_not_load(tmp_path, meta, problem):
+    with pytest.raises(TypeError, match=problem):
+        train.save_checkpoint(tmp_path / "m.pt", nn.Linear(2, 2), **meta)
+    assert not list(tmp_path.iterdir()), "nothing may be written"
+
+
+def test_checkpoint_metadata_round_trips(tmp_path):
+    meta = {"epoch": 3, "acc": 0.9, "name": "cnn", "ok": True, "none": None, "sizes": [1, 2], "d": {"a": (1, 2.5)}}
+    path = train.save_checkpoint(tmp_path / "m.pt", nn.Linear(2, 2), **meta)
+    loaded = train.load_checkpoint(path, nn.Linear(2, 2))
+    assert loaded == {**meta, "d": {"a": (1, 2.5)}}

@@ -1,0 +1,48 @@
+"""The course's one timer. Introduced in lesson 02; every timing cell and benchmark uses it.
+
+Timing a model step on a shared laptop is noisy: the first calls pay for
+memory allocation and lazy initialisation, and other programs steal the CPU
+now and then. `median_time` therefore warms up first, then lets
+``torch.utils.benchmark.Timer`` repeat the call in blocks for at least
+`min_run_time` seconds and reports the median block (the median ignores the
+occasional slow block that another program caused). ``num_threads`` is set
+explicitly, since a step's time depends on how many CPU threads torch may use.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch.utils.benchmark import Timer
+
+
+def median_time(fn: Callable[[], object], *, threads: int | None = None, warmup: int = 2,
+                min_run_time: float = 0.5) -> float:
+    """Median seconds per call of ``fn()``, after `warmup` untimed calls.
+
+    Args:
+        fn: the work to time, a function of no arguments (wrap a model step in a lambda).
+        threads: torch CPU threads while timing (None: torch's current setting).
+            CUDA work is synchronised by the Timer, so GPU steps time correctly too.
+        warmup: untimed calls first (>= 0).
+        min_run_time: seconds of timed calls at least (> 0).
+    """
+    if not callable(fn):
+        raise TypeError(f"fn must be a function of no arguments, got {type(fn).__name__}")
+    threads = torch.get_num_threads() if threads is None else threads
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"threads must be a positive int, got {threads!r}")
+    if not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"warmup must be a non-negative int, got {warmup!r}")
+    if not min_run_time > 0:
+        raise ValueError(f"min_run_time must be positive, got {min_run_time!r}")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for _ in range(warmup):
+            fn()
+    finally:
+        torch.set_num_threads(previous)
+    timer = Timer("fn()", globals={"fn": fn}, num_threads=threads)
+    return timer.blocked_autorange(min_run_time=min_run_time).median
