@@ -221,13 +221,17 @@ class CNNLSTMClassifier(nn.Module):
     Introduced in lesson 03.
 
     The convolutions (kernel_size, ``conv_layers`` of them, H_conv channels) find
-    local patterns; ``MaxPool1d(pool)`` keeps the strongest response in each block of
-    `pool` steps, so the LSTM runs T // pool steps instead of T.
+    local patterns; max-pooling keeps the strongest response in each block of
+    `pool` steps, so the LSTM runs ceil(T / pool) steps instead of T. The last
+    block may be shorter than `pool` (``ceil_mode``): no step is dropped, so a
+    label that depends on the final token can still be learned. Steps past a
+    sequence's length are zeroed before pooling (after the ReLU every response
+    is >= 0, so a zero never wins a block that holds a real step).
 
     The LSTM gets the chrono initialisation for max_steps // pool steps.
 
     Forward: x (B, T, F) and optional lengths (B,) int64 -> (B, C) scores; with
-    lengths, the pooled sequences (lengths // pool steps, which must be >= 1) are packed.
+    lengths, the pooled sequences (ceil(lengths / pool) steps) are packed.
     """
 
     def __init__(self, features: int, classes: int, channels: int = 32, kernel_size: int = 5,
@@ -247,16 +251,14 @@ class CNNLSTMClassifier(nn.Module):
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         _check_sequence(x, self.features)
         _check_lengths(x, lengths)
-        if x.shape[1] < self.pool:
-            raise ValueError(f"sequences must have at least pool = {self.pool} steps, got {x.shape[1]}")
         h = x.transpose(1, 2)                                   # (B, F, T)
         for conv in self.convs:
             h = torch.relu(conv(h))                             # (B, H_conv, T)
-        h = F.max_pool1d(h, self.pool).transpose(1, 2)          # (B, T // pool, H_conv)
         if lengths is not None:
-            lengths = lengths // self.pool
-            if int(lengths.min()) < 1:
-                raise ValueError(f"every sequence needs at least pool = {self.pool} steps")
+            real = torch.arange(x.shape[1], device=x.device) < lengths.to(x.device).unsqueeze(1)  # (B, T)
+            h = h * real.unsqueeze(1)
+            lengths = (lengths + self.pool - 1) // self.pool    # ceil(lengths / pool)
+        h = F.max_pool1d(h, self.pool, ceil_mode=True).transpose(1, 2)  # (B, ceil(T / pool), H_conv)
         return self.head(_last_hidden(self.lstm, h, lengths))
 
 

@@ -98,8 +98,10 @@ class CharVocab:
         return torch.tensor([self.index[c] for c in text], dtype=torch.long)
 
     def decode(self, ids: Tensor | Sequence[int]) -> str:
-        """The string of ids (N,), the inverse of `encode`."""
+        """The string of ids (N,), the inverse of `encode`; no ids give ""."""
         ids = torch.as_tensor(ids)
+        if ids.dim() == 1 and ids.numel() == 0:  # torch.as_tensor([]) is float: nothing to check
+            return ""
         _check_ids(ids)
         if len(ids) and (ids.min() < 0 or ids.max() >= len(self)):
             raise ValueError(f"expected ids in [0, {len(self)}), got values in "

@@ -20,7 +20,7 @@ Introduced in lesson 04.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
 import torch
@@ -77,18 +77,18 @@ class MovingClips(Dataset):
     positions: torch.Tensor
     task: str = "direction"
 
+    labels: torch.Tensor = field(init=False, repr=False)
+
     def __post_init__(self) -> None:
+        """Check the task and compute its (N,) int64 labels once, not on every item."""
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
-
-    @property
-    def labels(self) -> torch.Tensor:
-        """(N,) int64 labels of the current task."""
         if self.task == "direction":
-            return self.direction
-        if self.task == "garment":
-            return self.garment
-        return combined_label(self.garment, self.direction)
+            self.labels = self.direction
+        elif self.task == "garment":
+            self.labels = self.garment
+        else:
+            self.labels = combined_label(self.garment, self.direction)
 
     def __len__(self) -> int:
         return len(self.clips)

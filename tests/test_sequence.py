@@ -101,8 +101,22 @@ def test_models_reject_bad_inputs():
         model(torch.randn(2, 5, 3), torch.tensor([5.0, 2.0]))
     with pytest.raises(ValueError, match="readout must be"):
         ConvClassifier(3, 2, readout="max")
-    with pytest.raises(ValueError, match="at least pool = 4 steps"):
-        CNNLSTMClassifier(3, 2, pool=4)(torch.randn(2, 6, 3), torch.tensor([6, 3]))
+
+
+@pytest.mark.parametrize("steps, pool", [(7, 4), (6, 4), (9, 2), (3, 4), (8, 4)])
+def test_cnn_lstm_sees_the_last_step_whatever_the_length(steps, pool):
+    """The last T mod pool steps are pooled too, so a label on the final token can be learned."""
+    torch.manual_seed(0)
+    model = CNNLSTMClassifier(3, 2, channels=8, kernel_size=3, pool=pool, hidden=8)
+    x = torch.randn(2, steps, 3)
+    changed = x.clone()
+    changed[:, -1] += 3.0
+    assert not torch.allclose(model(x), model(changed)), "the final step must reach the output"
+    lengths = torch.tensor([steps, max(1, steps - 1)])
+    changed_in_padding = x.clone()
+    changed_in_padding[1, -1] += 3.0  # beyond sequence 1's length when steps > 1
+    if steps > 1:
+        torch.testing.assert_close(model(x, lengths)[1], model(changed_in_padding, lengths)[1])
 
 
 def test_saved_activations_grow_with_the_sequence_and_leave_out_parameters():

@@ -272,3 +272,8 @@ def test_side_by_side_pads_and_wraps():
     assert table["hot"].tolist() == ["abc", "def", "g"]
     with pytest.raises(ValueError, match="at least one"):
         side_by_side({})
+
+
+def test_decoding_no_ids_gives_the_empty_string():
+    vocab = CharVocab(["a", "b"])
+    assert vocab.decode([]) == "" and vocab.decode(()) == "" and vocab.decode(torch.zeros(0, dtype=torch.long)) == ""

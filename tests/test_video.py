@@ -268,3 +268,20 @@ def test_animate_clip_size_follows_height_dpi_and_aspect():
     assert w1 == 2 * 2.0 * 50  # width = height * W / H inches
     with pytest.raises(ValueError, match="positive"):
         animate_clip(wide, dpi=0)
+
+
+def test_labels_are_computed_once_per_task(monkeypatch):
+    import dataclasses
+
+    from course_utils import video
+
+    n = 6
+    data = video.MovingClips(torch.zeros(n, 2, 1, 4, 4, dtype=torch.uint8), torch.arange(n) % 4,
+                             torch.arange(n) % 10, torch.zeros(n, 2, 2, dtype=torch.long), task="combined")
+    calls = []
+    monkeypatch.setattr(video, "combined_label", lambda g, d: calls.append(1) or g * 4 + d)
+    combined = dataclasses.replace(data, task="combined")
+    labels = [combined[i][1] for i in range(n)]
+    assert len(calls) == 1, "one computation for the dataset, not one per item"
+    assert [int(x) for x in labels] == (data.garment * 4 + data.direction).tolist()
+    assert dataclasses.replace(data, task="direction")[3][1] == 3
