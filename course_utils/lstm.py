@@ -4,7 +4,7 @@ Introduced in lesson 02 (character-level LSTM language model on Tiny Shakespeare
 
 The module has three parts:
 
-* ``LSTMCell`` and ``LSTM``: the model itself, with parameters laid out exactly
+* ``LSTMLayer`` and ``LSTM``: the model itself, with parameters laid out exactly
   like ``torch.nn.LSTM`` so that weights can be copied across and the outputs,
   final states and gradients compared.
 * ``input_gradient_norms``: measures how much the loss at the last time step
@@ -69,7 +69,7 @@ def _check_state(state: object, expected_shape: tuple[int, ...]) -> None:
             )
 
 
-class LSTMCell(nn.Module):
+class LSTMLayer(nn.Module):
     """One LSTM layer, run over a whole sequence. Introduced in lesson 02.
 
     At each time step t, with input x_t (B, I) and previous state h, c (B, H):
@@ -91,8 +91,9 @@ class LSTMCell(nn.Module):
     ``torch.nn.LSTM``'s ``weight_ih_l0``, ``weight_hh_l0``, ``bias_ih_l0`` and
     ``bias_hh_l0``, so weights can be copied across (see ``LSTM.from_torch``).
 
-    Unlike ``torch.nn.LSTMCell``, which does one time step per call, this
-    module runs the time loop itself, so that the input part of the gates can
+    The name says what it is: a whole layer over time. ``torch.nn.LSTMCell``
+    does one time step per call (our ``step``); this module runs the time loop
+    itself, so that the input part of the gates can
     be computed for all time steps at once (see ``forward``).
 
     Args:
@@ -210,7 +211,7 @@ class LSTMCell(nn.Module):
 
 
 class LSTM(nn.Module):
-    """A multi-layer, batch-first LSTM built from ``LSTMCell``. Introduced in lesson 02.
+    """A multi-layer, batch-first LSTM built from ``LSTMLayer``. Introduced in lesson 02.
 
     Same semantics as ``torch.nn.LSTM(input_size, hidden_size, num_layers,
     batch_first=True, dropout=dropout)``: layer 0 reads the input, layer k reads
@@ -236,7 +237,7 @@ class LSTM(nn.Module):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.layers = nn.ModuleList(
-            LSTMCell(input_size if k == 0 else hidden_size, hidden_size) for k in range(num_layers)
+            LSTMLayer(input_size if k == 0 else hidden_size, hidden_size) for k in range(num_layers)
         )
         self.dropout = nn.Dropout(dropout)
 

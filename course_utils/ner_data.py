@@ -10,8 +10,9 @@ The module has three parts:
   ``spans_to_tags``, ``tag_violations`` and ``may_follow``. This is the one
   home of the schemes' rules: the CRF's transition constraints
   (``course_utils.crf.scheme_constraints``) are built from ``may_follow``.
-* Vocabularies: ``Vocab``, ``build_vocab``, ``build_char_vocab`` and
-  ``build_tag_vocab`` turn tokens, characters and tags into integer ids.
+* Vocabularies: ``build_vocab``, ``build_char_vocab`` and ``build_tag_vocab``
+  build the course's one vocabulary class, ``course_utils.vocab.Vocab``
+  (lesson 02), for tokens, characters and tags.
 
 Tag schemes
 -----------
@@ -43,6 +44,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
+
+from .vocab import PAD, UNK, Vocab
 
 SCHEMES = ("IOB1", "BIO", "BIOES", "BMES")
 # Other names accepted wherever a scheme is given.
@@ -522,86 +525,6 @@ def read_conll(
                                  f"transition: {message}")
     corpus = Corpus(sentences, scheme)
     return corpus if target_scheme is None else corpus.convert(target_scheme)
-
-
-PAD = "<pad>"
-UNK = "<unk>"
-
-
-class Vocab:
-    """A two-way mapping between strings and integer ids. Introduced in lesson 05.
-
-    Ids are positions in ``itos``. If ``"<unk>"`` (``UNK``) is in the
-    vocabulary, ``encode`` maps strings it does not know to it; otherwise an
-    unknown string is an error (as for tags: a tag the model has never seen
-    is a bug, not a rare word).
-
-    Attributes:
-        itos: the strings, in id order ("index to string").
-        stoi: string -> id ("string to index").
-    """
-
-    def __init__(self, itos: Sequence[str]) -> None:
-        if isinstance(itos, str) or not all(isinstance(item, str) for item in itos):
-            raise TypeError("expected itos to be a sequence of strings")
-        self.itos = list(itos)
-        self.stoi = {item: index for index, item in enumerate(self.itos)}
-        if len(self.stoi) != len(self.itos):
-            duplicates = sorted(item for item, n in Counter(self.itos).items() if n > 1)
-            raise ValueError(f"expected distinct strings, got duplicates {duplicates}")
-
-    def __len__(self) -> int:
-        return len(self.itos)
-
-    def __contains__(self, item: str) -> bool:
-        return item in self.stoi
-
-    def __repr__(self) -> str:
-        return f"Vocab({len(self)} items: {self.itos[:8]}{' ...' if len(self) > 8 else ''})"
-
-    def _special_index(self, special: str) -> int:
-        if special not in self.stoi:
-            raise ValueError(f"this vocabulary has no {special!r}; build it with {special!r} "
-                             f"among the specials")
-        return self.stoi[special]
-
-    @property
-    def pad_index(self) -> int:
-        """The id of ``"<pad>"``; a ValueError if the vocabulary has none."""
-        return self._special_index(PAD)
-
-    @property
-    def unk_index(self) -> int:
-        """The id of ``"<unk>"``; a ValueError if the vocabulary has none."""
-        return self._special_index(UNK)
-
-    def encode(self, items: Sequence[str]) -> list[int]:
-        """The ids of ``items`` (a list of L strings), as a list of L ints.
-
-        To encode the characters of a word, pass ``list(word)``: a plain
-        string is refused, so that a word is never split by accident.
-        """
-        if isinstance(items, str):
-            raise TypeError(f"expected a list of strings, got the string {items!r}; "
-                            "for its characters pass list(...)")
-        unk = self.stoi.get(UNK)
-        ids = []
-        for item in items:
-            index = self.stoi.get(item, unk)
-            if index is None:
-                raise ValueError(f"{item!r} is not in the vocabulary, which has no {UNK!r}")
-            ids.append(index)
-        return ids
-
-    def decode(self, ids: Iterable[int]) -> list[str]:
-        """The strings of ``ids`` (L ints, or a 1-D integer tensor of shape (L,))."""
-        items = []
-        for index in ids:
-            index = int(index)
-            if not 0 <= index < len(self.itos):
-                raise ValueError(f"id {index} is out of range for a vocabulary of {len(self)}")
-            items.append(self.itos[index])
-        return items
 
 
 def build_vocab(

@@ -4,8 +4,9 @@ Introduced in lesson 02 (character-level LSTM language model on Tiny Shakespeare
 
 The pieces, in the order the lesson uses them:
 
-* ``CharVocab``: the characters of a text, and ``encode``/``decode`` between
-  strings and integer ids.
+* The characters of a text become integer ids with the course's one
+  vocabulary class, ``course_utils.vocab.Vocab`` (``from_text``,
+  ``encode_text``, ``decode_text``).
 * ``split_by_position``: the first 90% of the text for training, the rest for validation.
 * ``tbptt_batches``: (x, y) chunks for truncated backpropagation through time,
   laid out so that the hidden state can be carried from one chunk to the next.
@@ -36,9 +37,10 @@ from tqdm.auto import tqdm
 
 from .lstm import LSTM, State
 from .train import show_progress
+from .vocab import Vocab
 
 __all__ = [
-    "CharVocab", "split_by_position", "tbptt_batches", "CharLSTM", "train_char_lstm",
+    "split_by_position", "tbptt_batches", "CharLSTM", "train_char_lstm",
     "evaluate_char_lstm", "bits_per_char", "sample", "lstm_activations", "text_features",
     "best_cells", "plot_learning_curves", "plot_gradient_norms", "plot_activations",
     "plot_text_heatmap", "side_by_side",
@@ -58,55 +60,6 @@ def _check_ids(ids: object, name: str = "ids", dim: int = 1) -> None:
         raise TypeError(f"expected {name} to hold integer character ids, got dtype {ids.dtype}")
     if ids.dim() != dim:
         raise ValueError(f"expected {name} with {dim} dimension(s), got shape {tuple(ids.shape)}")
-
-
-class CharVocab:
-    """The characters of a text, each with an integer id. Introduced in lesson 02.
-
-    Ids follow sorted character order, so the same text always gives the same ids.
-
-    Args:
-        chars: the distinct characters, in id order.
-    """
-
-    def __init__(self, chars: Sequence[str]) -> None:
-        chars = list(chars)
-        if not chars or not all(isinstance(c, str) and len(c) == 1 for c in chars):
-            raise ValueError(f"expected a non-empty list of single characters, got {chars[:10]!r}")
-        if len(set(chars)) != len(chars):
-            raise ValueError("expected distinct characters, got repeats")
-        self.chars = chars
-        self.index = {c: i for i, c in enumerate(chars)}
-
-    @classmethod
-    def from_text(cls, text: str) -> CharVocab:
-        """The vocabulary of every distinct character in `text`, sorted."""
-        if not isinstance(text, str) or not text:
-            raise ValueError("expected a non-empty string")
-        return cls(sorted(set(text)))
-
-    def __len__(self) -> int:
-        return len(self.chars)
-
-    def encode(self, text: str) -> Tensor:
-        """`text` as ids: a (len(text),) int64 tensor. Unknown characters are an error."""
-        if not isinstance(text, str):
-            raise TypeError(f"expected a string, got {type(text).__name__}")
-        unknown = sorted(set(text) - self.index.keys())
-        if unknown:
-            raise ValueError(f"characters not in the vocabulary: {unknown[:10]!r}")
-        return torch.tensor([self.index[c] for c in text], dtype=torch.long)
-
-    def decode(self, ids: Tensor | Sequence[int]) -> str:
-        """The string of ids (N,), the inverse of `encode`; no ids give ""."""
-        ids = torch.as_tensor(ids)
-        if ids.dim() == 1 and ids.numel() == 0:  # torch.as_tensor([]) is float: nothing to check
-            return ""
-        _check_ids(ids)
-        if len(ids) and (ids.min() < 0 or ids.max() >= len(self)):
-            raise ValueError(f"expected ids in [0, {len(self)}), got values in "
-                             f"[{int(ids.min())}, {int(ids.max())}]")
-        return "".join(self.chars[i] for i in ids.tolist())
 
 
 def split_by_position(ids: Tensor, val_fraction: float = 0.1) -> tuple[Tensor, Tensor]:
@@ -320,7 +273,7 @@ def train_char_lstm(model: CharLSTM, train_ids: Tensor, val_ids: Tensor, *, step
 
 
 @torch.no_grad()
-def sample(model: CharLSTM, vocab: CharVocab, prompt: str, length: int,
+def sample(model: CharLSTM, vocab: Vocab, prompt: str, length: int,
            temperature: float = 1.0, seed: int = 0, device: torch.device | str = "cpu") -> str:
     """Generate `length` characters after `prompt`, one at a time. Introduced in lesson 02.
 
@@ -339,14 +292,14 @@ def sample(model: CharLSTM, vocab: CharVocab, prompt: str, length: int,
         raise ValueError(f"expected a temperature > 0, got {temperature!r}")
     model.eval()
     generator = torch.Generator().manual_seed(seed)
-    logits, state = model(vocab.encode(prompt)[None].to(device))  # (1, len(prompt), V)
+    logits, state = model(vocab.encode_text(prompt)[None].to(device))  # (1, len(prompt), V)
     generated = []
     for _ in range(length):
         probs = torch.softmax(logits[0, -1].float().cpu() / temperature, dim=-1)  # (V,)
         next_id = torch.multinomial(probs, 1, generator=generator)  # (1,)
         generated.append(int(next_id))
         logits, state = model(next_id[None].to(device), state)
-    return prompt + vocab.decode(generated)
+    return prompt + vocab.decode_text(generated)
 
 
 @torch.no_grad()
@@ -354,7 +307,7 @@ def lstm_activations(model: CharLSTM, ids: Tensor, layer: int) -> dict[str, Tens
     """Gates and states of one LSTM layer while `model` reads `ids` (T,). Introduced in lesson 02.
 
     The weights of ``model.lstm`` are copied into the from-scratch
-    ``course_utils.lstm.LSTM``, whose ``LSTMCell.trace`` records every gate.
+    ``course_utils.lstm.LSTM``, whose ``LSTMLayer.trace`` records every gate.
 
     Returns:
         {"input", "forget", "cell_candidate", "output", "cell", "hidden"}: each (T, H) on the CPU.

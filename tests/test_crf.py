@@ -371,3 +371,38 @@ def test_bad_arguments_raise():
         crf(emissions.float(), tags.tolist(), mask)
     with pytest.raises(ValueError):
         CRF(0)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_emissions_are_an_error_not_a_nan_loss(bad):
+    crf = make_crf(len(BIO_TAGS), seed=50)
+    emissions, tags, mask = make_batch([3, 2], len(BIO_TAGS), seed=51)
+    emissions[1, 1, 2] = bad
+    for call in (lambda: crf(emissions, tags, mask), lambda: crf.decode(emissions, mask)):
+        with pytest.raises(ValueError, match=r"emissions must be finite.*sentence 1, token 1"):
+            call()
+
+
+def test_an_empty_batch_is_an_error_not_a_nan_loss():
+    crf = make_crf(len(BIO_TAGS), seed=52)
+    with pytest.raises(ValueError, match="no sentence"):
+        crf(torch.zeros(0, 3, len(BIO_TAGS)), torch.zeros(0, 3, dtype=torch.long))
+
+
+def test_benchmark_skips_with_a_message_without_pytorch_crf(monkeypatch, capsys):
+    import builtins
+
+    from course_utils import crf as crf_module
+
+    real_import = builtins.__import__
+
+    def no_torchcrf(name, *args, **kwargs):
+        if name == "torchcrf":
+            raise ImportError("No module named 'torchcrf'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_torchcrf)
+    table = crf_module.benchmark()
+    assert table.empty and list(table.columns) == ["threads", "tags", "op", "ours_ms", "torchcrf_ms", "speedup"]
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "pip install pytorch-crf" in out[0]

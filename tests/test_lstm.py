@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.lstm import LSTM, LSTMCell, benchmark, input_gradient_norms
+from course_utils.lstm import LSTM, LSTMLayer, benchmark, input_gradient_norms
 
 ATOL = 1e-5
 
@@ -58,7 +58,7 @@ def test_matches_torch_lstm(num_layers, with_state, batch, steps, input_size, hi
 def test_step_matches_torch_lstm_cell():
     torch.manual_seed(0)
     torch_cell = nn.LSTMCell(4, 6)
-    ours = LSTMCell(4, 6)
+    ours = LSTMLayer(4, 6)
     ours.load_state_dict(torch_cell.state_dict())
     x, h, c = torch.randn(3, 4), torch.randn(3, 6), torch.randn(3, 6)
     x_proj = x @ ours.weight_ih.T + ours.bias_ih + ours.bias_hh
@@ -70,7 +70,7 @@ def test_step_matches_torch_lstm_cell():
 
 def test_parameter_layout_matches_torch_layer_0():
     torch_lstm = nn.LSTM(4, 6)
-    cell_shapes = {name: p.shape for name, p in LSTMCell(4, 6).named_parameters()}
+    cell_shapes = {name: p.shape for name, p in LSTMLayer(4, 6).named_parameters()}
     torch_shapes = {name.removesuffix("_l0"): p.shape for name, p in torch_lstm.named_parameters()}
     assert cell_shapes == torch_shapes
 
@@ -203,7 +203,7 @@ def test_benchmark_returns_one_row_per_size():
 
 def test_trace_records_the_gates_of_forward():
     torch.manual_seed(0)
-    cell = LSTMCell(3, 5)
+    cell = LSTMLayer(3, 5)
     x = torch.randn(2, 7, 3)
     state = (torch.randn(2, 5), torch.randn(2, 5))
     output, (h, c) = cell(x, state)

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.text import (CharLSTM, CharVocab, best_cells, bits_per_char, evaluate_char_lstm,
+from course_utils.vocab import Vocab
+from course_utils.text import (CharLSTM, best_cells, bits_per_char, evaluate_char_lstm,
                                lstm_activations, plot_activations, plot_gradient_norms,
                                plot_learning_curves, plot_text_heatmap, sample, side_by_side,
                                split_by_position, tbptt_batches, text_features, train_char_lstm)
@@ -24,29 +25,29 @@ def _model(vocab_size=5, hidden_size=8, num_layers=2, embed_size=4, seed=0):
 # --- vocabulary, split, batches -------------------------------------------------------------
 
 def test_vocab_is_sorted_and_round_trips():
-    vocab = CharVocab.from_text("hello, world\n")
-    assert vocab.chars == sorted(set("hello, world\n"))
-    ids = vocab.encode("world, hello")
+    vocab = Vocab.from_text("hello, world\n")
+    assert vocab.itos == sorted(set("hello, world\n"))
+    ids = vocab.encode_text("world, hello")
     assert ids.dtype == torch.long and ids.shape == (12,)
-    assert vocab.decode(ids) == "world, hello"
-    assert vocab.decode(ids.tolist()) == "world, hello"
+    assert vocab.decode_text(ids) == "world, hello"
+    assert vocab.decode_text(ids.tolist()) == "world, hello"
     assert len(vocab) == 10
 
 
 def test_vocab_rejects_bad_input():
-    vocab = CharVocab.from_text("abc")
+    vocab = Vocab.from_text("abc")
     with pytest.raises(ValueError, match="not in the vocabulary"):
-        vocab.encode("abz")
+        vocab.encode_text("abz")
     with pytest.raises(TypeError, match="string"):
-        vocab.encode(["a"])
-    with pytest.raises(ValueError, match=r"ids in \[0, 3\)"):
-        vocab.decode([0, 3])
+        vocab.encode_text(["a"])
+    with pytest.raises(ValueError, match="id 3 is out of range for a vocabulary of 3"):
+        vocab.decode_text([0, 3])
     with pytest.raises(TypeError, match="integer"):
-        vocab.decode(torch.tensor([0.0, 1.0]))
+        vocab.decode_text(torch.tensor([0.0, 1.0]))
     with pytest.raises(ValueError, match="distinct"):
-        CharVocab(["a", "a"])
+        Vocab(["a", "a"])
     with pytest.raises(ValueError, match="non-empty"):
-        CharVocab.from_text("")
+        Vocab.from_text("")
 
 
 def test_split_by_position_keeps_order():
@@ -145,8 +146,8 @@ def test_bits_per_char():
 
 
 def test_training_learns_a_periodic_text():
-    vocab = CharVocab.from_text("abcde")
-    train, val = split_by_position(vocab.encode("abcde" * 240), 0.1)
+    vocab = Vocab.from_text("abcde")
+    train, val = split_by_position(vocab.encode_text("abcde" * 240), 0.1)
     model = _model(len(vocab), hidden_size=16, embed_size=8)
     before = evaluate_char_lstm(model, val)
     history = train_char_lstm(model, train, val, steps=60, batch_size=8, seq_len=16, lr=3e-2,
@@ -162,7 +163,7 @@ def test_training_learns_a_periodic_text():
 # --- sampling -----------------------------------------------------------------------------------
 
 def test_sample_is_repeatable_and_starts_with_prompt():
-    vocab = CharVocab.from_text("abcde")
+    vocab = Vocab.from_text("abcde")
     model = _model(len(vocab))
     text = sample(model, vocab, "abc", length=20, temperature=1.0, seed=1)
     assert text.startswith("abc") and len(text) == 23 and set(text) <= set("abcde")
@@ -170,14 +171,14 @@ def test_sample_is_repeatable_and_starts_with_prompt():
 
 
 def test_sample_with_low_temperature_is_greedy():
-    vocab = CharVocab.from_text("abcde")
+    vocab = Vocab.from_text("abcde")
     model = _model(len(vocab)).eval()
     text = sample(model, vocab, "a", length=6, temperature=1e-4, seed=3)
     greedy, state = "a", None
-    logits, state = model(vocab.encode("a")[None])
+    logits, state = model(vocab.encode_text("a")[None])
     for _ in range(6):
         next_id = logits[0, -1].argmax()
-        greedy += vocab.chars[next_id]
+        greedy += vocab.itos[next_id]
         logits, state = model(next_id.view(1, 1), state)
     assert text == greedy
 
@@ -187,7 +188,7 @@ def test_sample_with_low_temperature_is_greedy():
                                            ({"prompt": "xyz"}, ValueError),
                                            ({"length": 0}, ValueError)])
 def test_sample_rejects_bad_arguments(kwargs, error):
-    vocab = CharVocab.from_text("abcde")
+    vocab = Vocab.from_text("abcde")
     with pytest.raises(error):
         sample(_model(len(vocab)), vocab, **{"prompt": "ab", "length": 5, **kwargs})
 
@@ -275,5 +276,6 @@ def test_side_by_side_pads_and_wraps():
 
 
 def test_decoding_no_ids_gives_the_empty_string():
-    vocab = CharVocab(["a", "b"])
-    assert vocab.decode([]) == "" and vocab.decode(()) == "" and vocab.decode(torch.zeros(0, dtype=torch.long)) == ""
+    vocab = Vocab(["a", "b"])
+    assert vocab.decode_text([]) == "" and vocab.decode_text(()) == ""
+    assert vocab.decode_text(torch.zeros(0, dtype=torch.long)) == ""
