@@ -1,6 +1,6 @@
 # make run            execute every lesson in cpu mode, write them back to notebooks/, print results
 # make run MODE=smoke NB=01    narrow the run (smoke runs go to runs/smoke/)
-# make test           unit tests, a smoke run of every notebook, nbval over the committed notebooks
+# make test           stale check, unit tests, a smoke run of every notebook, nbval over the committed notebooks
 # make lab            JupyterLab on notebooks/
 # make student        student versions of the notebooks, in student/
 PYTHON_BIN ?= python3
@@ -29,6 +29,7 @@ run: data
 	$(PY) -m course_utils run --mode $(MODE) --nb "$(NB)"
 
 test: data
+	$(PY) -m course_utils stale
 	COURSE_MODE=smoke COURSE_PROGRESS=0 $(PY) -m pytest --nbval-lax tests notebooks
 
 lab: setup
