@@ -220,3 +220,152 @@ def _hello() -> None:
 
 if __name__ == "__main__":
     _hello()
+
+
+# ---------------------------------------------------------------------------
+# The check of lesson 06's exercise: a gradient average written with dist.all_reduce
+# ---------------------------------------------------------------------------
+
+def exercise_model(kind: str, seed: int) -> torch.nn.Module:
+    """The same small model on every process (seeded); "frozen" has a layer without gradients."""
+    from torch import nn
+
+    torch.manual_seed(seed)
+    if kind == "linear":
+        return nn.Linear(5, 3)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
+    if kind == "frozen":
+        model[0].requires_grad_(False)
+    return model
+
+
+def exercise_batch(kind: str, seed: int, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rank ``rank``'s own batch of 4 inputs ((4, 5) or (4, 1, 6, 6)) and labels (4,)."""
+    generator = torch.Generator().manual_seed(seed * 100 + rank + 1)
+    shape = (4, 5) if kind == "linear" else (4, 1, 6, 6)
+    return torch.randn(shape, generator=generator), torch.randint(0, 3, (4,), generator=generator)
+
+
+def _local_gradients(kind: str, seed: int, rank: int) -> torch.nn.Module:
+    """The model after backward on this rank's own batch: each parameter holds its local gradient."""
+    model = exercise_model(kind, seed)
+    x, y = exercise_batch(kind, seed, rank)
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    return model
+
+
+def _gradients(model: torch.nn.Module) -> list[torch.Tensor | None]:
+    return [None if p.grad is None else p.grad.detach().clone() for p in model.parameters()]
+
+
+def average_of_local_gradients(world_size: int, kind: str, seed: int) -> list[torch.Tensor | None]:
+    """What DDP leaves in every process's ``.grad`` after backward: the mean over the
+    processes of their local gradients (None for parameters without gradients). Computed
+    here in one process, by building each rank's local gradients in turn."""
+    per_rank = [_gradients(_local_gradients(kind, seed, rank)) for rank in range(world_size)]
+    return [None if grads[0] is None else torch.stack(grads).mean(0) for grads in zip(*per_rank)]
+
+
+def _exercise_worker(answer: Any, kind: str, seed: int, rank: int, world_size: int, store: str,
+                     connection: Any) -> None:
+    """One process of the check: join the group, compute local gradients, call the answer."""
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world_size,
+                            timeout=datetime.timedelta(seconds=30))
+    try:
+        model = _local_gradients(kind, seed, rank)
+        answer(model)
+        # as NumPy arrays: tensors would travel through shared memory that dies with this process
+        result: tuple = ("ok", [None if g is None else g.numpy() for g in _gradients(model)])
+    except NotImplementedError:
+        result = ("not implemented",)
+    except Exception as error:
+        first_line = (str(error).strip().splitlines() or [""])[0][:200]
+        result = ("error", f"{type(error).__name__}: {first_line}")
+    finally:
+        dist.destroy_process_group()
+    connection.send(result)
+
+
+def run_gradient_average(answer: Any, args: tuple, timeout_s: float = 60.0) -> list[list[torch.Tensor | None]]:
+    """Run ``answer(model)`` on ``world_size`` real processes in a gloo group, and return
+    each process's gradients afterwards (``args`` = (world_size, kind, seed)).
+
+    The processes are forks of this one (Linux and macOS; a notebook's function
+    cannot be sent to a freshly started interpreter), so the learner's function
+    runs as it is. Each process builds the same model, computes the gradient of
+    its own batch and calls ``answer``.
+
+    Raises:
+        NotImplementedError: the answer raised it on some process.
+        RuntimeError: the answer raised something else, or the processes did not
+            finish within ``timeout_s`` (a collective that not every process called).
+    """
+    import multiprocessing
+
+    world_size, kind, seed = args
+    if "fork" not in multiprocessing.get_all_start_methods():
+        raise RuntimeError("this check forks processes, which this system cannot do (Windows); "
+                           "run it on Linux, macOS or in Colab")
+    context = multiprocessing.get_context("fork")
+    with tempfile.TemporaryDirectory() as folder:
+        pipes = [context.Pipe(duplex=False) for _ in range(world_size)]
+        processes = [context.Process(target=_exercise_worker, daemon=True,
+                                     args=(answer, kind, seed, rank, world_size, f"{folder}/store", sender))
+                     for rank, (_, sender) in enumerate(pipes)]
+        for process in processes:
+            process.start()
+        results = []
+        try:
+            for rank, (receiver, _) in enumerate(pipes):
+                if not receiver.poll(timeout_s):
+                    raise RuntimeError(f"process {rank} of {world_size} did not finish in {timeout_s:.0f} s: "
+                                       "does every process make the same dist.all_reduce calls?")
+                results.append(receiver.recv())
+                if results[-1][0] != "ok":  # the others may wait for it forever: stop them
+                    break
+        finally:
+            for process in processes:
+                process.join(1)
+                if process.is_alive():
+                    process.kill()
+    if any(result[0] == "not implemented" for result in results):
+        raise NotImplementedError()
+    for rank, result in enumerate(results):
+        if result[0] == "error":
+            raise RuntimeError(f"on process {rank}: {result[1]}")
+    return [[None if g is None else torch.from_numpy(g) for g in result[1]] for result in results]
+
+
+def gradient_average_cases(generator: torch.Generator) -> list[tuple[str, tuple]]:
+    """The check's cases: (description, (world_size, model kind, seed))."""
+    seed = int(torch.randint(0, 1000, (1,), generator=generator))
+    return [("2 processes, an nn.Linear", (2, "linear", seed)),
+            ("3 processes, a small CNN", (3, "cnn", seed + 1)),
+            ("2 processes, a CNN whose first layer is frozen (its .grad is None)", (2, "frozen", seed + 2))]
+
+
+def _same(got: list, expected: list) -> bool:
+    return len(got) == len(expected) and all(
+        (g is None and e is None) or (g is not None and e is not None and g.shape == e.shape
+                                      and torch.allclose(g, e, rtol=1e-5, atol=1e-6))
+        for g, e in zip(got, expected))
+
+
+def compare_gradient_average(got: list, expected: list, args: tuple) -> str | None:
+    """None if every process holds the average gradient, else what is wrong."""
+    for rank, gradients in enumerate(got):
+        if not _same(gradients, expected):
+            return f"after your function, process {rank} does not hold the mean of the processes' gradients"
+    return None
+
+
+def diagnose_gradient_average(got: list, args: tuple) -> str | None:
+    """A hint for the usual mistakes: a sum without the division, or no communication at all."""
+    world_size, kind, seed = args
+    total = [None if g is None else g * world_size for g in average_of_local_gradients(world_size, kind, seed)]
+    if _same(got[0], total):
+        return "all_reduce sums; divide by dist.get_world_size() to get the mean, as DDP does."
+    if _same(got[0], _gradients(_local_gradients(kind, seed, 0))):
+        return "the gradients are still each process's own: call dist.all_reduce on every p.grad."
+    return None
