@@ -1,6 +1,8 @@
-"""Convolution arithmetic: a convolution by hand, output sizes and receptive fields.
+"""Convolution arithmetic and lesson 01's CNN: a convolution by hand, output sizes,
+receptive fields, and the Fashion-MNIST classifier (`conv_block`, `make_cnn`).
 
-Introduced in lesson 01; lesson 03 uses `receptive_field` for 1D and dilated CNNs.
+Introduced in lesson 01; lesson 03 uses `receptive_field` for 1D and dilated CNNs,
+and lesson 06 trains `make_cnn` on several processes.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 
 def conv2d_unfold(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
@@ -77,3 +80,30 @@ def receptive_field(layers: Sequence[tuple[int, int] | tuple[int, int, int]]) ->
         field += dilation * (kernel - 1) * jump
         jump *= stride
     return field
+
+
+def conv_block(c_in: int, c_out: int) -> list[nn.Module]:
+    """3x3 convolution ("same" padding) -> batch norm -> ReLU: (B, c_in, H, W) -> (B, c_out, H, W).
+
+    The convolution has no bias: the batch norm that follows subtracts the mean
+    and adds its own shift, so a bias would do nothing.
+    """
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+
+
+def make_cnn(dropout: float = 0.3) -> nn.Sequential:
+    """Lesson 01's CNN: (B, 1, 28, 28) images -> (B, 10) class scores.
+
+    Three `conv_block`s (24, 48, 48 channels) with 2x2 max-pooling after the
+    first two, then a fully connected head; ``dropout`` is applied twice in the head.
+    """
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    return nn.Sequential(
+        *conv_block(1, 24), nn.MaxPool2d(2),     # (B, 24, 14, 14)
+        *conv_block(24, 48), nn.MaxPool2d(2),    # (B, 48, 7, 7)
+        *conv_block(48, 48),                     # (B, 48, 7, 7)
+        nn.Flatten(), nn.Dropout(dropout),       # (B, 2352)
+        nn.Linear(48 * 7 * 7, 128), nn.ReLU(), nn.Dropout(dropout),
+        nn.Linear(128, 10),                      # (B, 10)
+    )

@@ -35,6 +35,7 @@ from IPython import get_ipython
 from IPython.display import display
 from torch import Tensor, nn
 
+from . import distributed
 from .cnn import receptive_field
 from .ner_data import spans_to_tags, tags_to_spans
 
@@ -78,6 +79,8 @@ class Exercise:
         reference: the correct function; called with the same arguments.
         compare: (answer, expected, args) -> None if they match, else what is wrong.
         diagnose: (answer, args) -> a hint for a known mistake, or None.
+        run: (answer, args) -> the answer's result, for an answer that cannot simply be
+            called here (lesson 06's runs on several processes); None calls answer(*args).
     """
 
     id: str
@@ -87,6 +90,7 @@ class Exercise:
     reference: Callable[..., Any]
     compare: Callable[[Any, Any, tuple], str | None]
     diagnose: Callable[[Any, tuple], str | None] = lambda answer, args: None
+    run: Callable[[Callable, tuple], Any] | None = None
 
     @property
     def lesson(self) -> str:
@@ -581,6 +585,12 @@ EXERCISES: dict[str, Exercise] = {exercise.id: exercise for exercise in [
              "an entity starts at B-X and goes on over the I-X tags that follow; it ends (end exclusive) "
              "at an O, at the next B-, or at the end of the sentence.",
              _bio_cases, lambda tags: tags_to_spans(tags, "BIO"), _compare_spans, _diagnose_spans),
+    Exercise("06.average_gradients", "average_gradients(model) -> None, run on every process",
+             "after backward, for every parameter with a gradient: dist.all_reduce(p.grad) (a sum over "
+             "the processes, in place), then divide by dist.get_world_size().",
+             distributed.gradient_average_cases, distributed.average_of_local_gradients,
+             distributed.compare_gradient_average, distributed.diagnose_gradient_average,
+             run=distributed.run_gradient_average),
 ]}
 
 
@@ -628,7 +638,7 @@ def run_check(exercise: str, answer: Any, seed: int = 0) -> CheckResult:
         for n, (description, args) in enumerate(cases, 1):
             expected = ex.reference(*args)
             try:
-                got = answer(*_copy(args))
+                got = answer(*_copy(args)) if ex.run is None else ex.run(answer, _copy(args))
             except NotImplementedError:
                 return CheckResult(exercise, False, NOT_IMPLEMENTED)
             except Exception as error:

@@ -1,4 +1,5 @@
-"""Tests for course_utils.ner: the BiLSTM-CNN-CRF tagger, its training, saving and CLI."""
+"""Tests for course_utils.ner (the BiLSTM-CNN-CRF tagger and its saving) and course_utils.ner_train
+(its training and CLI)."""
 
 import io
 import itertools
@@ -7,11 +8,12 @@ import json
 import pytest
 import torch
 
-from course_utils import ner
+from course_utils import ner, ner_train
 from course_utils.ner import (
     Batch, BiLSTMTagger, CharCNN, Tagger, TaggerConfig, Vocabularies, casing, collate,
-    entity_report, entity_scores, invalid_sequences, normalise_word, train_tagger,
+    entity_report, entity_scores, invalid_sequences, normalise_word,
 )
+from course_utils.ner_train import train_tagger
 from course_utils.ner_data import Corpus, Sentence, read_conll, tag_violations
 
 PEOPLE = [["John", "Smith"], ["Mary"], ["Ann", "Lee"]]
@@ -280,14 +282,14 @@ def test_cli_trains_saves_and_tags(corpus, tmp_path, capsys):
     for name in ("train", "dev"):
         write_conll(tmp_path / f"{name}.txt", corpus.sentences)
     out = tmp_path / "model"
-    status = ner.main(["train", "--train", str(tmp_path / "train.txt"), "--dev", str(tmp_path / "dev.txt"),
+    status = ner_train.main(["train", "--train", str(tmp_path / "train.txt"), "--dev", str(tmp_path / "dev.txt"),
                        "--test", str(tmp_path / "dev.txt"), "--epochs", "2", "--minutes", "0.5",
                        "--out", str(out), "--threads", "1"])
     printed = capsys.readouterr().out
     assert status == 0
     assert "dev entity F1" in printed and "test entity F1" in printed
     assert (out / "weights.pt").is_file()
-    assert ner.main(["tag", "--model", str(out), "--scheme", "BIO", "Mary lives in Paris ."]) == 0
+    assert ner_train.main(["tag", "--model", str(out), "--scheme", "BIO", "Mary lives in Paris ."]) == 0
     tokens = capsys.readouterr().out.split()
     assert [t.rsplit("/", 1)[0] for t in tokens] == ["Mary", "lives", "in", "Paris", "."]
     assert all(t.rsplit("/", 1)[1] in {"O", "B-PER", "I-PER", "B-LOC", "I-LOC"} for t in tokens)
@@ -297,32 +299,32 @@ def test_cli_errors(corpus, tmp_path, capsys):
     write_conll(tmp_path / "train.txt", corpus.sentences)
     train = ["train", "--train", str(tmp_path / "train.txt"), "--dev", str(tmp_path / "train.txt"),
              "--out", str(tmp_path / "m")]
-    assert ner.main(train) == 1
+    assert ner_train.main(train) == 1
     assert "--minutes or --epochs" in capsys.readouterr().err
     missing = ["train", "--train", str(tmp_path / "nope.txt"), "--dev", str(tmp_path / "train.txt"),
                "--epochs", "1", "--out", str(tmp_path / "m")]
-    assert ner.main(missing) == 1
+    assert ner_train.main(missing) == 1
     assert "nope.txt" in capsys.readouterr().err
     (tmp_path / "bad.txt").write_text("word B-XYZ\nonlyonecolumn\n", encoding="utf-8")
-    assert ner.main(["train", "--train", str(tmp_path / "bad.txt"), "--dev", str(tmp_path / "train.txt"),
+    assert ner_train.main(["train", "--train", str(tmp_path / "bad.txt"), "--dev", str(tmp_path / "train.txt"),
                      "--epochs", "1", "--out", str(tmp_path / "m")]) == 1
     assert "line 2" in capsys.readouterr().err
-    assert ner.main(["tag", "--model", str(tmp_path), "hello"]) == 1
+    assert ner_train.main(["tag", "--model", str(tmp_path), "hello"]) == 1
     assert "not a saved tagger" in capsys.readouterr().err
-    assert ner.main(["frobnicate"]) == 2
-    assert ner.main(["train", "--scheme"]) == 2
+    assert ner_train.main(["frobnicate"]) == 2
+    assert ner_train.main(["train", "--scheme"]) == 2
 
 
 def test_cli_tags_stdin(trained, tmp_path, capsys, monkeypatch):
     tagger, _ = trained
     tagger.save(tmp_path / "model")
     monkeypatch.setattr("sys.stdin", io.StringIO("Mary lives in Paris .\n\nAnn Lee smiled .\n"))
-    assert ner.main(["tag", "--model", str(tmp_path / "model")]) == 0
+    assert ner_train.main(["tag", "--model", str(tmp_path / "model")]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines == [" ".join(f"{t}/{tag}" for t, tag in pairs)
                      for pairs in tagger.tag(["Mary lives in Paris .", "Ann Lee smiled ."])]
     monkeypatch.setattr("sys.stdin", io.StringIO("  \n"))
-    assert ner.main(["tag", "--model", str(tmp_path / "model")]) == 1
+    assert ner_train.main(["tag", "--model", str(tmp_path / "model")]) == 1
     assert "no text" in capsys.readouterr().err
 
 
@@ -345,3 +347,67 @@ def test_batch_to_keeps_missing_tags():
                   torch.zeros(1, 2, 3, dtype=torch.long), torch.ones(1, 2, dtype=torch.bool))
     moved = batch.to("cpu")
     assert moved.tags is None and moved.chars.shape == (1, 2, 3)
+
+
+# --- failures that lose nothing --------------------------------------------------------------
+
+def _train_args(tmp_path, out) -> list[str]:
+    return ["train", "--train", str(tmp_path / "train.txt"), "--dev", str(tmp_path / "train.txt"),
+            "--epochs", "1", "--out", str(out)]
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file", "a folder of other files"])
+def test_cli_checks_out_before_training(corpus, tmp_path, capsys, monkeypatch, where):
+    write_conll(tmp_path / "train.txt", corpus.sentences)
+    (tmp_path / "notes.txt").write_text("mine")
+    out = {"a file": tmp_path / "notes.txt", "under a file": tmp_path / "notes.txt" / "model",
+           "a folder of other files": tmp_path}[where]
+    trained = []
+    monkeypatch.setattr(ner_train, "train_tagger", lambda *a, **k: trained.append(1))
+    assert ner_train.main(_train_args(tmp_path, out)) == 1
+    err = capsys.readouterr().err
+    assert f"cannot save a tagger to {out}" in err and "Traceback" not in err
+    assert trained == [], "the --out check must come before training"
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("threads", ["0", "-2"])
+def test_cli_refuses_non_positive_threads(corpus, tmp_path, capsys, threads):
+    write_conll(tmp_path / "train.txt", corpus.sentences)
+    assert ner_train.main(_train_args(tmp_path, tmp_path / "m") + ["--threads", threads]) == 1
+    assert f"--threads must be a positive number of threads, got {threads}" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_save_over_a_saved_tagger_is_atomic(trained, corpus, tmp_path, monkeypatch):
+    tagger, _ = trained
+    model = tmp_path / "model"
+    tagger.save(model)
+    sentences = [s.tokens for s in corpus]
+    before = Tagger.load(model).predict(sentences)
+    other = Tagger(BiLSTMTagger(TaggerConfig(**SMALL), len(tagger.vocabularies.words),
+                                len(tagger.vocabularies.chars), tagger.vocabularies.tags.itos),
+                   tagger.vocabularies)
+
+    def half_written(obj, path):  # the disk fills up half-way through the weights
+        with open(path, "wb") as file:
+            file.write(b"\x80\x02partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ner.torch, "save", half_written)
+    with pytest.raises(OSError, match="No space left"):
+        other.save(model)
+    monkeypatch.undo()
+    assert Tagger.load(model).predict(sentences) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"], "no staging folder may be left"
+    other.save(model)  # a save that succeeds replaces the old tagger
+    assert Tagger.load(model).predict(sentences) == other.predict(sentences)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_save_refuses_to_delete_other_files(trained, tmp_path):
+    tagger, _ = trained
+    (tmp_path / "keep.txt").write_text("mine")
+    with pytest.raises(ValueError, match="other files than a saved tagger"):
+        tagger.save(tmp_path)
+    assert (tmp_path / "keep.txt").read_text() == "mine"

@@ -64,9 +64,9 @@ def _stale() -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["ner"]:  # these tools parse their own arguments
-        from .. import ner
+        from .. import ner_train
 
-        return ner.main(argv[1:])
+        return ner_train.main(argv[1:])
     if argv[:1] in (["assign"], ["grade"]):
         from . import grading
 

@@ -1,0 +1,371 @@
+"""Training on several processes with PyTorch's own engine: torch.distributed, DDP, torchrun.
+
+Introduced in lesson 06; ``course_utils.ddp_cnn`` (lesson 01's CNN) and
+``ner train`` (lesson 05's tagger) use it.
+
+``torchrun --nproc_per_node=N script.py`` starts N copies of a script and tells
+each, through environment variables, who it is: ``RANK`` (0 .. WORLD_SIZE-1 over
+all machines), ``LOCAL_RANK`` (its number on this machine), ``WORLD_SIZE``, and
+where to meet (``MASTER_ADDR``, ``MASTER_PORT``). `setup` reads them and joins the
+process group; without them (a plain ``python script.py``, or a notebook) it
+does nothing and the code runs as one ordinary process, so the same script works
+both ways.
+
+The rest are the few things every data-parallel script needs:
+
+- `distributed_loader`: a DataLoader whose DistributedSampler gives each process
+  its own 1/N of every epoch (call ``loader.sampler.set_epoch(epoch)``);
+- `print0` and `save_on_main`: only rank 0 prints and writes files, atomically;
+- `load_resume_state`: the latest checkpoint, to resume after a restart.
+
+Run ``torchrun --standalone --nproc_per_node=2 -m course_utils.distributed`` to
+see a process group form: each process prints who it is and the sum of all ranks.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+ENV_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who this process is in the group. Introduced in lesson 06.
+
+    Attributes:
+        rank: 0 .. world_size-1, unique over all machines; rank 0 logs and saves.
+        local_rank: the process's number on its own machine (its GPU, with CUDA).
+        world_size: the number of processes; 1 when not launched by torchrun.
+        backend: "gloo" (CPU) or "nccl" (CUDA GPUs); None for a single process.
+        device: where this process computes.
+    """
+
+    rank: int
+    local_rank: int
+    world_size: int
+    backend: str | None
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        """True on rank 0, the process that prints and writes files."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        """True when there is a process group (torchrun started this process)."""
+        return self.backend is not None
+
+
+def launched_by_torchrun() -> bool:
+    """True when torchrun's environment variables (RANK, WORLD_SIZE, ...) are all set."""
+    return all(name in os.environ for name in ENV_VARS)
+
+
+def _env_int(name: str) -> int:
+    value = os.environ[name]
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"${name} must be an integer, got {value!r}") from None
+
+
+def setup(backend: str | None = None, timeout_s: float = 300.0) -> Context:
+    """Join the process group described by torchrun's environment variables.
+
+    Without them this is one ordinary process: no group, rank 0 of 1, on
+    ``course_utils.train.get_device()``'s choice of CPU or GPU.
+
+    Args:
+        backend: None picks "nccl" if CUDA is available, else "gloo".
+        timeout_s: how long a collective (or the rendezvous) may wait for the
+            other processes before failing.
+
+    Returns:
+        The process's `Context`. With CUDA, each process uses GPU ``local_rank``.
+    """
+    from .train import get_device
+
+    if not launched_by_torchrun():
+        missing = [name for name in ENV_VARS if name in os.environ]
+        if missing:
+            raise ValueError(f"some of torchrun's variables are set ({missing}) but not all of "
+                             f"{list(ENV_VARS)}; launch with torchrun, or unset them")
+        return Context(0, 0, 1, None, get_device())
+    rank, local_rank, world_size = _env_int("RANK"), _env_int("LOCAL_RANK"), _env_int("WORLD_SIZE")
+    if not 0 <= rank < world_size:
+        raise ValueError(f"$RANK must be in [0, $WORLD_SIZE={world_size}), got {rank}")
+    if backend is None:
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend not in ("gloo", "nccl"):
+        raise ValueError(f"backend must be 'gloo' or 'nccl', got {backend!r}")
+    if backend == "nccl":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    if not dist.is_initialized():
+        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
+    return Context(rank, local_rank, world_size, backend, device)
+
+
+def teardown() -> None:
+    """Leave the process group (a no-op for a single process)."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def is_main() -> bool:
+    """True on rank 0, or when there is no process group."""
+    return not dist.is_initialized() or dist.get_rank() == 0
+
+
+def print0(*args: Any, **kwargs: Any) -> None:
+    """``print`` on rank 0 only (flushed), so that a log is not repeated N times."""
+    if is_main():
+        print(*args, **kwargs, flush=True)
+
+
+def barrier() -> None:
+    """Wait until every process gets here (a no-op for a single process)."""
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def distributed_loader(dataset: Dataset, batch_size: int, *, seed: int, shuffle: bool = True,
+                       rank: int | None = None, world_size: int | None = None) -> DataLoader:
+    """A DataLoader over this process's share of ``dataset``, ``batch_size`` items per batch.
+
+    Its DistributedSampler shuffles all N indices with the same permutation on
+    every process (seeded by ``seed`` + epoch), keeps the first
+    ``world_size * (N // world_size)`` and gives rank r every world_size-th one,
+    starting at r. So the processes' k-th batches together are the k-th batch of
+    ``world_size * batch_size`` items that one process would see with the same
+    seed. Call ``loader.sampler.set_epoch(epoch)`` before each epoch, or every
+    epoch repeats the first one's order. Incomplete last batches are dropped.
+
+    Args:
+        rank, world_size: default to the process group's (0 and 1 without one).
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if rank is None or world_size is None:
+        rank = dist.get_rank() if dist.is_initialized() else 0
+        world_size = dist.get_world_size() if dist.is_initialized() else 1
+    sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=shuffle,
+                                 seed=seed, drop_last=True)
+    if len(sampler) < batch_size:
+        raise ValueError(f"each of the {world_size} processes gets {len(sampler)} items, "
+                         f"fewer than one batch of {batch_size}")
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=True)
+
+
+def atomic_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save(obj, path)`` through a temporary file in the same folder and a rename,
+    so that a crash part-way leaves the previous file (or none), never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def save_on_main(obj: Any, path: str | Path) -> Path | None:
+    """Write ``obj`` to ``path`` atomically from rank 0 only; returns the path there, None elsewhere.
+
+    Every process holds the same weights after a DDP step, so one copy is
+    enough; N processes writing one file would race.
+    """
+    return atomic_save(obj, path) if is_main() else None
+
+
+def load_resume_state(path: str | Path) -> dict[str, Any] | None:
+    """The checkpoint at ``path`` (loaded on the CPU with ``weights_only=True``), or None if
+    there is none yet: a fresh start."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ValueError(f"{path} is not a readable checkpoint ({error})") from error
+
+
+def _hello() -> None:
+    """What ``python -m course_utils.distributed`` prints from each process."""
+    context = setup()
+    total = torch.tensor([float(context.rank)])
+    if context.distributed:
+        dist.all_reduce(total)  # the sum over all processes, the same on every one
+    print(f"rank {context.rank} of {context.world_size} (local rank {context.local_rank}, "
+          f"backend {context.backend}, host {os.uname().nodename}, pid {os.getpid()}): "
+          f"the sum of all ranks is {total.item():.0f}", flush=True)
+    teardown()
+
+
+if __name__ == "__main__":
+    _hello()
+
+
+# ---------------------------------------------------------------------------
+# The check of lesson 06's exercise: a gradient average written with dist.all_reduce
+# ---------------------------------------------------------------------------
+
+def exercise_model(kind: str, seed: int) -> torch.nn.Module:
+    """The same small model on every process (seeded); "frozen" has a layer without gradients."""
+    from torch import nn
+
+    torch.manual_seed(seed)
+    if kind == "linear":
+        return nn.Linear(5, 3)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
+    if kind == "frozen":
+        model[0].requires_grad_(False)
+    return model
+
+
+def exercise_batch(kind: str, seed: int, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rank ``rank``'s own batch of 4 inputs ((4, 5) or (4, 1, 6, 6)) and labels (4,)."""
+    generator = torch.Generator().manual_seed(seed * 100 + rank + 1)
+    shape = (4, 5) if kind == "linear" else (4, 1, 6, 6)
+    return torch.randn(shape, generator=generator), torch.randint(0, 3, (4,), generator=generator)
+
+
+def _local_gradients(kind: str, seed: int, rank: int) -> torch.nn.Module:
+    """The model after backward on this rank's own batch: each parameter holds its local gradient."""
+    model = exercise_model(kind, seed)
+    x, y = exercise_batch(kind, seed, rank)
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    return model
+
+
+def _gradients(model: torch.nn.Module) -> list[torch.Tensor | None]:
+    return [None if p.grad is None else p.grad.detach().clone() for p in model.parameters()]
+
+
+def average_of_local_gradients(world_size: int, kind: str, seed: int) -> list[torch.Tensor | None]:
+    """What DDP leaves in every process's ``.grad`` after backward: the mean over the
+    processes of their local gradients (None for parameters without gradients). Computed
+    here in one process, by building each rank's local gradients in turn."""
+    per_rank = [_gradients(_local_gradients(kind, seed, rank)) for rank in range(world_size)]
+    return [None if grads[0] is None else torch.stack(grads).mean(0) for grads in zip(*per_rank)]
+
+
+def _exercise_worker(answer: Any, kind: str, seed: int, rank: int, world_size: int, store: str,
+                     connection: Any) -> None:
+    """One process of the check: join the group, compute local gradients, call the answer."""
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world_size,
+                            timeout=datetime.timedelta(seconds=30))
+    try:
+        model = _local_gradients(kind, seed, rank)
+        answer(model)
+        # as NumPy arrays: tensors would travel through shared memory that dies with this process
+        result: tuple = ("ok", [None if g is None else g.numpy() for g in _gradients(model)])
+    except NotImplementedError:
+        result = ("not implemented",)
+    except Exception as error:
+        first_line = (str(error).strip().splitlines() or [""])[0][:200]
+        result = ("error", f"{type(error).__name__}: {first_line}")
+    finally:
+        dist.destroy_process_group()
+    connection.send(result)
+
+
+def run_gradient_average(answer: Any, args: tuple, timeout_s: float = 60.0) -> list[list[torch.Tensor | None]]:
+    """Run ``answer(model)`` on ``world_size`` real processes in a gloo group, and return
+    each process's gradients afterwards (``args`` = (world_size, kind, seed)).
+
+    The processes are forks of this one (Linux and macOS; a notebook's function
+    cannot be sent to a freshly started interpreter), so the learner's function
+    runs as it is. Each process builds the same model, computes the gradient of
+    its own batch and calls ``answer``.
+
+    Raises:
+        NotImplementedError: the answer raised it on some process.
+        RuntimeError: the answer raised something else, or the processes did not
+            finish within ``timeout_s`` (a collective that not every process called).
+    """
+    import multiprocessing
+
+    world_size, kind, seed = args
+    if "fork" not in multiprocessing.get_all_start_methods():
+        raise RuntimeError("this check forks processes, which this system cannot do (Windows); "
+                           "run it on Linux, macOS or in Colab")
+    context = multiprocessing.get_context("fork")
+    with tempfile.TemporaryDirectory() as folder:
+        pipes = [context.Pipe(duplex=False) for _ in range(world_size)]
+        processes = [context.Process(target=_exercise_worker, daemon=True,
+                                     args=(answer, kind, seed, rank, world_size, f"{folder}/store", sender))
+                     for rank, (_, sender) in enumerate(pipes)]
+        for process in processes:
+            process.start()
+        results = []
+        try:
+            for rank, (receiver, _) in enumerate(pipes):
+                if not receiver.poll(timeout_s):
+                    raise RuntimeError(f"process {rank} of {world_size} did not finish in {timeout_s:.0f} s: "
+                                       "does every process make the same dist.all_reduce calls?")
+                results.append(receiver.recv())
+                if results[-1][0] != "ok":  # the others may wait for it forever: stop them
+                    break
+        finally:
+            for process in processes:
+                process.join(1)
+                if process.is_alive():
+                    process.kill()
+    if any(result[0] == "not implemented" for result in results):
+        raise NotImplementedError()
+    for rank, result in enumerate(results):
+        if result[0] == "error":
+            raise RuntimeError(f"on process {rank}: {result[1]}")
+    return [[None if g is None else torch.from_numpy(g) for g in result[1]] for result in results]
+
+
+def gradient_average_cases(generator: torch.Generator) -> list[tuple[str, tuple]]:
+    """The check's cases: (description, (world_size, model kind, seed))."""
+    seed = int(torch.randint(0, 1000, (1,), generator=generator))
+    return [("2 processes, an nn.Linear", (2, "linear", seed)),
+            ("3 processes, a small CNN", (3, "cnn", seed + 1)),
+            ("2 processes, a CNN whose first layer is frozen (its .grad is None)", (2, "frozen", seed + 2))]
+
+
+def _same(got: list, expected: list) -> bool:
+    return len(got) == len(expected) and all(
+        (g is None and e is None) or (g is not None and e is not None and g.shape == e.shape
+                                      and torch.allclose(g, e, rtol=1e-5, atol=1e-6))
+        for g, e in zip(got, expected))
+
+
+def compare_gradient_average(got: list, expected: list, args: tuple) -> str | None:
+    """None if every process holds the average gradient, else what is wrong."""
+    for rank, gradients in enumerate(got):
+        if not _same(gradients, expected):
+            return f"after your function, process {rank} does not hold the mean of the processes' gradients"
+    return None
+
+
+def diagnose_gradient_average(got: list, args: tuple) -> str | None:
+    """A hint for the usual mistakes: a sum without the division, or no communication at all."""
+    world_size, kind, seed = args
+    total = [None if g is None else g * world_size for g in average_of_local_gradients(world_size, kind, seed)]
+    if _same(got[0], total):
+        return "all_reduce sums; divide by dist.get_world_size() to get the mean, as DDP does."
+    if _same(got[0], _gradients(_local_gradients(kind, seed, 0))):
+        return "the gradients are still each process's own: call dist.all_reduce on every p.grad."
+    return None

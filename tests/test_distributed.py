@@ -1,0 +1,201 @@
+"""Tests for course_utils.distributed, course_utils.ddp_cnn and `ner train` under torchrun.
+
+The multi-process tests launch real process groups (gloo, on the CPU) with torchrun,
+on tiny data: a few hundred Fashion-MNIST images and a 27-sentence corpus.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import TensorDataset
+
+from course_utils import distributed
+from course_utils.cnn import make_cnn
+from course_utils.exercises import run_check
+from course_utils.ner import SAVED_FILES, Tagger
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--steps", "8", "--batch-size", "32", "--train-size", "512", "--threads", "1", "--log-every", "4"]
+
+
+def launch(args: list[str], tmp_path: Path, processes: int | None = None, timeout: int = 120) -> str:
+    """Run ``python -m ARGS`` (under torchrun with ``processes``); return stdout + stderr, checking the status."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "COURSE_PROGRESS": "0"}
+    for name in distributed.ENV_VARS:
+        env.pop(name, None)
+    prefix = [sys.executable]
+    if processes is not None:
+        prefix += ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
+    done = subprocess.run([*prefix, "-m", *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    return output
+
+
+def parameters(folder: Path) -> dict[str, torch.Tensor]:
+    """The trainable parameters saved in folder/model.pt (not BatchNorm's running statistics)."""
+    saved = torch.load(folder / "model.pt", weights_only=True)["state_dict"]
+    return {name: saved[name] for name, _ in make_cnn().named_parameters()}
+
+
+def largest_difference(a: dict, b: dict) -> float:
+    return max((a[name] - b[name]).abs().max().item() for name in a)
+
+
+@pytest.fixture(scope="module")
+def two_processes(tmp_path_factory) -> Path:
+    """8 steps of lesson 01's CNN on 2 processes, global batch 32, uninterrupted."""
+    out = tmp_path_factory.mktemp("two")
+    launch(["course_utils.ddp_cnn", *TINY, "--out", str(out)], out, processes=2)
+    return out
+
+
+def test_make_cnn_shapes():
+    model = make_cnn()
+    assert model(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model) == 3
+    assert [m.p for m in make_cnn(0.0) if isinstance(m, torch.nn.Dropout)] == [0.0, 0.0]
+    with pytest.raises(ValueError, match="dropout"):
+        make_cnn(1.0)
+
+
+def test_without_torchrun_there_is_one_process(monkeypatch):
+    for name in distributed.ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    context = distributed.setup()
+    assert (context.rank, context.world_size, context.distributed, context.is_main) == (0, 1, False, True)
+    assert not dist.is_initialized()
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(ValueError, match="some of torchrun's variables"):
+        distributed.setup()
+
+
+def test_sampler_shares_equal_one_process_batches():
+    """The k-th batches of 2 processes together are the k-th batch of 1 process at twice the size."""
+    data = TensorDataset(torch.arange(103))
+    one = [b[0] for b in distributed.distributed_loader(data, 10, seed=3, rank=0, world_size=1)]
+    ranks = [[b[0] for b in distributed.distributed_loader(data, 5, seed=3, rank=r, world_size=2)]
+             for r in (0, 1)]
+    assert len(one) == len(ranks[0]) == len(ranks[1]) == 10
+    for k, batch in enumerate(one):
+        assert torch.equal(batch[0::2], ranks[0][k]) and torch.equal(batch[1::2], ranks[1][k])
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        distributed.distributed_loader(data, 60, seed=0, rank=0, world_size=2)
+
+
+def test_atomic_save_keeps_the_old_file(tmp_path, monkeypatch):
+    path = distributed.atomic_save({"step": 1}, tmp_path / "checkpoint.pt")
+    assert distributed.load_resume_state(path) == {"step": 1}
+
+    def broken(obj, file):
+        Path(file).write_bytes(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken)
+    with pytest.raises(OSError, match="disk full"):
+        distributed.atomic_save({"step": 2}, path)
+    monkeypatch.undo()
+    assert distributed.load_resume_state(path) == {"step": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+    assert distributed.load_resume_state(tmp_path / "none.pt") is None
+    (tmp_path / "bad.pt").write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        distributed.load_resume_state(tmp_path / "bad.pt")
+
+
+def test_two_processes_reach_the_parameters_of_one(two_processes, tmp_path):
+    """DDP on 2 processes = 1 process accumulating the same 2 micro-batches, dropout included."""
+    launch(["course_utils.ddp_cnn", *TINY, "--accumulate", "2", "--out", str(tmp_path)], tmp_path)
+    assert json.loads((tmp_path / "result.json").read_text())["world_size"] == 1
+    assert json.loads((two_processes / "result.json").read_text())["world_size"] == 2
+    assert largest_difference(parameters(two_processes), parameters(tmp_path)) <= 1e-5
+    # One process at the same global batch but without micro-batches normalises BatchNorm over 32
+    # images instead of 16: a different computation, and different weights.
+    whole = tmp_path / "whole"
+    launch(["course_utils.ddp_cnn", *TINY, "--out", str(whole)], tmp_path)
+    assert largest_difference(parameters(two_processes), parameters(whole)) > 1e-4
+
+
+def test_a_killed_worker_is_restarted_and_resumes(two_processes, tmp_path):
+    output = launch(["course_utils.ddp_cnn", *TINY, "--out", str(tmp_path), "--checkpoint-every", "3",
+                     "--crash-at-step", "5"], tmp_path, processes=2)
+    assert "killing myself at step 5" in output
+    assert "resuming from the checkpoint of step 3" in output
+    assert json.loads((tmp_path / "result.json").read_text())["resumed_from_step"] == 3
+    assert largest_difference(parameters(two_processes), parameters(tmp_path)) == 0.0
+
+
+def test_ner_train_under_torchrun_saves_on_rank_0_only(tmp_path):
+    from test_ner import PEOPLE, PLACES, TEMPLATES, fill, write_conll
+    import itertools
+
+    sentences = [fill(t, p, l) for t, p, l in itertools.product(TEMPLATES, PEOPLE, PLACES)]
+    write_conll(tmp_path / "train.txt", sentences)
+    output = launch(["course_utils", "ner", "train", "--train", "train.txt", "--dev", "train.txt",
+                     "--epochs", "2", "--batch-size", "8", "--out", "model"], tmp_path, processes=2)
+    assert "training on 2 processes (gloo)" in output
+    assert output.count("saved the tagger to model") == 1 and output.count("dev entity F1") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "train.txt"]
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == sorted(SAVED_FILES)
+    [pairs] = Tagger.load(tmp_path / "model").tag(["Mary lives in Paris ."])
+    assert [token for token, _ in pairs] == ["Mary", "lives", "in", "Paris", "."]
+
+
+# --- lesson 06's exercise: the gradient average by hand ----------------------------------------
+
+def _all_reduce_mean(model):
+    for p in model.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad /= dist.get_world_size()
+
+
+def _all_reduce_sum(model):
+    for p in model.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+
+
+def _nothing(model):
+    pass
+
+
+def _not_yet(model):
+    raise NotImplementedError()
+
+
+@pytest.mark.parametrize("answer, passed, message", [
+    (_all_reduce_mean, True, "passed all 3 test cases"),
+    (_all_reduce_sum, False, "divide by dist.get_world_size()"),
+    (_nothing, False, "call dist.all_reduce on every p.grad"),
+    (_not_yet, False, "not implemented yet"),
+])
+def test_gradient_average_check(answer, passed, message):
+    result = run_check("06.average_gradients", answer)
+    assert result.passed is passed and message in result.message
+
+
+def test_the_check_expects_what_ddp_computes():
+    """The check's reference, the mean of local gradients, is what DDP leaves in .grad."""
+    def ddp_gradients(model):
+        kind, seed = "cnn", 5
+        wrapped = DistributedDataParallel(distributed.exercise_model(kind, seed))
+        x, y = distributed.exercise_batch(kind, seed, dist.get_rank())
+        torch.nn.functional.cross_entropy(wrapped(x), y).backward()
+        for mine, theirs in zip(model.parameters(), wrapped.module.parameters()):
+            mine.grad = theirs.grad
+
+    got = distributed.run_gradient_average(ddp_gradients, (3, "cnn", 5))
+    expected = distributed.average_of_local_gradients(3, "cnn", 5)
+    assert distributed.compare_gradient_average(got, expected, (3, "cnn", 5)) is None
+    local = distributed.run_gradient_average(_nothing, (3, "cnn", 5))
+    assert distributed.compare_gradient_average(local, expected, (3, "cnn", 5)) is not None
