@@ -44,7 +44,6 @@ from . import colab
 from .runner import NOTEBOOKS, ROOT, lesson_notebooks
 
 RUNTIME = Path(__file__).with_name("colab_runtime.txt")
-EXERCISES = NOTEBOOKS / colab.EXERCISES_FOLDER
 KERNEL = "colab-check"
 GITHUB_URL = f"git+https://github.com/{colab.REPO}@{colab.BRANCH}"
 STAND_IN = '''"""Stand-in for Colab's google.colab, written by course_utils.tooling.colab_check.
@@ -235,8 +234,9 @@ def head_commit(checkout: Path = ROOT) -> str:
 
 
 def run_check(out_dir: Path, selection: str | None = None, timeout_s: int = 600,
-              torch_index: str = "") -> list[dict]:
-    """The whole check (see the module docstring); returns one row per executed notebook."""
+              torch_index: str = "", notebooks: Path = NOTEBOOKS) -> list[dict]:
+    """The whole check (see the module docstring) of the lessons in `notebooks` and their
+    learner versions in its ``exercises/``; returns one row per executed notebook."""
     out_dir = Path(out_dir)
     shutil.rmtree(out_dir, ignore_errors=True)
     commit = head_commit()
@@ -251,8 +251,9 @@ def run_check(out_dir: Path, selection: str | None = None, timeout_s: int = 600,
     torch_before = json.loads(_run([str(_python(env_dir)), "-c", _TORCH], env=_clean_env()))
     rows = []
     with _kernel_environment(jupyter_dir):
-        for lesson in lesson_notebooks(selection):
-            for version, source in (("exercises", EXERCISES / lesson.name), ("lessons", lesson)):
+        for lesson in lesson_notebooks(selection, Path(notebooks)):
+            learner = lesson.parent / colab.EXERCISES_FOLDER / lesson.name
+            for version, source in (("exercises", learner), ("lessons", lesson)):
                 if not source.is_file():
                     raise FileNotFoundError(f"no {source}: run `make exercises`")
                 reset_runtime(env_dir, baseline)
@@ -276,9 +277,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nb", default="", help="lesson numbers, e.g. 01 or 01,03 (default: all)")
     parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")
     parser.add_argument("--torch-index", default="", help="the index torch comes from (default: pip's configuration)")
+    parser.add_argument("--notebooks", default=str(NOTEBOOKS),
+                        help="folder of the lessons, with their learner versions in exercises/ (default: notebooks/)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    rows = run_check(Path(args.out), args.nb or None, args.timeout, args.torch_index)
+    rows = run_check(Path(args.out), args.nb or None, args.timeout, args.torch_index, Path(args.notebooks))
     print(f"colab-check: {len(rows)} notebooks ran in the Colab-like environment; "
           f"{time.perf_counter() - start:.0f} s in all")
     return 0
