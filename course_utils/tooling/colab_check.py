@@ -218,6 +218,7 @@ def execute(notebook: Path, output: Path, workdir: Path, timeout_s: int) -> floa
     import papermill
 
     workdir.mkdir(parents=True, exist_ok=True)
+    output.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     papermill.execute_notebook(str(notebook), str(output), cwd=str(workdir), kernel_name=KERNEL,
                                progress_bar=False, execution_timeout=timeout_s)
