@@ -33,7 +33,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from torch.utils.data import DataLoader
 
 from .cnn import receptive_field
-from .train import fit
+from .train import fit, model_device
 
 MODEL_NAMES = ("cnn", "tcn", "lstm", "cnn_lstm")
 MODEL_LABELS = {"cnn": "CNN", "tcn": "dilated CNN (TCN)", "lstm": "LSTM", "cnn_lstm": "CNN-LSTM"}
@@ -321,9 +321,9 @@ def make_model(name: str, features: int, classes: int, max_steps: int = 100) -> 
 def train_until(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader,
                 optimizer: torch.optim.Optimizer, *, max_epochs: int, target_accuracy: float | None = None,
                 loss_fn: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
-                clip_grad_norm: float | None = 1.0, device: torch.device | str = "cpu") -> pd.DataFrame:
-    """Train with `course_utils.fit` one epoch at a time; stop early once the validation
-    accuracy reaches `target_accuracy`. Introduced in lesson 03.
+                clip_grad_norm: float | None = 1.0, device: torch.device | str | None = None) -> pd.DataFrame:
+    """Train with `course_utils.fit` one epoch at a time, on `device` (None: where the model
+    is); stop early once the validation accuracy reaches `target_accuracy`. Introduced in lesson 03.
 
     Returns fit's history, one row per epoch run, where ``seconds`` is that epoch's
     own duration (training plus validation), not the running total.
@@ -378,8 +378,10 @@ def seconds_per_step(model: nn.Module, x: Tensor, y: Tensor,
     """Median seconds of one forward and backward pass on (x, y), after one warm-up pass.
     Introduced in lesson 03.
 
+    On a GPU, each pass is timed until the GPU has finished it (CUDA runs asynchronously).
+
     Args:
-        x: (B, T, F) inputs; y: (B,) targets for `loss_fn`.
+        x: (B, T, F) inputs; y: (B,) targets for `loss_fn`, on the model's device.
     """
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
@@ -389,6 +391,8 @@ def seconds_per_step(model: nn.Module, x: Tensor, y: Tensor,
         start = time.perf_counter()
         model.zero_grad(set_to_none=True)
         loss_fn(model(x), y).backward()
+        if x.is_cuda:
+            torch.cuda.synchronize(x.device)
         if i > 0:
             times.append(time.perf_counter() - start)
     return sorted(times)[len(times) // 2]
@@ -397,7 +401,7 @@ def seconds_per_step(model: nn.Module, x: Tensor, y: Tensor,
 def sequence_cost(models: Mapping[str, nn.Module], lengths: Sequence[int], features: int, classes: int,
                   batch_size: int = 32, steps: int = 3) -> pd.DataFrame:
     """Time per training step and saved activations for each model at each sequence
-    length, on random inputs. Introduced in lesson 03.
+    length, on random inputs, each model on its own device. Introduced in lesson 03.
 
     Returns one row per (model, length): model, T, ms_per_step, saved_mb (10^6 bytes).
     """
@@ -406,9 +410,11 @@ def sequence_cost(models: Mapping[str, nn.Module], lengths: Sequence[int], featu
         x = torch.randn(batch_size, length, features)
         y = torch.randint(classes, (batch_size,))
         for name, model in models.items():
+            device = model_device(model)
+            xd, yd = x.to(device), y.to(device)
             rows.append({"model": name, "T": length,
-                         "ms_per_step": 1000 * seconds_per_step(model, x, y, steps=steps),
-                         "saved_mb": saved_activation_bytes(model, x, y) / 1e6})
+                         "ms_per_step": 1000 * seconds_per_step(model, xd, yd, steps=steps),
+                         "saved_mb": saved_activation_bytes(model, xd, yd) / 1e6})
     return pd.DataFrame(rows)
 
 

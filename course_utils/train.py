@@ -71,15 +71,29 @@ def _check_batch(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return batch[0], batch[1]
 
 
+def model_device(model: nn.Module, device: torch.device | str | None = None) -> torch.device:
+    """`device`, or where `model`'s parameters are when `device` is None (the CPU if it has none).
+
+    `fit`, `evaluate` and `predict` move the model and every batch there, so a model trained on
+    the GPU is evaluated on the GPU without saying so again.
+    """
+    if device is not None:
+        return torch.device(device)
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: Iterable, loss_fn: LossFn,
-             device: torch.device | str = "cpu") -> dict[str, float]:
+             device: torch.device | str | None = None) -> dict[str, float]:
     """Mean loss (weighted by batch size) and, for classifiers, accuracy over `loader`.
 
-    Each batch is (x, y); `loss_fn(model(x), y)` returns a mean loss.
+    Each batch is (x, y); `loss_fn(model(x), y)` returns a mean loss. The model and the
+    batches go to `device` (None: where the model is, see `model_device`).
     Returns {"loss": float, "accuracy": float} ("accuracy" only for class scores).
     """
-    model.eval()
+    device = model_device(model, device)
+    model.to(device).eval()
     total_loss, count, correct, labelled = 0.0, 0, 0, 0
     for batch in loader:
         x, y = (t.to(device) for t in _check_batch(batch))
@@ -98,14 +112,17 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: LossFn,
 
 @torch.no_grad()
 def predict(model: nn.Module, loader: Iterable,
-            device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """Predicted classes and true labels over `loader`.
+            device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predicted classes and true labels over `loader`, both on the CPU.
+
+    The model and the inputs go to `device` (None: where the model is, see `model_device`).
 
     Returns:
         predictions: (N,) int64, the argmax of the model's (N, C) scores.
         targets: (N,) the labels from the loader.
     """
-    model.eval()
+    device = model_device(model, device)
+    model.to(device).eval()
     predictions, targets = [], []
     for batch in loader:
         x, y = _check_batch(batch)
@@ -118,11 +135,12 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFn,
         optimizer: torch.optim.Optimizer, *, epochs: int,
         val_loader: Iterable | None = None,
         scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-        scheduler_step: str = "epoch", device: torch.device | str = "cpu",
+        scheduler_step: str = "epoch", device: torch.device | str | None = None,
         clip_grad_norm: float | None = None, verbose: bool = True) -> pd.DataFrame:
     """Train `model` for `epochs` epochs; return the history, one row per epoch.
 
-    Each batch is (x, y), with `loss_fn(model(x), y)` a mean loss. The history has
+    Each batch is (x, y), with `loss_fn(model(x), y)` a mean loss; the model and the batches
+    go to `device` (None: where the model is, see `model_device`). The history has
     columns epoch, train_loss, [train_accuracy], [val_loss, val_accuracy], lr, seconds
     (accuracy columns appear when the model outputs class scores (..., C) for
     integer targets (...)). `scheduler` steps once per epoch, or once per batch
@@ -132,6 +150,7 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFn,
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     if scheduler_step not in ("epoch", "batch"):
         raise ValueError(f"scheduler_step must be 'epoch' or 'batch', got {scheduler_step!r}")
+    device = model_device(model, device)
     model.to(device)
     rows = []
     start = time.perf_counter()
