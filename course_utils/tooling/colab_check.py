@@ -151,7 +151,7 @@ def register_kernel(env_dir: Path, jupyter_dir: Path, ipython_dir: Path, data_ho
     spec = jupyter_dir / "kernels" / KERNEL
     spec.mkdir(parents=True, exist_ok=True)
     env = {"COURSE_MODE": "smoke", "COURSE_PROGRESS": "0", "IPYTHONDIR": str(ipython_dir),
-           "COURSE_DATA_HOME": str(data_home), "MPLBACKEND": "agg", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+           "COURSE_DATA_HOME": str(data_home), "PYDEVD_DISABLE_FILE_VALIDATION": "1",
            "PATH": f"{env_dir / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
     if os.environ.get("COURSE_DATA_MIRROR"):
         env["COURSE_DATA_MIRROR"] = os.environ["COURSE_DATA_MIRROR"]
@@ -161,9 +161,11 @@ def register_kernel(env_dir: Path, jupyter_dir: Path, ipython_dir: Path, data_ho
 
 
 def _clean_env() -> dict[str, str]:
-    """This process's environment without what would let another Python see this checkout
-    or the dev venv (PYTHONPATH, VIRTUAL_ENV, PYTHONHOME)."""
-    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    """This process's environment without what would let another Python see this checkout or
+    the dev venv (PYTHONPATH, VIRTUAL_ENV, PYTHONHOME), or give its kernels another matplotlib
+    backend than Colab's inline one (MPLBACKEND)."""
+    hidden = ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "MPLBACKEND")
+    return {k: v for k, v in os.environ.items() if k not in hidden}
 
 
 @contextlib.contextmanager
