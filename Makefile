@@ -1,8 +1,11 @@
 # make run            execute every lesson in cpu mode, write them back to notebooks/, print results
 # make run MODE=smoke NB=01    narrow the run (smoke runs go to runs/smoke/)
-# make test           stale check, unit tests, a smoke run of every notebook, nbval over the committed notebooks
+# make test           stale check, unit tests, nbval over the committed lessons (their learner versions: make colab-check)
 # make lab            JupyterLab on notebooks/
 # make student        student versions of the notebooks, in student/
+# make exercises      rewrite the learner versions the Colab badges open, in notebooks/exercises/
+# make colab-check    run every lesson and its learner version as in Colab, in a Colab-like venv
+#                     (installs the committed HEAD: commit first)
 PYTHON_BIN ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -12,7 +15,7 @@ TORCH_VERSION ?= 2.13.0
 # PyTorch's CPU-only wheels; set TORCH_INDEX= (empty) to use pip's own configuration.
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: setup data run test lab student
+.PHONY: setup data run test lab student exercises colab-check
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -30,10 +33,17 @@ run: data
 
 test: data
 	$(PY) -m course_utils stale
-	COURSE_MODE=smoke COURSE_PROGRESS=0 $(PY) -m pytest --nbval-lax tests notebooks
+	COURSE_MODE=smoke COURSE_PROGRESS=0 $(PY) -m pytest --nbval-lax tests notebooks --ignore=notebooks/exercises
 
 lab: setup
 	$(PY) -m jupyter lab notebooks/
 
 student: setup
 	$(PY) -m course_utils assign --out student
+
+exercises: setup
+	$(PY) -m course_utils assign --out notebooks/exercises
+
+colab-check: data
+	$(PY) -m course_utils.tooling.colab_check --out runs/colab-check --torch-index "$(TORCH_INDEX)"
+	COURSE_COLAB_RUNS=runs/colab-check COURSE_PROGRESS=0 $(PY) -m pytest tests/test_notebooks.py -k colab_run

@@ -42,10 +42,10 @@ def plot_confusion_matrix(y_true: torch.Tensor | np.ndarray, y_pred: torch.Tenso
                           normalize: bool = True) -> plt.Figure:
     """A heatmap of true class (rows) against predicted class (columns).
 
-    y_true, y_pred: (N,) integer labels in [0, len(class_names)).
+    y_true, y_pred: (N,) integer labels in [0, len(class_names)), tensors on any device or arrays.
     With `normalize`, each row is divided by its count, so the diagonal is per-class recall.
     """
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    y_true, y_pred = (np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y) for y in (y_true, y_pred))
     if y_true.shape != y_pred.shape or y_true.ndim != 1:
         raise ValueError(f"y_true and y_pred must be 1-D of equal length, got {y_true.shape} and {y_pred.shape}")
     labels = np.arange(len(class_names))

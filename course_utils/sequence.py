@@ -32,6 +32,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from .cnn import receptive_field
 from .timing import median_time
+from .train import model_device
 
 MODEL_NAMES = ("cnn", "tcn", "lstm", "cnn_lstm")
 MODEL_LABELS = {"cnn": "CNN", "tcn": "dilated CNN (TCN)", "lstm": "LSTM", "cnn_lstm": "CNN-LSTM"}
@@ -356,8 +357,10 @@ def seconds_per_step(model: nn.Module, x: Tensor, y: Tensor,
     """Median seconds of one forward and backward pass on (x, y), after warm-up,
     timed with course_utils.timing.median_time. Introduced in lesson 03.
 
+    On a GPU, each pass is timed until the GPU has finished it (CUDA runs asynchronously).
+
     Args:
-        x: (B, T, F) inputs; y: (B,) targets for `loss_fn`.
+        x: (B, T, F) inputs; y: (B,) targets for `loss_fn`, on the model's device.
         min_run_time: seconds of timed passes, at least.
         threads: torch CPU threads (None: torch's current setting).
     """
@@ -373,7 +376,7 @@ def seconds_per_step(model: nn.Module, x: Tensor, y: Tensor,
 def sequence_cost(models: Mapping[str, nn.Module], lengths: Sequence[int], features: int, classes: int,
                   batch_size: int = 32, min_run_time: float = 0.2) -> pd.DataFrame:
     """Time per training step and saved activations for each model at each sequence
-    length, on random inputs. Introduced in lesson 03.
+    length, on random inputs, each model on its own device. Introduced in lesson 03.
 
     Returns one row per (model, length): model, T, ms_per_step, saved_mb (10^6 bytes).
     """
@@ -382,9 +385,11 @@ def sequence_cost(models: Mapping[str, nn.Module], lengths: Sequence[int], featu
         x = torch.randn(batch_size, length, features)
         y = torch.randint(classes, (batch_size,))
         for name, model in models.items():
+            device = model_device(model)
+            xd, yd = x.to(device), y.to(device)
             rows.append({"model": name, "T": length,
-                         "ms_per_step": 1000 * seconds_per_step(model, x, y, min_run_time=min_run_time),
-                         "saved_mb": saved_activation_bytes(model, x, y) / 1e6})
+                         "ms_per_step": 1000 * seconds_per_step(model, xd, yd, min_run_time=min_run_time),
+                         "saved_mb": saved_activation_bytes(model, xd, yd) / 1e6})
     return pd.DataFrame(rows)
 
 

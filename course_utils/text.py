@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .lstm import LSTM, State
-from .train import show_progress
+from .train import model_device, show_progress
 from .vocab import Vocab
 
 __all__ = [
@@ -163,18 +163,20 @@ def _detach(state: State) -> State:
 
 @torch.no_grad()
 def evaluate_char_lstm(model: CharLSTM, ids: Tensor, batch_size: int = 32, seq_len: int = 256,
-                       max_chars: int | None = None, device: torch.device | str = "cpu") -> float:
+                       max_chars: int | None = None, device: torch.device | str | None = None) -> float:
     """Mean cross-entropy of predicting each next character of `ids` (N,), in nats per character.
 
     The text is read as `batch_size` streams with the state carried across
     chunks, as in training; every character but the last (up to batch_size - 1
     left over at the end) is predicted. With `max_chars`, only the start of
     each stream is read, about `max_chars` characters in all, spread over the
-    whole text: a quicker estimate. Introduced in lesson 02.
+    whole text: a quicker estimate. The model and the text go to `device` (None: where the
+    model is). Introduced in lesson 02.
     """
     if max_chars is not None:
         _check_positive_int("max_chars", max_chars)
-    model.eval()
+    device = model_device(model, device)
+    model.to(device).eval()
     total, count, state = 0.0, 0, None
     for x, y in tbptt_batches(ids, batch_size, seq_len):
         if max_chars is not None and count >= max_chars:
@@ -194,7 +196,7 @@ def bits_per_char(nats: float) -> float:
 def train_char_lstm(model: CharLSTM, train_ids: Tensor, val_ids: Tensor, *, steps: int,
                     batch_size: int, seq_len: int, lr: float, eval_every: int,
                     val_chars: int | None = None, pct_start: float = 0.05,
-                    clip_grad_norm: float = 1.0, device: torch.device | str = "cpu",
+                    clip_grad_norm: float = 1.0, device: torch.device | str | None = None,
                     seed: int = 0, verbose: bool = True) -> pd.DataFrame:
     """Train `model` for `steps` updates with truncated BPTT; return the learning curves.
 
@@ -218,7 +220,7 @@ def train_char_lstm(model: CharLSTM, train_ids: Tensor, val_ids: Tensor, *, step
             None = all of it. The last row always uses all of it.
         pct_start: the warm-up fraction of the one-cycle schedule.
         clip_grad_norm: gradients are rescaled to at most this total norm.
-        device: where to train.
+        device: where to train (None: where the model is).
         seed: seed of the random pass offsets.
         verbose: print each history row.
 
@@ -232,6 +234,7 @@ def train_char_lstm(model: CharLSTM, train_ids: Tensor, val_ids: Tensor, *, step
         _check_positive_int(name, value)
     _check_ids(train_ids, "train_ids")
     _check_ids(val_ids, "val_ids")
+    device = model_device(model, device)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps,
@@ -274,13 +277,14 @@ def train_char_lstm(model: CharLSTM, train_ids: Tensor, val_ids: Tensor, *, step
 
 @torch.no_grad()
 def sample(model: CharLSTM, vocab: Vocab, prompt: str, length: int,
-           temperature: float = 1.0, seed: int = 0, device: torch.device | str = "cpu") -> str:
+           temperature: float = 1.0, seed: int = 0, device: torch.device | str | None = None) -> str:
     """Generate `length` characters after `prompt`, one at a time. Introduced in lesson 02.
 
     The model reads the prompt, then repeatedly draws the next character from
     softmax(logits / temperature) and feeds it back in. Temperature < 1
     sharpens the distribution (safer, more repetitive text), > 1 flattens it
-    (more varied, more mistakes).
+    (more varied, more mistakes). The model runs on `device` (None: where it is); the
+    characters are drawn on the CPU, from a generator seeded with `seed`.
 
     Returns:
         The prompt followed by the generated characters.
@@ -290,7 +294,8 @@ def sample(model: CharLSTM, vocab: Vocab, prompt: str, length: int,
     _check_positive_int("length", length)
     if not isinstance(temperature, (int, float)) or temperature <= 0:
         raise ValueError(f"expected a temperature > 0, got {temperature!r}")
-    model.eval()
+    device = model_device(model, device)
+    model.to(device).eval()
     generator = torch.Generator().manual_seed(seed)
     logits, state = model(vocab.encode_text(prompt)[None].to(device))  # (1, len(prompt), V)
     generated = []
@@ -364,7 +369,7 @@ def best_cells(activations: Tensor, features: pd.DataFrame) -> pd.DataFrame:
     if len(features) != len(activations):
         raise ValueError(f"expected one feature row per time step: {len(activations)} steps, "
                          f"{len(features)} rows")
-    acts = activations.double().numpy()
+    acts = activations.detach().double().cpu().numpy()
     acts = (acts - acts.mean(0)) / (acts.std(0) + 1e-12)
     rows = []
     for name in features.select_dtypes("number").columns:
@@ -419,7 +424,7 @@ def plot_gradient_norms(norms: dict[str, Tensor],
     for name, values in norms.items():
         if not isinstance(values, Tensor) or values.dim() != 1 or not values[0] > 0:
             raise ValueError(f"expected {name!r} as a 1-D tensor with a positive first entry")
-        relative = (values / values[0]).double().numpy()
+        relative = (values / values[0]).detach().double().cpu().numpy()
         ax.semilogy(np.arange(len(relative)), np.where(relative > 0, relative, np.nan), label=name)
     ax.set(xlabel="distance k (steps back from the last input)",
            ylabel="||dL/dx|| relative to k = 0 (log scale)", title=title)
@@ -444,7 +449,7 @@ def plot_activations(values: Tensor, text: str, units: Sequence[int] | None = No
         raise ValueError(f"expected values of shape ({len(text)}, H), one row per character, "
                          f"got {getattr(values, 'shape', values)!r}")
     units = list(range(min(32, values.shape[1]))) if units is None else list(units)
-    matrix = values[:, units].T.numpy()  # (units, T)
+    matrix = values[:, units].T.detach().cpu().numpy()  # (units, T)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.16 * len(text) + 1.5), 0.25 * len(units) + 1.6))
     image = ax.imshow(matrix, aspect="auto", cmap="coolwarm", vmin=-1 if matrix.min() < 0 else 0, vmax=1,
                       interpolation="nearest")

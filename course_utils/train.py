@@ -83,18 +83,32 @@ def _check_batch(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return batch[0], batch[1]
 
 
+def model_device(model: nn.Module, device: torch.device | str | None = None) -> torch.device:
+    """`device`, or where `model`'s parameters are when `device` is None (the CPU if it has none).
+
+    `fit`, `evaluate` and `predict` move the model and every batch there, so a model trained on
+    the GPU is evaluated on the GPU without saying so again.
+    """
+    if device is not None:
+        return torch.device(device)
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: Iterable, loss_fn: LossFn,
-             device: torch.device | str = "cpu", ignore_index: int = IGNORE_INDEX) -> dict[str, float]:
+             device: torch.device | str | None = None, ignore_index: int = IGNORE_INDEX) -> dict[str, float]:
     """Mean loss and, for classifiers, accuracy over `loader`.
 
     Each batch is (x, y); `loss_fn(model(x), y)` returns a mean loss over the
     batch's targets, so each batch's loss is weighted by how many targets it
     averages: examples for (B,) labels, tokens for (B, T) labels, leaving out
-    targets equal to `ignore_index` (padding), as cross-entropy does.
+    targets equal to `ignore_index` (padding), as cross-entropy does. The model
+    and the batches go to `device` (None: where the model is, see `model_device`).
     Returns {"loss": float, "accuracy": float} ("accuracy" only for class scores).
     """
-    model.eval()
+    device = model_device(model, device)
+    model.to(device).eval()
     total_loss, count, correct, labelled = 0.0, 0, 0, 0
     for batch in loader:
         x, y = (t.to(device) for t in _check_batch(batch))
@@ -112,14 +126,17 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: LossFn,
 
 @torch.no_grad()
 def predict(model: nn.Module, loader: Iterable,
-            device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """Predicted classes and true labels over `loader`.
+            device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predicted classes and true labels over `loader`, both on the CPU.
+
+    The model and the inputs go to `device` (None: where the model is, see `model_device`).
 
     Returns:
         predictions: (N,) int64, the argmax of the model's (N, C) scores.
         targets: (N,) the labels from the loader.
     """
-    model.eval()
+    device = model_device(model, device)
+    model.to(device).eval()
     predictions, targets = [], []
     for batch in loader:
         x, y = _check_batch(batch)
@@ -132,12 +149,13 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFn,
         optimizer: torch.optim.Optimizer, *, epochs: int,
         val_loader: Iterable | None = None,
         scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-        scheduler_step: str = "epoch", device: torch.device | str = "cpu",
+        scheduler_step: str = "epoch", device: torch.device | str | None = None,
         clip_grad_norm: float | None = None, stop_at_accuracy: float | None = None,
         ignore_index: int = IGNORE_INDEX, verbose: bool = True) -> pd.DataFrame:
     """Train `model` for up to `epochs` epochs; return the history, one row per epoch.
 
-    Each batch is (x, y), with `loss_fn(model(x), y)` a mean loss. The history has
+    Each batch is (x, y), with `loss_fn(model(x), y)` a mean loss; the model and the batches
+    go to `device` (None: where the model is, see `model_device`). The history has
     columns epoch, train_loss, [train_accuracy], [val_loss, val_accuracy], lr, seconds
     (accuracy columns appear when the model outputs class scores (..., C) for
     integer targets (...); targets equal to `ignore_index` count in neither loss
@@ -152,6 +170,7 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFn,
         raise ValueError(f"scheduler_step must be 'epoch' or 'batch', got {scheduler_step!r}")
     if stop_at_accuracy is not None and val_loader is None:
         raise ValueError("stop_at_accuracy needs a val_loader to measure the accuracy on")
+    device = model_device(model, device)
     model.to(device)
     rows = []
     start = time.perf_counter()

@@ -6,8 +6,10 @@ lesson needs an entry in EXPECTATIONS before its tests pass.
 
 import json
 import operator
+import os
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
@@ -75,23 +77,42 @@ def test_every_lesson_states_its_expectations():
     assert NOTEBOOKS and {p.stem for p in NOTEBOOKS} <= set(EXPECTATIONS)
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
-def test_smoke_run_of_the_student_version(notebook, tmp_path):
-    """One papermill smoke run per lesson, of its student version (as `make student` writes it,
-    solutions removed): it runs through (papermill stops at the first error), every check of the
-    lesson says "not implemented yet", and the recorded metrics reach the lesson's smoke
-    expectations. The solutions themselves pass their checks in tests/test_exercises.py."""
-    [student] = grading.assign([notebook], tmp_path / "student")
-    output = tmp_path / notebook.name
-    seconds = runner.execute(student, output, "smoke")
-    print(f"{notebook.stem}: smoke run of the student version took {seconds:.0f} s")
-    checks = [o["data"][exercises.CHECK_MIME] for c in _cells(output) if c["cell_type"] == "code"
-              for o in c["outputs"] if exercises.CHECK_MIME in o.get("data", {})]
-    assert sorted(c["exercise"] for c in checks) == sorted(exercises.lesson_exercises(notebook.name[:2]))
-    assert all(not c["passed"] and c["message"] == exercises.NOT_IMPLEMENTED for c in checks)
-    metrics = results.read_metrics(output)
+# `make colab-check` runs every lesson and its learner version in smoke mode in a Colab-like
+# environment (course_utils.tooling.colab_check) and names the folder of the runs here.
+COLAB_RUNS = os.environ.get("COURSE_COLAB_RUNS")
+needs_colab_runs = pytest.mark.skipif(not COLAB_RUNS, reason="reads the runs of `make colab-check`")
+
+
+def _colab_run(version: str, notebook) -> list:
+    path = Path(COLAB_RUNS) / version / notebook.name
+    assert path.is_file(), f"make colab-check did not run {version}/{notebook.name}"
+    metrics = results.read_metrics(path)
     assert metrics["mode"] == "smoke"
     assert not _check(metrics, EXPECTATIONS[notebook.stem]["smoke"])
+    checks = [o["data"][exercises.CHECK_MIME] for c in _cells(path) if c["cell_type"] == "code"
+              for o in c["outputs"] if exercises.CHECK_MIME in o.get("data", {})]
+    assert sorted(c["exercise"] for c in checks) == sorted(exercises.lesson_exercises(notebook.name[:2]))
+    return checks
+
+
+@needs_colab_runs
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_colab_run_of_the_student_version(notebook):
+    """The smoke run of the learner version (notebooks/exercises/, solutions removed) ran through
+    (papermill stops at the first error), every check of the lesson says "not implemented yet",
+    and the recorded metrics reach the lesson's smoke expectations. The solutions themselves
+    pass their checks in tests/test_exercises.py."""
+    checks = _colab_run("exercises", notebook)
+    assert all(not c["passed"] and c["message"] == exercises.NOT_IMPLEMENTED for c in checks)
+
+
+@needs_colab_runs
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_colab_run_of_the_lesson(notebook):
+    """The smoke run of the lesson itself: its solutions pass every check, its metrics reach the
+    smoke expectations."""
+    checks = _colab_run("lessons", notebook)
+    assert all(c["passed"] for c in checks), [c["message"] for c in checks if not c["passed"]]
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
@@ -138,9 +159,30 @@ def test_colab_setup_cell(in_colab, monkeypatch):
     [(cmd, check)] = calls
     assert check is True
     assert cmd[:4] == [sys.executable, "-m", "pip", "install"]
-    assert cmd[-1] == f"course-utils @ git+https://github.com/{colab.REPO}@{colab.BRANCH}"
+    assert cmd[-1] == colab.install_url()
+    assert cmd[-1].endswith(f" @ git+https://github.com/{colab.REPO}@{colab.BRANCH}")
     assert not any("torch" in part for part in cmd), "Colab's PyTorch must not be reinstalled"
     assert not {"-U", "--upgrade", "--force-reinstall"} & set(cmd)
+
+
+@pytest.mark.parametrize("keep_on_drive", [True, False])
+def test_colab_setup_cell_can_keep_the_data_on_drive(keep_on_drive, monkeypatch):
+    mounted = []
+    colab_module = types.ModuleType("google.colab")
+    colab_module.drive = types.SimpleNamespace(mount=mounted.append)
+    monkeypatch.setitem(sys.modules, "google.colab", colab_module)
+    monkeypatch.setitem(sys.modules, "subprocess", types.SimpleNamespace(run=lambda cmd, check: None))
+    monkeypatch.setenv("COURSE_DATA_HOME", "set by the test")  # so that teardown restores it
+    monkeypatch.delenv("COURSE_DATA_HOME")
+    source = colab.setup_cell_source()
+    assert "\nKEEP_DATA_ON_DRIVE = False\n" in source, "learners opt in to Drive"
+    exec(source.replace("KEEP_DATA_ON_DRIVE = False", f"KEEP_DATA_ON_DRIVE = {keep_on_drive}"), {})
+    if keep_on_drive:
+        assert mounted == ["/content/drive"]
+        assert os.environ["COURSE_DATA_HOME"] == colab.DRIVE_DATA_HOME
+        assert colab.DRIVE_DATA_HOME.startswith("/content/drive/")
+    else:
+        assert mounted == [] and "COURSE_DATA_HOME" not in os.environ
 
 
 def test_sync_headers_rewrites_badge_and_setup_cell(tmp_path):
@@ -158,6 +200,15 @@ def test_sync_headers_rewrites_badge_and_setup_cell(tmp_path):
     assert cells[1]["source"] == colab.setup_cell_source()
     assert cells[2]["source"] == "x = 1"
     assert colab.sync_headers(path) is False
+
+
+def test_badges_open_the_lesson_and_its_learner_version():
+    line = colab.badge_markdown("01_x.ipynb")
+    assert line.startswith(colab.BADGE), "sync_headers finds the badge line by its start"
+    assert f"[![Open In Colab]({colab.BADGE_IMAGE})]({colab.colab_url('notebooks/01_x.ipynb')})" in line
+    exercises_url = colab.colab_url(f"notebooks/{colab.EXERCISES_FOLDER}/01_x.ipynb")
+    assert f"[![Open the exercises in Colab]({colab.BADGE_IMAGE})]({exercises_url})" in line
+    assert exercises_url.startswith(f"https://colab.research.google.com/github/{colab.REPO}/blob/{colab.BRANCH}/")
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
