@@ -36,7 +36,9 @@ import copy
 import json
 import re
 import secrets
+import shutil
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -256,6 +258,33 @@ def grade(submissions: Sequence[tuple[Path, Path]], timeout_s: float = 60, jobs:
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         graded = list(pool.map(one, submissions))
     return pd.DataFrame([row for rows in graded for row in rows], columns=COLUMNS)
+
+
+def benchmark(copies: int = 20, jobs: Sequence[int] = (1, 2)) -> pd.DataFrame:
+    """Grade `copies` copies of lesson 01's student version at each number of `jobs`.
+
+    Returns a table: jobs, seconds per submission, speedup over the first row.
+    """
+    from .runner import lesson_notebooks
+
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        [student] = assign(lesson_notebooks("01"), Path(folder) / "student")
+        for n in range(copies):
+            (Path(folder) / "class" / f"student{n:02d}").mkdir(parents=True)
+            shutil.copy(student, Path(folder) / "class" / f"student{n:02d}" / student.name)
+        submissions = submissions_in([str(Path(folder) / "class")])
+        sandbox.interpreter()  # found once per grader, not per submission
+        for n in jobs:
+            start = time.perf_counter()
+            graded = grade(submissions, jobs=n, seed=0, quiet=True)
+            seconds = (time.perf_counter() - start) / copies
+            if graded.passed.any() or len(graded) != 2 * copies:
+                raise RuntimeError("the student version of lesson 01 should get 0 of 2 in every copy")
+            rows.append({"jobs": n, "submissions": copies, "seconds per submission": round(seconds, 2)})
+    table = pd.DataFrame(rows)
+    table["speedup"] = (table["seconds per submission"].iloc[0] / table["seconds per submission"]).round(2)
+    return table
 
 
 def summary(rows: pd.DataFrame) -> pd.DataFrame:

@@ -303,7 +303,7 @@ def run_exercise(exercise: str, code: list[tuple[int, str]], seed: int, timeout_
             return Outcome(False, f"the function did not answer within {timeout_s:g} s (an endless loop?)")
         if run.returncode == TAMPER_EXIT:
             what = run.stderr.strip().splitlines()[-1].removeprefix("TAMPER: ")
-            return Outcome(False, f"stopped: it {what}", what)
+            return Outcome(False, f"tampering suspected: its code {what}", what)
         answers_file = folder / "answers.pt"
         if run.returncode != 0 or not answers_file.exists():
             last = (run.stderr.strip().splitlines() or [""])[-1][:200]
@@ -320,7 +320,8 @@ def run_exercise(exercise: str, code: list[tuple[int, str]], seed: int, timeout_
 
 
 def grade_cells(cells: list[Cell], lesson_ids: list[str], seed: int, timeout_s: float) -> dict[str, Outcome]:
-    """exercise id -> its Outcome, for each exercise of a lesson; tampering fails every one."""
+    """exercise id -> its Outcome, for each exercise of a lesson; tampering, seen in the code or
+    caught while an exercise runs, fails every one."""
     suspicious = tampering(cells, [exercises.EXERCISES[e].function for e in lesson_ids])
     outcomes = {}
     for exercise in lesson_ids:
@@ -331,4 +332,8 @@ def grade_cells(cells: list[Cell], lesson_ids: list[str], seed: int, timeout_s: 
         found = extract(cells, exercises.EXERCISES[exercise].function)
         outcomes[exercise] = (Outcome(False, found.problem) if found.problem
                               else run_exercise(exercise, found.code, seed, timeout_s))
+    caught = [f"{e}: {o.tampering}" for e, o in outcomes.items() if o.tampering]
+    if caught:  # caught at run time in one exercise: the whole submission fails
+        outcomes = {e: o if o.tampering else Outcome(False, "tampering suspected in another exercise",
+                                                     "; ".join(caught)) for e, o in outcomes.items()}
     return outcomes
