@@ -337,12 +337,14 @@ def run_gradient_average(answer: Any, args: tuple, timeout_s: float = 60.0) -> l
     return [[None if g is None else torch.from_numpy(g) for g in result[1]] for result in results]
 
 
-def gradient_average_cases(generator: torch.Generator) -> list[tuple[str, tuple]]:
-    """The check's cases: (description, (world_size, model kind, seed))."""
+def gradient_average_cases(generator: torch.Generator) -> list:
+    """The check's cases: Case(description, (world_size, model kind, seed))."""
+    from .exercises import Case  # the checks import this module, so not at the top
+
     seed = int(torch.randint(0, 1000, (1,), generator=generator))
-    return [("2 processes, an nn.Linear", (2, "linear", seed)),
-            ("3 processes, a small CNN", (3, "cnn", seed + 1)),
-            ("2 processes, a CNN whose first layer is frozen (its .grad is None)", (2, "frozen", seed + 2))]
+    return [Case("2 processes, an nn.Linear", (2, "linear", seed)),
+            Case("3 processes, a small CNN", (3, "cnn", seed + 1)),
+            Case("2 processes, a CNN whose first layer is frozen (its .grad is None)", (2, "frozen", seed + 2))]
 
 
 def _same(got: list, expected: list) -> bool:

@@ -27,7 +27,7 @@ import itertools
 import numbers
 import traceback
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -96,14 +96,34 @@ class Exercise:
     def lesson(self) -> str:
         return self.id[:2]
 
+    @property
+    def function(self) -> str:
+        """The name of the function the learner writes: the id without its lesson, "conv2d_loops"."""
+        return self.id[3:]
+
 
 # ---------------------------------------------------------------------------
 # Comparing answers
 # ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """An answer the grader could not read back from the sandbox (e.g. a NumPy array).
+
+    Attributes:
+        type_name: the answer's type, "ndarray".
+        text: the start of its repr.
+    """
+
+    type_name: str
+    text: str
+
+
 def _describe(value: Any) -> str:
     """A short description of a value: "a float32 tensor of shape (2, 3)", "float 14.0"."""
+    if isinstance(value, Unreadable):
+        return f"{value.type_name} {value.text}"
     if isinstance(value, Tensor):
         return f"a {str(value.dtype).removeprefix('torch.')} tensor of shape {tuple(value.shape)}"
     text = repr(value)
@@ -548,7 +568,7 @@ EXERCISES: dict[str, Exercise] = {exercise.id: exercise for exercise in [
              "out[b, o, i, j] = bias[o] + the sum over c, u, v of weight[o, c, u, v] * x[b, c, i+u, j+v] "
              "(stride 1, no padding, the kernel is not flipped).",
              _conv_cases, lambda x, weight, bias: F.conv2d(x, weight, bias), _same_tensor, _diagnose_conv),
-    Exercise("01.conv_output_size", "output_size(n, k, s, p) -> int",
+    Exercise("01.output_size", "output_size(n, k, s, p) -> int",
              "count the positions where the kernel fits: the padded input has n + 2p cells and the kernel "
              "moves s cells at a time. Return an int (use //).",
              _output_size_cases, _output_size, _compare_int, _diagnose_output_size),
@@ -556,7 +576,7 @@ EXERCISES: dict[str, Exercise] = {exercise.id: exercise for exercise in [
              "gates = x @ weight_ih.T + h @ weight_hh.T + bias, split into 4 blocks (i, f, g, o); sigmoid "
              "for i, f, o and tanh for g; c_new = f * c + i * g; h_new = o * tanh(c_new).",
              _lstm_cases, _lstm_step_reference, _compare_lstm, _diagnose_lstm),
-    Exercise("02.sample_with_temperature", "temperature_probs(logits, temperature) -> probs",
+    Exercise("02.temperature_probs", "temperature_probs(logits, temperature) -> probs",
              "probs = softmax(logits / temperature); compute the softmax stably (torch.softmax does).",
              _temperature_cases, lambda logits, t: torch.softmax(logits / t, dim=-1), _same_tensor,
              _diagnose_temperature),
@@ -581,7 +601,7 @@ EXERCISES: dict[str, Exercise] = {exercise.id: exercise for exercise in [
              "from start + emissions[0]; keep the argmax as a back-pointer, add end at the last token, "
              "then follow the back-pointers from the best last tag.",
              _viterbi_cases, _viterbi_reference, _compare_viterbi, _diagnose_viterbi),
-    Exercise("05.bio_to_spans", "bio_spans(tags) -> [(type, start, end), ...]",
+    Exercise("05.bio_spans", "bio_spans(tags) -> [(type, start, end), ...]",
              "an entity starts at B-X and goes on over the I-X tags that follow; it ends (end exclusive) "
              "at an O, at the next B-, or at the end of the sentence.",
              _bio_cases, lambda tags: tags_to_spans(tags, "BIO"), _compare_spans, _diagnose_spans),
@@ -594,9 +614,27 @@ EXERCISES: dict[str, Exercise] = {exercise.id: exercise for exercise in [
 ]}
 
 
+# Ids renamed so that each id ends with the function the learner writes; the old
+# ids keep working for one release (course 0.2 drops them).
+RENAMED = {"01.conv_output_size": "01.output_size", "02.sample_with_temperature": "02.temperature_probs",
+           "05.bio_to_spans": "05.bio_spans"}
+
+
 def lesson_exercises(lesson: str) -> list[str]:
     """The ids of the exercises of one lesson ("01"), in registry order. Introduced in lesson 01."""
     return [id for id, exercise in EXERCISES.items() if exercise.lesson == lesson]
+
+
+def canonical_id(exercise: str) -> str:
+    """The current id of `exercise`: itself, or the new name of a renamed id.
+
+    Raises:
+        ValueError: for an unknown exercise id (a mistake in the notebook, not the learner's).
+    """
+    current = RENAMED.get(exercise, exercise)
+    if current not in EXERCISES:
+        raise ValueError(f"unknown exercise {exercise!r}; the known ones are: {', '.join(EXERCISES)}")
+    return current
 
 
 def _copy(args: tuple) -> tuple:
@@ -604,21 +642,75 @@ def _copy(args: tuple) -> tuple:
     return tuple(a.clone() if isinstance(a, Tensor) else list(a) if isinstance(a, list) else a for a in args)
 
 
-def _where(error: Exception, answer: Callable) -> str:
-    """Where in the learner's function `error` was raised, e.g. " (line 4: `out = x @ w`)"; "" if unknown."""
-    filename = getattr(getattr(answer, "__code__", None), "co_filename", None)
+@dataclass(frozen=True)
+class Raised:
+    """What the learner's function raised on a test case.
+
+    Attributes:
+        kind: the exception's type name, "RuntimeError".
+        text: the first line of its message.
+        where: where in the learner's code, e.g. " (line 4: `out = x @ w`)"; "" if unknown.
+    """
+
+    kind: str
+    text: str
+    where: str = ""
+
+
+def raised(error: BaseException, filename: str | None) -> Raised:
+    """`error` as a Raised; `where` names its last frame in the file `filename` (the learner's code)."""
     frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == filename]
-    if not frames:
-        return ""
-    frame = frames[-1]
-    return f" (line {frame.lineno}: `{frame.line}`)" if frame.line else f" (line {frame.lineno})"
+    where = ""
+    if frames:
+        frame = frames[-1]
+        where = f" (line {frame.lineno}: `{frame.line}`)" if frame.line else f" (line {frame.lineno})"
+    kind = "NotImplementedError" if isinstance(error, NotImplementedError) else type(error).__name__
+    return Raised(kind, (str(error).strip().splitlines() or [""])[0][:200], where)
+
+
+def verdict(exercise: str, cases: list[Case], answers: Iterable[Any]) -> CheckResult:
+    """Judge the learner's answers to `cases`, one per case and in order, against the reference.
+
+    Args:
+        exercise: a current id from EXERCISES.
+        cases: the test cases, as ``EXERCISES[exercise].cases`` made them.
+        answers: what the learner's function returned for each case, or a Raised; it
+            is consumed only up to the first wrong answer.
+    """
+    ex = EXERCISES[exercise]
+    for n, ((description, args), got) in enumerate(zip(cases, answers), 1):
+        if isinstance(got, Raised):
+            if got.kind == "NotImplementedError":
+                return CheckResult(exercise, False, NOT_IMPLEMENTED)
+            problem, hint = f"your function raised {got.kind}: {got.text}{got.where}", ex.hint
+        else:
+            problem = ex.compare(got, ex.reference(*args), args)
+            if problem is None:
+                continue
+            hint = ex.diagnose(got, args) or ex.hint
+        return CheckResult(exercise, False, f"test case {n} of {len(cases)} ({description}): "
+                                            f"{problem}. Hint: {hint}")
+    return CheckResult(exercise, True, f"passed all {len(cases)} test cases")
+
+
+def _answers(answer: Callable, cases: list[Case],
+             run: Callable[[Callable, tuple], Any] | None = None) -> Iterator[Any]:
+    """The learner's answer to each case (on copies of its arguments), or a Raised;
+    `run(answer, args)` calls the answer where it cannot simply be called here (lesson 06)."""
+    filename = getattr(getattr(answer, "__code__", None), "co_filename", None)
+    for case in cases:
+        try:
+            yield answer(*_copy(case.args)) if run is None else run(answer, _copy(case.args))
+        except Exception as error:
+            yield raised(error, filename)
 
 
 def run_check(exercise: str, answer: Any, seed: int = 0) -> CheckResult:
     """Check `answer` against exercise `exercise` and return the result; shows nothing.
 
     Introduced in lesson 01. Whatever `answer` raises or returns becomes a
-    friendly message; the global random state is left as it was.
+    friendly message; the global random state is left as it was. An id from
+    before a rename still works, with a note at the end of the message.
 
     Args:
         exercise: an id from EXERCISES, e.g. "01.conv2d_loops".
@@ -628,31 +720,19 @@ def run_check(exercise: str, answer: Any, seed: int = 0) -> CheckResult:
     Raises:
         ValueError: for an unknown exercise id (a mistake in the notebook, not the learner's).
     """
-    if exercise not in EXERCISES:
-        raise ValueError(f"unknown exercise {exercise!r}; the known ones are: {', '.join(EXERCISES)}")
-    ex = EXERCISES[exercise]
+    current = canonical_id(exercise)
+    ex = EXERCISES[current]
     if not callable(answer):
-        return CheckResult(exercise, False, f"expected a function {ex.signature}, got {_describe(answer)}")
-    with torch.random.fork_rng(devices=[]):
-        cases = ex.cases(torch.Generator().manual_seed(seed))
-        for n, (description, args) in enumerate(cases, 1):
-            expected = ex.reference(*args)
-            try:
-                got = answer(*_copy(args)) if ex.run is None else ex.run(answer, _copy(args))
-            except NotImplementedError:
-                return CheckResult(exercise, False, NOT_IMPLEMENTED)
-            except Exception as error:
-                first_line = (str(error).strip().splitlines() or [""])[0][:200]
-                problem = f"your function raised {type(error).__name__}: {first_line}{_where(error, answer)}"
-                hint = ex.hint
-            else:
-                problem = ex.compare(got, expected, args)
-                if problem is None:
-                    continue
-                hint = ex.diagnose(got, args) or ex.hint
-            return CheckResult(exercise, False, f"test case {n} of {len(cases)} ({description}): "
-                                                f"{problem}. Hint: {hint}")
-    return CheckResult(exercise, True, f"passed all {len(cases)} test cases")
+        result = CheckResult(current, False, f"expected a function {ex.signature}, got {_describe(answer)}")
+    else:
+        with torch.random.fork_rng(devices=[]):
+            cases = ex.cases(torch.Generator().manual_seed(seed))
+            result = verdict(current, cases, _answers(answer, cases, ex.run))
+    if current == exercise:
+        return result
+    note = (f" (note: the id {exercise!r} is now {current!r}; the old one works until the next "
+            f"release: write check({current!r}, ...))")
+    return CheckResult(current, result.passed, result.message + note)
 
 
 def check(exercise: str, answer: Any) -> None:

@@ -1,7 +1,7 @@
 """The benchmarks behind ``python -m course_utils bench NAME``: each prints time ratios.
 
-Each benchmark lives with the code it times (lessons 02 and 05 run it in a
-cell) and times with the one timer of course_utils.timing; this table only
+Each benchmark lives with the code it times (lessons 02 and 05 run theirs in a
+cell; ``grading`` times the grader on copies of a lesson-01 student version) and times with the one timer of course_utils.timing; this table only
 names them for the command line.
 """
 
@@ -11,7 +11,7 @@ import importlib
 
 import pandas as pd
 
-BENCHMARKS = {"lstm": "course_utils.lstm", "crf": "course_utils.crf"}
+BENCHMARKS = {"lstm": "course_utils.lstm", "crf": "course_utils.crf", "grading": "course_utils.tooling.grading"}
 
 
 def run(name: str) -> pd.DataFrame:

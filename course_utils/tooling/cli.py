@@ -4,11 +4,11 @@
   metrics NOTEBOOK.ipynb                   recorded metrics as one JSON object
   run [--mode M] [--nb 01,02]              execute lessons, print a results table
   stale                                    list committed lessons whose code changed since their run
-  bench lstm|crf                           benchmarks that print time ratios
+  bench lstm|crf|grading                   benchmarks that print time ratios
   sync-headers                             rewrite each notebook's Colab badge and set-up cell
   ner train|tag ...                        train or use a BiLSTM-CNN-CRF tagger (see course_utils.ner)
-  assign [--out DIR]                       write the student versions of the notebooks
-  grade SUBMISSION.ipynb ... [--csv FILE]  run submissions and grade their exercise checks
+  assign [--format F] [--out DIR]          student versions, or an nbgrader course, or otter notebooks
+  grade SUBMISSIONS ... [--csv FILE]       grade the exercise functions of submissions, in a sandbox
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mode", default="cpu", choices=lesson.MODES)
     p.add_argument("--nb", default="", help="lesson numbers, e.g. 01 or 01,03 (default: all)")
     commands.add_parser("stale", help="list lessons whose course_utils code changed since their run")
-    p = commands.add_parser("bench", help="time our implementations against the reference ones")
+    p = commands.add_parser("bench", help="time our implementations against the reference ones, or the grader")
     p.add_argument("name", choices=sorted(bench.BENCHMARKS))
     commands.add_parser("sync-headers", help="rewrite the Colab badge and set-up cell of every notebook")
     commands.add_parser("ner", help="train or use a BiLSTM-CNN-CRF tagger: ner --help")

@@ -9,20 +9,21 @@ NotImplementedError()`` in a code cell, or ``YOUR ANSWER HERE`` in a markdown
 cell, indented like the marker; outputs and execution counts are cleared and
 papermill's metadata is dropped. Everything else stays as it is.
 
-``grade`` runs each submitted notebook from a clean state in smoke mode
-(``COURSE_MODE=smoke``, ``COURSE_PROGRESS=0``), with a time limit per notebook,
-and goes on after a cell fails. It then reads the result of every check call
-(``check("01.conv2d_loops", ...)``) from the outputs, so a student who moves,
-deletes or repeats cells is graded on what is there: the last result of each
-exercise counts, and an exercise whose check never ran gets a row that says
-why. A notebook that crashes or hangs gives such rows, and grading goes on.
+``grade`` never runs a submitted notebook and never reads its outputs. For
+each exercise it takes the learner's last ``def`` of the exercise's function in
+cell order, with what that function needs, runs it in a sandbox on test cases
+the grader draws, and judges the answers itself (course_utils.tooling.sandbox).
+Students may move, delete or repeat cells; an exercise without a function gets
+a row that says why, a function that loops forever runs out of its time, and a
+notebook whose code reaches for the checker is failed with "tampering suspected".
 
-Who and which lesson, from the path of a submission:
+The student of a submission is its path relative to the submission root (the
+folder given to ``grade``):
 
 - ``alice/01_cnn_image_classification.ipynb`` (a folder per student, the
   notebook under its lesson's name): student "alice", lesson 01;
-- ``alice.ipynb`` (any name that does not start with a lesson number):
-  student "alice"; the lesson is read from the notebook's check calls.
+- ``x/hw.ipynb`` (any name that does not start with a lesson number): student
+  "x/hw"; the lesson is read from the notebook's check calls.
 
 The exercises expected of a lesson are those registered for it in
 course_utils.exercises (``lesson_exercises``).
@@ -32,22 +33,23 @@ from __future__ import annotations
 
 import argparse
 import copy
-import math
-import os
+import json
 import re
-import subprocess
+import secrets
+import shutil
 import sys
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import nbformat
 import pandas as pd
-from nbclient import NotebookClient
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 
-from ..exercises import CHECK_MIME, lesson_exercises
+from ..exercises import EXERCISES, RENAMED, lesson_exercises
+from . import sandbox
 
 SOLUTION_BEGIN = "### BEGIN SOLUTION"
 SOLUTION_END = "### END SOLUTION"
@@ -115,13 +117,27 @@ def student_version(nb: NotebookNode, name: str = "the notebook") -> NotebookNod
     return nb
 
 
+def check_out_dir(out_dir: Path) -> Path:
+    """`out_dir` as a Path, if it is a folder or can become one.
+
+    Raises:
+        NotADirectoryError: if it, or a path above it, is an existing file.
+    """
+    out_dir = Path(out_dir)
+    for path in [out_dir, *out_dir.parents]:
+        if path.exists() and not path.is_dir():
+            raise NotADirectoryError(f"--out {out_dir}: {path} is a file, not a folder; name a folder "
+                                     "(it is created if missing)")
+    return out_dir
+
+
 def assign(notebooks: Sequence[Path], out_dir: Path) -> list[Path]:
     """Write the student version of each notebook into `out_dir`, under the same name.
 
     Every notebook is converted before any is written, so a marker error leaves
     `out_dir` as it was. Returns the paths written.
     """
-    out_dir = Path(out_dir)
+    out_dir = check_out_dir(out_dir)
     versions = []
     for path in map(Path, notebooks):
         if path.parent.resolve() == out_dir.resolve():
@@ -137,133 +153,138 @@ def assign(notebooks: Sequence[Path], out_dir: Path) -> list[Path]:
 # grade
 # ---------------------------------------------------------------------------
 
+COLUMNS = ["student", "notebook", "exercise", "passed", "message", "tampering"]
+
 
 def check_calls(source: str) -> list[str]:
     """The exercise ids named by the ``check("NN.name", ...)`` calls in `source`, in order."""
     return _CHECK_CALL.findall(source)
 
 
-def identify(path: Path) -> tuple[str, str | None]:
-    """(student, lesson or None) from a submission's path; see the module docstring."""
-    path = Path(path)
-    lesson = _LESSON_FILE.match(path.name)
-    if lesson:
-        return path.resolve().parent.name, lesson[1]
-    return path.stem, None
+def identify(path: Path, root: Path) -> str:
+    """The student of a submission: its path relative to `root`, see the module docstring.
 
-
-def execute(nb: NotebookNode, folder: Path, timeout_s: float) -> str | None:
-    """Run every code cell of `nb` in place, in a fresh kernel started in `folder`, in smoke mode.
-
-    A failing cell does not stop the run. The cells get `timeout_s` seconds in
-    all (starting the kernel is not counted). Returns None if every cell ran,
-    else why the run stopped early (the time limit, or a dead kernel).
+    ``root/alice/01_cnn.ipynb`` -> "alice"; ``root/x/hw.ipynb`` -> "x/hw"; ``root/carol.ipynb`` -> "carol".
     """
-    for cell in nb.cells:  # grade what this run computes, never the outputs that were submitted
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    env = {**os.environ, "COURSE_MODE": "smoke", "COURSE_PROGRESS": "0",
-           "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
-    client = NotebookClient(nb, kernel_name="python3", allow_errors=True, shutdown_kernel="immediate",
-                            resources={"metadata": {"path": str(folder)}})
-    # stderr: the kernel's own log (the cells' output reaches the notebook anyway)
-    with client.setup_kernel(env=env, stderr=subprocess.DEVNULL):
-        deadline = time.monotonic() + timeout_s
-        for index, cell in enumerate(nb.cells):
-            client.timeout = max(1, math.ceil(deadline - time.monotonic()))
-            try:
-                client.execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
-            except CellTimeoutError:
-                return f"the notebook ran out of its {timeout_s:g} s in cell {index + 1}"
-            except DeadKernelError:
-                return f"the kernel died in cell {index + 1}"
+    relative = Path(path).resolve().relative_to(Path(root).resolve())
+    if _LESSON_FILE.match(relative.name) and len(relative.parts) > 1:
+        return relative.parent.as_posix()
+    return relative.with_suffix("").as_posix()
+
+
+def _lesson(path: Path, nb: NotebookNode) -> str | None:
+    """The lesson of a submission: from its file name (NN_...), else from its first known check call."""
+    named = _LESSON_FILE.match(Path(path).name)
+    if named:
+        return named[1]
+    for cell in nb.cells:
+        for exercise in check_calls(cell.source) if cell.cell_type == "code" else []:
+            current = RENAMED.get(exercise, exercise)
+            if current in EXERCISES:
+                return current[:2]
     return None
 
 
-def _last_results(nb: NotebookNode) -> dict[str, dict[str, Any]]:
-    """exercise id -> the last check result shown in the executed notebook."""
-    results = {}
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            result = output.get("data", {}).get(CHECK_MIME)
-            if isinstance(result, dict) and "exercise" in result:
-                results[result["exercise"]] = result
-    return results
+def read_submission(path: Path) -> NotebookNode:
+    """The notebook at `path`.
+
+    Raises:
+        ValueError: saying what is wrong: not valid JSON, or JSON that is not a notebook.
+    """
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); "
+                         "is it the .ipynb file as Jupyter saved it?") from None
+    try:
+        return nbformat.reads(text, as_version=4)
+    except Exception as error:
+        raise ValueError(f"valid JSON but not a notebook: {type(error).__name__}: {error}") from None
 
 
-def _why_missing(exercise: str, nb: NotebookNode, stopped: str | None) -> str:
-    """Why the check of `exercise` shows no result in the executed `nb`."""
-    cells = [(n, c) for n, c in enumerate(nb.cells, 1)
-             if c.cell_type == "code" and exercise in check_calls(c.source)]
-    for number, cell in reversed(cells):
-        errors = [o for o in cell.outputs if o.output_type == "error"]
-        if errors:
-            return f"the check did not run: cell {number} raised {errors[-1].ename}: {errors[-1].evalue}"
-    if stopped:
-        return f"the check did not run: {stopped}"
-    if cells:
-        return f"the check call in cell {cells[-1][0]} showed no result"
-    return "the notebook has no check call for this exercise (was its cell deleted?)"
+def grade_notebook(path: Path, root: Path, seed: int, timeout_s: float = 60) -> list[dict[str, Any]]:
+    """Grade one submission: one row per exercise of its lesson (see COLUMNS).
 
-
-def _rows(student: str, notebook: str, lesson: str | None, results: dict[str, dict[str, Any]],
-          why_missing: Callable[[str], str]) -> list[dict[str, Any]]:
-    """One row per exercise of `lesson`: its last check result, or why there is none."""
-    exercises = lesson_exercises(lesson) if lesson else []
-    if not exercises:
-        return [{"student": student, "notebook": notebook, "exercise": "", "passed": False,
+    Nothing of the notebook runs but each exercise's function and what it needs,
+    in a sandbox (course_utils.tooling.sandbox), on test cases drawn from `seed`.
+    Problems with the notebook itself (unreadable, not valid JSON) become messages.
+    """
+    row = {"student": identify(path, root), "notebook": Path(path).name}
+    try:
+        nb = read_submission(path)
+    except (OSError, ValueError) as error:
+        return [{**row, "exercise": "", "passed": False, "message": f"could not read the notebook: {error}",
+                 "tampering": ""}]
+    lesson = _lesson(path, nb)
+    ids = lesson_exercises(lesson) if lesson else []
+    if not ids:
+        return [{**row, "exercise": "", "passed": False, "tampering": "",
                  "message": f"no exercises to grade for lesson {lesson}: name the file NN_....ipynb "
                             "after its lesson, or keep its check calls"}]
-    return [{"student": student, "notebook": notebook, "exercise": exercise,
-             "passed": bool(results[exercise]["passed"]) if exercise in results else False,
-             "message": results[exercise]["message"] if exercise in results else why_missing(exercise)}
-            for exercise in exercises]
+    outcomes = sandbox.grade_cells(sandbox.python_cells(nb), ids, seed, timeout_s)
+    return [{**row, "exercise": e, "passed": o.passed, "message": o.message, "tampering": o.tampering}
+            for e, o in outcomes.items()]
 
 
-def grade_notebook(path: Path, timeout_s: float = 300,
-                   executed_dir: Path | None = None) -> list[dict[str, Any]]:
-    """Run one submission and grade it: one row per exercise of its lesson.
+def grade(submissions: Sequence[tuple[Path, Path]], timeout_s: float = 60, jobs: int = 1,
+          seed: int | None = None, quiet: bool = False) -> pd.DataFrame:
+    """Grade every (notebook, submission root) pair, `jobs` at a time; prints a line per notebook.
 
-    Rows: {"student", "notebook", "exercise", "passed", "message"}. Problems
-    with the notebook itself (unreadable, crashed, timed out) become messages.
-    If `executed_dir` is given, the executed notebook is saved there as
-    ``<student>/<notebook name>``.
+    Args:
+        submissions: as ``submissions_in`` finds them.
+        timeout_s: seconds allowed to each exercise's function, for all its test cases.
+        jobs: how many submissions are graded at once.
+        seed: seeds the test cases; None draws one at random, so that no submission can
+            know its cases in advance.
+        quiet: print nothing.
+
+    Returns a DataFrame with one row per (submission, exercise), COLUMNS.
     """
-    path = Path(path)
-    student, lesson = identify(path)
-    try:
-        nb = nbformat.read(path, as_version=4)
-        if lesson is None:
-            calls = [e for cell in nb.cells if cell.cell_type == "code" for e in check_calls(cell.source)]
-            lesson = calls[0][:2] if calls else None
-        stopped = execute(nb, path.resolve().parent, timeout_s)
-    except Exception as error:  # unreadable, or the kernel would not start: report it and go on
-        problem = f"could not run the notebook: {type(error).__name__}: {error}"
-        return _rows(student, path.name, lesson, {}, lambda exercise: problem)
-    if executed_dir is not None:
-        output = Path(executed_dir) / student / path.name
-        output.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, output)
-    return _rows(student, path.name, lesson, _last_results(nb),
-                 lambda exercise: _why_missing(exercise, nb, stopped))
+    if jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {jobs}")
+    seed = secrets.randbelow(2 ** 31) if seed is None else seed
 
-
-def grade(submissions: Sequence[Path], timeout_s: float = 300,
-          executed_dir: Path | None = None) -> pd.DataFrame:
-    """Grade every submission, one after another; prints a line per notebook.
-
-    Returns a DataFrame with one row per (submission, exercise): student,
-    notebook, exercise, passed, message.
-    """
-    rows = []
-    for path in submissions:
+    def one(submission: tuple[Path, Path]) -> list[dict[str, Any]]:
         start = time.perf_counter()
-        graded = grade_notebook(path, timeout_s, executed_dir)
-        passed = sum(row["passed"] for row in graded)
-        seconds = time.perf_counter() - start
-        print(f"graded {path}: {passed}/{len(graded)} passed ({seconds:.0f} s)", flush=True)
-        rows += graded
-    return pd.DataFrame(rows, columns=["student", "notebook", "exercise", "passed", "message"])
+        rows = grade_notebook(submission[0], submission[1], seed, timeout_s)
+        if not quiet:
+            passed = sum(row["passed"] for row in rows)
+            flag = ", TAMPERING SUSPECTED" if any(row["tampering"] for row in rows) else ""
+            print(f"graded {submission[0]}: {passed}/{len(rows)} passed{flag} "
+                  f"({time.perf_counter() - start:.1f} s)", flush=True)
+        return rows
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        graded = list(pool.map(one, submissions))
+    return pd.DataFrame([row for rows in graded for row in rows], columns=COLUMNS)
+
+
+def benchmark(copies: int = 20, jobs: Sequence[int] = (1, 2)) -> pd.DataFrame:
+    """Grade `copies` copies of lesson 01's student version at each number of `jobs`.
+
+    Returns a table: jobs, seconds per submission, speedup over the first row.
+    """
+    from .runner import lesson_notebooks
+
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        [student] = assign(lesson_notebooks("01"), Path(folder) / "student")
+        for n in range(copies):
+            (Path(folder) / "class" / f"student{n:02d}").mkdir(parents=True)
+            shutil.copy(student, Path(folder) / "class" / f"student{n:02d}" / student.name)
+        submissions = submissions_in([str(Path(folder) / "class")])
+        sandbox.interpreter()  # found once per grader, not per submission
+        for n in jobs:
+            start = time.perf_counter()
+            graded = grade(submissions, jobs=n, seed=0, quiet=True)
+            seconds = (time.perf_counter() - start) / copies
+            if graded.passed.any() or len(graded) != 2 * copies:
+                raise RuntimeError("the student version of lesson 01 should get 0 of 2 in every copy")
+            rows.append({"jobs": n, "submissions": copies, "seconds per submission": round(seconds, 2)})
+    table = pd.DataFrame(rows)
+    table["speedup"] = (table["seconds per submission"].iloc[0] / table["seconds per submission"]).round(2)
+    return table
 
 
 def summary(rows: pd.DataFrame) -> pd.DataFrame:
@@ -277,14 +298,20 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _submissions(paths: Sequence[str]) -> list[Path]:
-    """The notebooks named, with each folder replaced by the notebooks in it (recursively)."""
+def submissions_in(paths: Sequence[str]) -> list[tuple[Path, Path]]:
+    """(notebook, root) for every notebook named, or found (recursively) in a folder named.
+
+    The root of a folder's notebooks is that folder; the root of a notebook named
+    on its own is its folder's parent if the file is named after a lesson
+    (``alice/01_cnn.ipynb``: student "alice"), else its folder (``carol.ipynb``).
+    """
     found = []
     for name in map(Path, paths):
         if name.is_dir():
-            found += sorted(p for p in name.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+            found += [(p, name) for p in sorted(name.rglob("*.ipynb")) if ".ipynb_checkpoints" not in p.parts]
         elif name.is_file():
-            found.append(name)
+            named = _LESSON_FILE.match(name.name) and name.resolve().parent != name.resolve().parent.parent
+            found.append((name, name.resolve().parent.parent if named else name.resolve().parent))
         else:
             raise FileNotFoundError(f"no notebook or folder at {name}")
     return found
@@ -292,6 +319,7 @@ def _submissions(paths: Sequence[str]) -> list[Path]:
 
 def main(argv: list[str]) -> int:
     """``python -m course_utils assign ...`` or ``... grade ...``; argv starts with the command."""
+    from . import formats
     from .runner import lesson_notebooks
 
     parser = argparse.ArgumentParser(prog="python -m course_utils", description=__doc__,
@@ -300,20 +328,25 @@ def main(argv: list[str]) -> int:
     p = commands.add_parser("assign", help="write the student versions of the lesson notebooks")
     p.add_argument("notebooks", nargs="*", help="notebooks to convert (default: every lesson in notebooks/)")
     p.add_argument("--out", default="student", help="output folder (default: student/)")
-    p = commands.add_parser("grade", help="run submitted notebooks and grade their exercise checks")
+    p.add_argument("--format", default="student", choices=["student", "nbgrader", "otter"],
+                   help="student versions (default), an nbgrader course, or otter-assign notebooks")
+    p = commands.add_parser("grade", help="grade the exercise functions of submitted notebooks")
     p.add_argument("submissions", nargs="+", help="submitted notebooks, or folders of them")
     p.add_argument("--csv", help="write one row per student and exercise to this CSV file")
-    p.add_argument("--timeout", type=float, default=300, help="seconds allowed per notebook (default: 300)")
-    p.add_argument("--executed", help="save the executed notebooks in this folder")
+    p.add_argument("--timeout", type=float, default=60,
+                   help="seconds allowed to each exercise's function (default: 60)")
+    p.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default: 1)")
+    p.add_argument("--seed", type=int, help="seed of the test cases (default: a random one)")
     args = parser.parse_args(argv)
     try:
         if args.command == "assign":
             notebooks = [Path(n) for n in args.notebooks] or lesson_notebooks()
-            for output in assign(notebooks, Path(args.out)):
+            write = {"student": assign, "nbgrader": formats.nbgrader_course, "otter": formats.otter_notebooks}
+            for output in write[args.format](notebooks, Path(args.out)):
                 print(f"wrote {output}")
             return 0
-        rows = grade(_submissions(args.submissions), args.timeout, args.executed and Path(args.executed))
-    except (ValueError, FileNotFoundError) as error:
+        rows = grade(submissions_in(args.submissions), args.timeout, args.jobs, args.seed)
+    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if rows.empty:
