@@ -19,6 +19,12 @@ def badge_markdown(notebook: str) -> str:
     return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
 
 
+def site_url() -> str:
+    """The course website on GitHub Pages, ``https://OWNER.github.io/NAME/``, from `REPO`."""
+    owner, name = REPO.split("/")
+    return f"https://{owner.lower()}.github.io/{name}/"
+
+
 def setup_cell_source() -> str:
     """The set-up cell: in Colab only, pip-install this package from GitHub.
 
