@@ -41,6 +41,12 @@ INSTRUCTORS_HEADING = "For instructors"
 LANDING_SECTIONS = ("Quick start", "Run modes")
 # Build warnings that are accepted rather than errors (README, "For contributors", says why).
 ACCEPTED_WARNINGS = ["mystnb.unknown_mime_type"]
+# The site's icon (browsers ask for one on every page), drawn here rather than committed.
+FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
+           '<rect width="32" height="32" rx="6" fill="#0072b2"/>'
+           '<path d="M7 22h4V10H7zm7 0h4V14h-4zm7 0h4V6h-4z" fill="#ffffff"/></svg>\n')
+_CDN_STYLESHEET = re.compile(r'<link rel="stylesheet"\s+href="https://maxcdn\.bootstrapcdn\.com/'
+                             r'font-awesome/[^"]+">')
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
 _LESSON_LINK = re.compile(r"^notebooks/([0-9][0-9]_[^/]+\.ipynb)$")
 
@@ -155,8 +161,9 @@ def stage_sources(root: Path = ROOT, staging: Path = STAGING) -> list[Path]:
     wanted = {staging / p.name: p for p in lessons}
     wanted |= {staging / "exercises" / p.name: p for p in exercises}
     wanted[staging / GLOSSARY] = notebooks / GLOSSARY
-    staging.mkdir(parents=True, exist_ok=True)
+    (staging / "_static").mkdir(parents=True, exist_ok=True)
     generated = {staging / "index.md": landing_page(readme, lessons, exercises),
+                 staging / "_static" / "favicon.svg": FAVICON,
                  staging / "instructors.md": instructors_page(readme)}
     for path in staging.rglob("*"):
         if path.is_file() and path not in wanted and path not in generated:
@@ -184,7 +191,9 @@ def sphinx_config(title: str) -> dict[str, Any]:
         "html_math_renderer": "mathml",
         "html_theme": "sphinx_book_theme",
         "html_baseurl": colab.site_url(),
-        "html_last_updated_fmt": None,
+        "html_favicon": "_static/favicon.svg",
+        "html_static_path": ["_static"],
+        "html_context": {"default_mode": "auto"},
         "html_theme_options": {
             "repository_url": f"https://github.com/{colab.REPO}",
             "repository_branch": colab.BRANCH,
@@ -252,10 +261,20 @@ def _drop_colab_badges(app: Any, doctree: nodes.document) -> None:
             paragraph.parent.remove(paragraph)
 
 
+def _drop_cdn_stylesheets(app: Any, doctree: nodes.document, docname: str) -> None:
+    """Remove the Font Awesome 4 stylesheet that matplotlib's animation player links from a CDN:
+    the theme bundles Font Awesome, which draws the player's buttons."""
+    for raw in list(doctree.findall(nodes.raw)):
+        text = raw.astext()
+        if _CDN_STYLESHEET.search(text):
+            raw.replace_self(nodes.raw("", _CDN_STYLESHEET.sub("", text), format=raw.get("format", "html")))
+
+
 def setup(app: Any) -> dict[str, Any]:
-    """Sphinx entry point: register the MathML renderer and the badge removal."""
+    """Sphinx entry point: register the MathML renderer, the badge and stylesheet removals."""
     app.add_html_math_renderer("mathml", (_visit_math, None), (_visit_math_block, None))
     app.connect("doctree-read", _drop_colab_badges)
+    app.connect("doctree-resolved", _drop_cdn_stylesheets)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
