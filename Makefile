@@ -3,6 +3,7 @@
 # make test           unit tests, a smoke run of every notebook, nbval over the committed notebooks
 # make lab            JupyterLab on notebooks/
 # make student        student versions of the notebooks, in student/
+# make site           the course website, in site/ (from the committed notebooks, nothing re-run)
 PYTHON_BIN ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -12,7 +13,7 @@ TORCH_VERSION ?= 2.13.0
 # PyTorch's CPU-only wheels; set TORCH_INDEX= (empty) to use pip's own configuration.
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: setup data run test lab student
+.PHONY: setup data run test lab student site
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -36,3 +37,6 @@ lab: setup
 
 student: setup
 	$(PY) -m course_utils assign --out student
+
+site: setup
+	$(PY) -m course_utils.tooling.site --out site

@@ -151,18 +151,23 @@ _JS_IMAGES = ("return Array.from(document.images).map(i => "
 _JS_LINKS = "return Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"
 
 
-def _check_page(driver, base_url: str, notebook: Path, folder: Path) -> list[str]:
-    """Open one lesson page; return what is wrong with it, and save its screenshots."""
+def _open(driver, url: str, screenshot: Path) -> tuple[list[str], list[str]]:
+    """Open a page, save its screenshot; return its problems (JavaScript errors, images not
+    loaded) and its links."""
     driver.get_log("browser")  # drop what earlier pages logged
-    driver.get(f"{base_url}{notebook.stem}.html")
-    problems = []
-    stem = notebook.stem
-    driver.save_screenshot(str(folder / f"{stem}_top.png"))
-    errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-    problems += [f"JavaScript error: {m}" for m in errors]
-
+    driver.get(url)
+    driver.save_screenshot(str(screenshot))
+    problems = [f"JavaScript error: {e['message']}" for e in driver.get_log("browser")
+                if e["level"] == "SEVERE"]
     images = driver.execute_script(_JS_IMAGES)
     problems += [f"image not loaded: {src}" for src, loaded in images if not loaded]
+    return problems, driver.execute_script(_JS_LINKS)
+
+
+def _check_page(driver, base_url: str, notebook: Path, folder: Path) -> list[str]:
+    """Open one lesson page; return what is wrong with it, and save its screenshots."""
+    stem = notebook.stem
+    problems, hrefs = _open(driver, f"{base_url}{stem}.html", folder / f"{stem}_top.png")
     figures = driver.find_elements("css selector", "article img")
     if len(figures) < _figures(notebook):
         problems.append(f"{len(figures)} images on the page, {_figures(notebook)} figures in the notebook")
@@ -171,8 +176,6 @@ def _check_page(driver, base_url: str, notebook: Path, folder: Path) -> list[str
         driver.save_screenshot(str(folder / f"{stem}_figure.png"))
         driver.execute_script("document.documentElement.dataset.theme = 'dark'")
         driver.save_screenshot(str(folder / f"{stem}_figure_dark.png"))
-
-    hrefs = driver.execute_script(_JS_LINKS)
     problems += [f"broken link: {b}" for b in _broken_links(hrefs, base_url)]
 
     title = site.lesson_title(notebook)
@@ -203,3 +206,72 @@ def test_readme_links_the_site_address():
     """The README's link to the website is the address derived from colab.REPO."""
     readme = (ROOT / "README.md").read_text()
     assert re.findall(r"https://[\w.-]+\.github\.io/[\w./-]*", readme) == [colab.site_url()]
+
+
+@pytest.mark.parametrize("page", ["index", "GLOSSARY", "instructors"])
+def test_other_pages_in_chromium(page, base_url, browser, screenshots):
+    """The landing page, the glossary and the instructors' page: no errors, no broken link;
+    the landing page offers each learner's version of a lesson for download."""
+    folder, state = screenshots
+    state["failed"] += 1
+    problems, hrefs = _open(browser, f"{base_url}{page}.html", folder / f"{page}.png")
+    problems += [f"broken link: {b}" for b in _broken_links(hrefs, base_url)]
+    if page == "index":
+        downloads = {h.rsplit("/", 1)[-1] for h in hrefs if "/_downloads/" in h}
+        problems += [f"no download link for exercises/{p.name}"
+                     for p in site.exercise_notebooks(ROOT / "notebooks") if p.name not in downloads]
+        problems += [f"no link to lesson page {p.stem}.html" for p in LESSONS
+                     if f"{base_url}{p.stem}.html" not in hrefs]
+    assert not problems, f"{page}.html (screenshots in {folder}):\n" + "\n".join(problems)
+    state["failed"] -= 1
+
+
+def test_site_url_comes_from_repo(monkeypatch):
+    monkeypatch.setattr(colab, "REPO", "Some-Owner/some-course")
+    assert colab.site_url() == "https://some-owner.github.io/some-course/"
+
+
+def test_readme_links_become_site_links():
+    text = ("[a](notebooks/01_cnn.ipynb) [b](notebooks/GLOSSARY.md) [c](datasets/README.md) "
+            "[d](https://example.org/x) [e](#quick-start)")
+    assert site.site_links(text) == (
+        "[a](01_cnn.ipynb) [b](GLOSSARY.md) "
+        f"[c](https://github.com/{colab.REPO}/blob/{colab.BRANCH}/datasets/README.md) "
+        "[d](https://example.org/x) [e](#quick-start)")
+
+
+def _notebook(path: Path, title: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# {title}\n\ntext")])
+    nbformat.write(nb, path)
+
+
+def test_staging_renders_lessons_and_offers_exercises_for_download(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    (tmp_path / "README.md").write_text(readme)
+    for name in ("01_first.ipynb", "02_second.ipynb"):
+        _notebook(tmp_path / "notebooks" / name, f"Lesson {name[:2]}")
+    _notebook(tmp_path / "notebooks" / "exercises" / "01_first.ipynb", "Lesson 01")
+    _notebook(tmp_path / "notebooks" / "scratch.ipynb", "not a lesson")
+    (tmp_path / "notebooks" / site.GLOSSARY).write_text("# Glossary\n")
+    staging = tmp_path / "staged"
+    (staging / "old.md").parent.mkdir(parents=True)
+    (staging / "old.md").write_text("left over")
+
+    lessons = site.stage_sources(tmp_path, staging)
+
+    assert [p.name for p in lessons] == ["01_first.ipynb", "02_second.ipynb"]
+    assert not (staging / "old.md").exists() and not (staging / "scratch.ipynb").exists()
+    index = (staging / "index.md").read_text()
+    assert "01_first\n02_second\n```" in index, "the lessons are in the navigation, in order"
+    assert "{download}`01_first.ipynb <exercises/01_first.ipynb>`" in index
+    assert "exercises/**" in site.sphinx_config("t")["exclude_patterns"]
+    assert site.lesson_title(staging / "02_second.ipynb") == "Lesson 02"
+    assert (staging / "instructors.md").read_text().startswith("# For instructors")
+
+
+def test_lesson_title_needs_a_heading(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("no title")])
+    nbformat.write(nb, tmp_path / "01_x.ipynb")
+    with pytest.raises(ValueError, match="# Title"):
+        site.lesson_title(tmp_path / "01_x.ipynb")
