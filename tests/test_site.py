@@ -275,3 +275,10 @@ def test_lesson_title_needs_a_heading(tmp_path):
     nbformat.write(nb, tmp_path / "01_x.ipynb")
     with pytest.raises(ValueError, match="# Title"):
         site.lesson_title(tmp_path / "01_x.ipynb")
+
+
+def test_math_becomes_mathml_with_aligned_columns():
+    mathml = site._mathml(r"\begin{aligned} a &= b && \text{note}\\ c &= d \end{aligned}", "block")
+    assert mathml.count("<mtr>") == 2 and '<mtd columnalign="right"><mi>a</mi></mtd>' in mathml
+    with pytest.raises(ValueError, match="cannot convert"):
+        site._mathml("a & b", "inline")

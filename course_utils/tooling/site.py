@@ -45,6 +45,9 @@ ACCEPTED_WARNINGS = ["mystnb.unknown_mime_type"]
 FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
            '<rect width="32" height="32" rx="6" fill="#0072b2"/>'
            '<path d="M7 22h4V10H7zm7 0h4V14h-4zm7 0h4V6h-4z" fill="#ffffff"/></svg>\n')
+# MathML Core leaves table cells centred: align the columns of converted ``aligned`` blocks.
+CSS = ('math mtd[columnalign="left"] { text-align: left; }\n'
+       'math mtd[columnalign="right"] { text-align: right; }\n')
 _CDN_STYLESHEET = re.compile(r'<link rel="stylesheet"\s+href="https://maxcdn\.bootstrapcdn\.com/'
                              r'font-awesome/[^"]+">')
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
@@ -164,6 +167,7 @@ def stage_sources(root: Path = ROOT, staging: Path = STAGING) -> list[Path]:
     (staging / "_static").mkdir(parents=True, exist_ok=True)
     generated = {staging / "index.md": landing_page(readme, lessons, exercises),
                  staging / "_static" / "favicon.svg": FAVICON,
+                 staging / "_static" / "course.css": CSS,
                  staging / "instructors.md": instructors_page(readme)}
     for path in staging.rglob("*"):
         if path.is_file() and path not in wanted and path not in generated:
@@ -193,6 +197,7 @@ def sphinx_config(title: str) -> dict[str, Any]:
         "html_baseurl": colab.site_url(),
         "html_favicon": "_static/favicon.svg",
         "html_static_path": ["_static"],
+        "html_css_files": ["course.css"],
         "html_context": {"default_mode": "auto"},
         "html_theme_options": {
             "repository_url": f"https://github.com/{colab.REPO}",
@@ -232,10 +237,25 @@ def build(root: Path = ROOT, out: Path | None = None) -> Path:
 
 # The Sphinx extension: math as MathML, and no Colab badge image on the pages.
 
+def _aligned_as_array(latex: str) -> str:
+    """latex2mathml has no ``aligned``: write it as the ``array`` it is (columns right, left, ...)."""
+
+    def array(match: re.Match[str]) -> str:
+        body = match.group(1)
+        columns = max(row.count("&") for row in body.split(r"\\")) + 1
+        return r"\begin{array}{" + ("rl" * columns)[:columns] + "}" + body + r"\end{array}"
+
+    return re.sub(r"\\begin\{aligned\}(.*?)\\end\{aligned\}", array, latex, flags=re.DOTALL)
+
+
 def _mathml(latex: str, display: str) -> str:
+    """LaTeX as MathML; a construct the converter leaves as raw text is an error."""
     from latex2mathml.converter import convert
 
-    return convert(latex.strip(), display=display)
+    mathml = convert(_aligned_as_array(latex.strip()), display=display)
+    if "<mi>&</mi>" in mathml or "<mi>\\</mi>" in mathml:
+        raise ValueError(f"cannot convert this math to MathML: {latex.strip()[:80]!r}")
+    return mathml
 
 
 def _visit_math(translator: Any, node: nodes.math) -> None:
