@@ -122,8 +122,8 @@ def landing_page(readme: str, lessons: list[Path], exercises: list[Path]) -> str
         heading, body = section(sections, prefix)
         parts += [f"## {heading}", site_links(body)]
     parts += ["## Downloads",
-              "Every lesson page has a Colab button and a download button (the executed notebook) "
-              "at its top right."]
+              "On this site, each lesson page has at its top right a launch button (the rocket) that "
+              "opens the notebook in Colab, and a download button for the executed notebook."]
     if exercises:
         parts.append("The learners' versions, with the solutions taken out:\n")
         parts.append("\n".join(f"- {{download}}`{p.name} <exercises/{p.name}>`" for p in exercises))
