@@ -6,6 +6,7 @@
 # make exercises      rewrite the learner versions the Colab badges open, in notebooks/exercises/
 # make colab-check    run every lesson and its learner version as in Colab, in a Colab-like venv
 #                     (installs the committed HEAD: commit first)
+# make site           the course website, in site/ (from the committed notebooks, nothing re-run)
 PYTHON_BIN ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -15,7 +16,7 @@ TORCH_VERSION ?= 2.13.0
 # PyTorch's CPU-only wheels; set TORCH_INDEX= (empty) to use pip's own configuration.
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: setup data run test lab student exercises colab-check
+.PHONY: setup data run test lab student exercises colab-check site
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -47,3 +48,6 @@ exercises: setup
 colab-check: data
 	$(PY) -m course_utils.tooling.colab_check --out runs/colab-check --torch-index "$(TORCH_INDEX)"
 	COURSE_COLAB_RUNS=runs/colab-check COURSE_PROGRESS=0 $(PY) -m pytest tests/test_notebooks.py -k colab_run
+
+site: setup
+	$(PY) -m course_utils.tooling.site --out site

@@ -42,6 +42,12 @@ def badge_markdown(notebook: str) -> str:
             f"[![Open the exercises in Colab]({BADGE_IMAGE})]({exercises})")
 
 
+def site_url() -> str:
+    """The course website on GitHub Pages, ``https://OWNER.github.io/NAME/``, from `REPO`."""
+    owner, name = REPO.split("/")
+    return f"https://{owner.lower()}.github.io/{name}/"
+
+
 def setup_cell_source() -> str:
     """The set-up cell: in Colab only, optionally mount Google Drive for the data cache, then
     pip-install this package from GitHub.
