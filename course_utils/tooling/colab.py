@@ -35,11 +35,14 @@ def install_url() -> str:
 
 def badge_markdown(notebook: str) -> str:
     """The badges of lesson ``notebooks/<notebook>``, as one markdown line: "Open In Colab"
-    (the lesson, with its outputs) and "Open the exercises in Colab" (the learner's version)."""
+    (the lesson, with its outputs) and "Open the exercises in Colab" (the learner's version).
+
+    Both show Colab's own badge, so a few words after each say which is which.
+    """
     lesson = colab_url(f"notebooks/{notebook}")
     exercises = colab_url(f"notebooks/{EXERCISES_FOLDER}/{notebook}")
-    return (f"{BADGE}({BADGE_IMAGE})]({lesson}) "
-            f"[![Open the exercises in Colab]({BADGE_IMAGE})]({exercises})")
+    return (f"{BADGE}({BADGE_IMAGE})]({lesson}) the lesson, with its outputs \u00b7 "
+            f"[![Open the exercises in Colab]({BADGE_IMAGE})]({exercises}) the exercises, blank")
 
 
 def site_url() -> str:
