@@ -353,12 +353,16 @@ def run_gradient_average(answer: Any, args: tuple, timeout_s: float = 60.0) -> l
     return [[None if g is None else torch.from_numpy(g) for g in result[1]] for result in results]
 
 
-def gradient_average_cases(generator: torch.Generator) -> list[tuple[str, tuple]]:
-    """The check's cases: (description, (world_size, model kind, seed))."""
-    seed = int(torch.randint(0, 1000, (1,), generator=generator))
-    return [("2 processes, an nn.Linear", (2, "linear", seed)),
-            ("3 processes, a small CNN", (3, "cnn", seed + 1)),
-            ("2 processes, a CNN whose first layer is frozen (its .grad is None)", (2, "frozen", seed + 2))]
+def gradient_average_cases(generator: torch.Generator) -> list:
+    """The check's cases (``exercises.Case``): (description, (world_size, model kind, seed))."""
+    from .exercises import Case  # here, not at the top: exercises imports this module
+
+    seeds = torch.randint(0, 1000, (5,), generator=generator).tolist()
+    worlds_and_kinds = [(2, "linear"), (3, "cnn"), (2, "frozen"), (4, "linear"), (3, "frozen")]
+    names = {"linear": "an nn.Linear", "cnn": "a small CNN",
+             "frozen": "a CNN whose first layer is frozen (its .grad is None)"}
+    return [Case(f"{world} processes, {names[kind]}", (world, kind, seed))
+            for (world, kind), seed in zip(worlds_and_kinds, seeds)]
 
 
 def _same(got: list, expected: list) -> bool:

@@ -177,7 +177,7 @@ def _not_yet(model):
 
 
 @pytest.mark.parametrize("answer, passed, message", [
-    (_all_reduce_mean, True, "passed all 3 test cases"),
+    (_all_reduce_mean, True, "passed all 5 test cases"),
     (_all_reduce_sum, False, "divide by dist.get_world_size()"),
     (_nothing, False, "call dist.all_reduce on every p.grad"),
     (_not_yet, False, "not implemented yet"),
