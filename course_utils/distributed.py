@@ -115,8 +115,24 @@ def setup(backend: str | None = None, timeout_s: float = 300.0) -> Context:
     else:
         device = torch.device("cpu")
     if not dist.is_initialized():
-        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
+        timeout = datetime.timedelta(seconds=timeout_s)
+        dist.init_process_group(backend, store=_attempt_store(rank, world_size, timeout), rank=rank,
+                                world_size=world_size, timeout=timeout)
     return Context(rank, local_rank, world_size, backend, device)
+
+
+def _attempt_store(rank: int, world_size: int, timeout: datetime.timedelta) -> dist.Store:
+    """The key-value store at $MASTER_ADDR:$MASTER_PORT where the processes exchange their
+    addresses, with a prefix per restart (``$TORCHELASTIC_RESTART_COUNT``).
+
+    After ``torchrun --max-restarts`` restarts a group, the store still holds the addresses
+    the failed attempt's processes published; without the prefix a new process may read a
+    dead one's address and fail to connect.
+    """
+    agent_hosts_it = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"  # torchrun's own store
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], _env_int("MASTER_PORT"), world_size,
+                          is_master=rank == 0 and not agent_hosts_it, timeout=timeout)
+    return dist.PrefixStore(f"course_utils/attempt_{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
 
 
 def teardown() -> None:
@@ -338,13 +354,15 @@ def run_gradient_average(answer: Any, args: tuple, timeout_s: float = 60.0) -> l
 
 
 def gradient_average_cases(generator: torch.Generator) -> list:
-    """The check's cases: Case(description, (world_size, model kind, seed))."""
-    from .exercises import Case  # the checks import this module, so not at the top
+    """The check's cases (``exercises.Case``): (description, (world_size, model kind, seed))."""
+    from .exercises import Case  # here, not at the top: exercises imports this module
 
-    seed = int(torch.randint(0, 1000, (1,), generator=generator))
-    return [Case("2 processes, an nn.Linear", (2, "linear", seed)),
-            Case("3 processes, a small CNN", (3, "cnn", seed + 1)),
-            Case("2 processes, a CNN whose first layer is frozen (its .grad is None)", (2, "frozen", seed + 2))]
+    seeds = torch.randint(0, 1000, (5,), generator=generator).tolist()
+    worlds_and_kinds = [(2, "linear"), (3, "cnn"), (2, "frozen"), (4, "linear"), (3, "frozen")]
+    names = {"linear": "an nn.Linear", "cnn": "a small CNN",
+             "frozen": "a CNN whose first layer is frozen (its .grad is None)"}
+    return [Case(f"{world} processes, {names[kind]}", (world, kind, seed))
+            for (world, kind), seed in zip(worlds_and_kinds, seeds)]
 
 
 def _same(got: list, expected: list) -> bool:

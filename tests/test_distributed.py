@@ -25,15 +25,18 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--steps", "8", "--batch-size", "32", "--train-size", "512", "--threads", "1", "--log-every", "4"]
 
 
-def launch(args: list[str], tmp_path: Path, processes: int | None = None, timeout: int = 120) -> str:
-    """Run ``python -m ARGS`` (under torchrun with ``processes``); return stdout + stderr, checking the status."""
+def launch(args: list[str], tmp_path: Path, processes: int | None = None, restarts: int = 0,
+           timeout: int = 120) -> str:
+    """Run ``python -m ARGS`` (under torchrun with ``processes`` and ``--max-restarts=restarts``);
+    return stdout + stderr, checking the status."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
            "COURSE_PROGRESS": "0"}
     for name in distributed.ENV_VARS:
         env.pop(name, None)
     prefix = [sys.executable]
     if processes is not None:
-        prefix += ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
+        prefix += ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+                   f"--max-restarts={restarts}"]
     done = subprocess.run([*prefix, "-m", *args], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=timeout)
     output = done.stdout + done.stderr
@@ -127,7 +130,7 @@ def test_two_processes_reach_the_parameters_of_one(two_processes, tmp_path):
 
 def test_a_killed_worker_is_restarted_and_resumes(two_processes, tmp_path):
     output = launch(["course_utils.ddp_cnn", *TINY, "--out", str(tmp_path), "--checkpoint-every", "3",
-                     "--crash-at-step", "5"], tmp_path, processes=2)
+                     "--crash-at-step", "5"], tmp_path, processes=2, restarts=1)
     assert "killing myself at step 5" in output
     assert "resuming from the checkpoint of step 3" in output
     assert json.loads((tmp_path / "result.json").read_text())["resumed_from_step"] == 3
@@ -174,7 +177,7 @@ def _not_yet(model):
 
 
 @pytest.mark.parametrize("answer, passed, message", [
-    (_all_reduce_mean, True, "passed all 3 test cases"),
+    (_all_reduce_mean, True, "passed all 5 test cases"),
     (_all_reduce_sum, False, "divide by dist.get_world_size()"),
     (_nothing, False, "call dist.all_reduce on every p.grad"),
     (_not_yet, False, "not implemented yet"),

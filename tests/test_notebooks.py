@@ -52,6 +52,15 @@ EXPECTATIONS = {
         "cpu": {"crf_invalid_sequences": ("<=", 0), "conll2003_test_f1": (">=", 0.85), "resume_test_f1": (">=", 0.92),
                 "ablation_bilstm_cnn_crf_test_f1": (">", "ablation_bilstm_softmax_test_f1")},
     },
+    "06_distributed_training": {
+        "smoke": {"ddp_max_abs_param_difference": ("<=", 1e-5), "ddp_speedup": (">", 0),
+                  "ddp_resume_max_abs_param_difference": ("<=", 1e-6), "ner_ddp_model_writes": ("<=", 1),
+                  "two_node_world_size": (">=", 2)},
+        "cpu": {"ddp_max_abs_param_difference": ("<=", 1e-5), "ddp_speedup": (">", 0),
+                "ddp_test_accuracy": (">=", 0.85), "ddp_resume_max_abs_param_difference": ("<=", 1e-6),
+                "ddp_resumed_from_step": (">", 0), "ner_ddp_model_writes": ("<=", 1),
+                "ner_ddp_dev_f1": (">=", 0.3), "two_node_world_size": (">=", 2)},
+    },
 }
 COMPARE = {">=": operator.ge, "<=": operator.le, "<": operator.lt, ">": operator.gt}
 NOTEBOOKS = runner.lesson_notebooks()
