@@ -17,8 +17,18 @@ drawn from a fixed seed, plus edge cases), compares each answer with a
 reference implementation and shows one friendly line: passed, not implemented
 yet, or the first failing case with what was expected, what came back and a
 hint. Nothing the learner's code raises escapes as a traceback. The result is
-also stored in the notebook's outputs under the MIME type ``CHECK_MIME``, where
-``python -m course_utils grade`` reads it back.
+also shown under the MIME type ``CHECK_MIME``, for notebook front-ends; the
+grader never reads it (``python -m course_utils grade`` runs the learner's
+function itself, outside the notebook: course_utils.tooling.sandbox).
+
+Each id is "NN.function", the lesson and the name of the function the learner
+writes. Ids renamed to follow that rule (RENAMED) keep working for one release,
+with a note in the check's answer.
+
+The references are independent ways of computing the answer (a PyTorch op, a
+brute-force search, a formula). A learner's own kernel can reach them, which
+matters only to a learner who wants to fool themselves; the grader runs the
+learner's code where course_utils cannot be imported.
 """
 
 from __future__ import annotations
