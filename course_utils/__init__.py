@@ -1,23 +1,24 @@
 """course_utils: the small package behind the course's lesson notebooks.
 
-Modules, each introduced by the lesson that first needs it:
+Modules, each introduced by the lesson that first needs it (what runs the
+course, rather than teaches it, lives in the sub-package `tooling`):
 
-- `data`    (lesson 01) the data hub: fetch and verify datasets; loaders.
-- `lesson`  (lesson 01) run modes and recorded metrics.
-- `train`   (lesson 01) device, seeding, the training loop, checkpoints.
-- `plots`   (lesson 01) learning curves, confusion matrices, image grids.
-- `cnn`     (lesson 01) a convolution by hand, output sizes, receptive fields.
-- `colab`   (lesson 01) the Colab badge and set-up cell of every notebook.
+- `data`     (lesson 01) the data hub: fetch and verify datasets; loaders.
+- `lesson`   (lesson 01) run modes and recorded metrics.
+- `train`    (lesson 01) device, seeding, the training loop, checkpoints.
+- `plots`    (lesson 01) learning curves, confusion matrices, image grids.
+- `cnn`      (lesson 01) a convolution by hand, output sizes, receptive fields, lesson 01's CNN.
 - `exercises` (lesson 01) the checks behind every lesson's exercises.
-- `runner`  executes the notebooks with papermill (``make run``).
-- `grading` writes student versions and grades submissions (for instructors).
-- `lstm`    (lesson 02) an LSTM built from scratch.
-- `text`    (lesson 02) character-level language modelling.
+- `timing`   (lesson 02) the course's one timer.
+- `vocab`    (lesson 02) the one vocabulary class.
+- `lstm`     (lesson 02) an LSTM built from scratch.
+- `text`     (lesson 02) character-level language modelling.
 - `sequence` (lesson 03) sequence tasks and models for CNN vs LSTM.
-- `video`   (lesson 04) moving-garment clips and CNN-LSTM models.
-- `ner_data` (lesson 05) column-format corpora, tag schemes, vocabularies.
-- `crf`     (lesson 05) a linear-chain CRF.
-- `ner`     (lesson 05) the BiLSTM-CNN-CRF tagger, its training and its CLI.
+- `video`    (lesson 04) moving-garment clips and CNN-LSTM models.
+- `ner_data` (lesson 05) column-format corpora and the tag schemes' rules.
+- `crf`      (lesson 05) a linear-chain CRF.
+- `ner`      (lesson 05) the BiLSTM-CNN-CRF tagger; `ner_train` its training and CLI.
+- `distributed` (lesson 06) process groups, samplers, rank-0 saving; `ddp_cnn` the script torchrun runs.
 
 The names most lessons use are importable from the package itself.
 """

@@ -2,14 +2,21 @@
 
 Learners never need to open this sub-package; the lessons import nothing from it.
 
-- `cli`        ``python -m course_utils ...``: data, metrics, run, stale, bench, sync-headers, ner, assign, grade.
-- `runner`     executes the lesson notebooks with papermill (``make run``) and stamps each run.
-- `results`    reads what an executed notebook recorded, and which code it ran with (``stale``).
-- `bench`      the benchmarks behind ``bench lstm|crf``.
-- `colab`      the Colab badge and set-up cell of every notebook.
-- `grading`    student versions and grading, for instructors (``assign``, ``grade``).
+- `cli`            ``python -m course_utils ...``: data, metrics, run, stale, bench, sync-headers, ner, assign, grade.
+- `runner`         executes the lesson notebooks with papermill (``make run``) and stamps each run.
+- `results`        reads what an executed notebook recorded, and which code it ran with (``stale``).
+- `bench`          the benchmarks behind ``bench lstm|crf|grading``.
+- `colab`          the Colab badges and set-up cell of every notebook (``REPO`` is written here once).
+- `colab_check`    ``make colab-check``: every lesson and its learner version in a Colab-like venv
+                   (the packages Colab ships are listed in ``colab_runtime.txt``).
+- `grading`        student versions (``assign``) and grading (``grade``), for instructors.
+- `sandbox`        runs a student's extracted functions in an isolated process and judges the answers;
+  `sandbox_runner` is the script that process runs.
+- `formats`        ``assign --format nbgrader|otter``: the course's exercises for those tools.
+- `site`           ``make site``: the course website (Sphinx + myst-nb) from the executed notebooks.
 
-Only `runner`, `colab`'s ``sync_headers`` and `grading` need the notebook
-libraries of the dev extras (papermill, nbformat, nbclient); they import them
-where they are used, so the CLI's ``data`` commands work with the base install.
+Only `runner`, `colab`'s ``sync_headers``, `colab_check`, `grading`, `formats` and
+`site` need the libraries of the dev extras (papermill, nbformat, nbclient,
+Sphinx); they import them where they are used, so the CLI's ``data`` commands
+work with the base install.
 """
