@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from course_utils import text, train
 from course_utils.tooling import cli, colab, colab_check, runner
+from course_utils.vocab import Vocab
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
@@ -264,8 +265,8 @@ def test_without_a_device_the_model_stays_where_it_is(fake_cuda):
 
 
 def test_char_lstm_runs_where_it_is_asked_to(fake_cuda):
-    vocab = text.CharVocab.from_text("abcdefgh")
-    ids = vocab.encode("abcdefgh" * 8)
+    vocab = Vocab.from_text("abcdefgh")
+    ids = vocab.encode_text("abcdefgh" * 8)
     model = text.CharLSTM(len(vocab), embed_size=4, hidden_size=8, num_layers=1)
     text.evaluate_char_lstm(model, ids, batch_size=2, seq_len=8, device="cuda")
     assert ("module", "CharLSTM") in fake_cuda and ("tensor", (2, 8)) in fake_cuda

@@ -395,11 +395,11 @@ def _lesson_exercise_cells():
 
 @pytest.mark.parametrize("source", _lesson_exercise_cells())
 def test_lesson_solution_passes_its_check(source):
-    """Each exercise cell of a lesson is self-contained (it may use torch, nn, F and math)."""
+    """Each exercise cell of a lesson is self-contained (it may use torch, nn, F, dist and math)."""
     import math
 
     results = []
-    namespace = {"torch": torch, "nn": nn, "F": torch.nn.functional, "math": math,
+    namespace = {"torch": torch, "nn": nn, "F": torch.nn.functional, "dist": torch.distributed, "math": math,
                  "check": lambda exercise, answer: results.append(run_check(exercise, answer))}
     exec(source, namespace)
     assert results and all(r.passed for r in results), [r.message for r in results]
