@@ -112,7 +112,7 @@ def _run(command: list[str], **kwargs) -> str:
 
 def inventory(env_dir: Path) -> dict[str, list[str]]:
     """{distribution name: [version, location]} of everything installed in `env_dir`."""
-    return json.loads(_run([str(_python(env_dir)), "-c", _INVENTORY], env=_clean_env()))
+    return json.loads(_run([str(_python(env_dir)), "-I", "-c", _INVENTORY], env=_clean_env()))
 
 
 def build_environment(env_dir: Path, requirements: Path = RUNTIME, torch_index: str = "") -> None:
@@ -198,7 +198,7 @@ def check_runtime(env_dir: Path, baseline: dict[str, list[str]], torch_before: l
                for name in pins if now.get(name, [None])[0] != baseline[name][0]]
     if changed:
         raise AssertionError("the set-up cell changed what Colab ships: " + ", ".join(changed))
-    torch_now = json.loads(_run([str(_python(env_dir)), "-c", _TORCH], env=_clean_env()))
+    torch_now = json.loads(_run([str(_python(env_dir)), "-I", "-c", _TORCH], env=_clean_env()))
     if torch_now != torch_before:
         raise AssertionError(f"torch changed: {torch_before} -> {torch_now}")
     if "course-utils" not in now:
@@ -212,7 +212,7 @@ def _direct_url(env_dir: Path) -> dict:
     """The PEP 610 origin of the installed course-utils ({} if none)."""
     code = ("import importlib.metadata as md; "
             "print(md.distribution('course-utils').read_text('direct_url.json') or '{}')")
-    return json.loads(_run([str(_python(env_dir)), "-c", code], env=_clean_env()))
+    return json.loads(_run([str(_python(env_dir)), "-I", "-c", code], env=_clean_env()))
 
 
 def execute(notebook: Path, output: Path, workdir: Path, timeout_s: int) -> float:
@@ -251,7 +251,7 @@ def run_check(out_dir: Path, selection: str | None = None, timeout_s: int = 600,
     print(f"built the Colab-like environment in {time.perf_counter() - start:.0f} s", flush=True)
     register_kernel(env_dir, jupyter_dir, out_dir / "ipython", data_home)
     baseline = inventory(env_dir)
-    torch_before = json.loads(_run([str(_python(env_dir)), "-c", _TORCH], env=_clean_env()))
+    torch_before = json.loads(_run([str(_python(env_dir)), "-I", "-c", _TORCH], env=_clean_env()))
     rows = []
     with _kernel_environment(jupyter_dir):
         for lesson in lesson_notebooks(selection, Path(notebooks)):
