@@ -185,7 +185,7 @@ def _check_page(driver, base_url: str, notebook: Path, folder: Path) -> list[str
     if h1 != title:
         problems.append(f"first <h1> is {h1!r}, expected {title!r}")
 
-    badge_target = re.search(r"\]\((https://colab[^)]+)\)$", colab.badge_markdown(notebook.name)).group(1)
+    badge_target = colab.colab_url(f"notebooks/{notebook.name}")  # the lesson badge's target
     if badge_target not in hrefs:
         problems.append(f"no Colab launch link to {badge_target}")
     if f"{base_url}_sources/{notebook.name}" not in hrefs:
