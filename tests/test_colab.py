@@ -121,6 +121,20 @@ def test_colab_notebook_needs_one_setup_cell_that_installs_from_github(tmp_path)
         colab_check.colab_setup_source(colab.SETUP_MARKER + "\npip install course-utils", tmp_path, "abc")
 
 
+def test_the_kernel_is_found_from_another_working_folder(tmp_path, monkeypatch):
+    """make colab-check names its folder relatively; papermill runs each notebook elsewhere."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    monkeypatch.chdir(tmp_path)
+    jupyter_dir = Path("out") / "jupyter"
+    colab_check.register_kernel(tmp_path / "venv", jupyter_dir, Path("out") / "ipython", tmp_path)
+    (tmp_path / "content").mkdir()
+    with colab_check._kernel_environment(jupyter_dir):
+        monkeypatch.chdir(tmp_path / "content")
+        spec = KernelSpecManager().get_kernel_spec(colab_check.KERNEL)
+    assert spec.argv[0] == str(tmp_path / "venv" / "bin" / "python")
+
+
 @pytest.fixture
 def fake_runtime(monkeypatch):
     """check_runtime's view of an environment, as dicts the test changes."""

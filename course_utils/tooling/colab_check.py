@@ -174,7 +174,7 @@ def _kernel_environment(jupyter_dir: Path) -> Iterator[None]:
     saved = dict(os.environ)
     os.environ.clear()
     os.environ.update(_clean_env())
-    os.environ["JUPYTER_PATH"] = str(jupyter_dir)
+    os.environ["JUPYTER_PATH"] = str(jupyter_dir.resolve())  # papermill changes the working folder
     try:
         yield
     finally:
@@ -240,11 +240,13 @@ def run_check(out_dir: Path, selection: str | None = None, timeout_s: int = 600,
               torch_index: str = "", notebooks: Path = NOTEBOOKS) -> list[dict]:
     """The whole check (see the module docstring) of the lessons in `notebooks` and their
     learner versions in its ``exercises/``; returns one row per executed notebook."""
-    out_dir = Path(out_dir)
+    # Absolute: papermill runs each notebook from its own folder, and the kernel is found
+    # through $JUPYTER_PATH, which a relative path would point elsewhere from there.
+    out_dir = Path(out_dir).resolve()
     shutil.rmtree(out_dir, ignore_errors=True)
     commit = head_commit()
     env_dir, jupyter_dir = out_dir / "venv", out_dir / "jupyter"
-    data_home = Path(os.environ.get("COURSE_DATA_HOME") or ROOT / "datasets")
+    data_home = Path(os.environ.get("COURSE_DATA_HOME") or ROOT / "datasets").resolve()
     pins = runtime_requirements()
     start = time.perf_counter()
     build_environment(env_dir, torch_index=torch_index)
