@@ -19,6 +19,8 @@ import math
 import numbers
 import os
 import re
+import time
+from collections.abc import Callable
 from typing import Any
 
 from IPython import get_ipython
@@ -76,3 +78,44 @@ def record(name: str, value: Any) -> None:
         print(f"{name} = {shown}")
     else:
         display({METRIC_MIME: {"name": name, "value": stored}, "text/plain": f"{name} = {shown}"}, raw=True)
+
+
+class SectionClock:
+    """Wall-clock minutes spent in each section of a lesson. Introduced in lesson 02.
+
+    Call ``start("2. Why a plain RNN struggles")`` in the first code cell of
+    each section; a section lasts until the next one starts (the last one: until
+    ``minutes()`` is read). ``markdown()`` renders the times as a table, so that
+    "Before you start" can tell a learner what each part of this run took.
+
+    Args:
+        clock: returns the time in seconds (``time.perf_counter`` by default;
+            tests pass a fake one).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._clock = clock
+        self._starts: dict[str, float] = {}
+
+    def start(self, section: str) -> None:
+        """Begin timing `section` (and end the previous one)."""
+        if not isinstance(section, str) or not section:
+            raise ValueError(f"expected a section name (a non-empty string), got {section!r}")
+        if section in self._starts:
+            raise ValueError(f"section {section!r} was started already")
+        self._starts[section] = self._clock()
+
+    def minutes(self) -> dict[str, float]:
+        """{section: minutes}, in the order the sections started."""
+        names, now = list(self._starts), self._clock()
+        ends = [self._starts[name] for name in names[1:]] + [now]
+        return {name: (end - self._starts[name]) / 60 for name, end in zip(names, ends)}
+
+    def markdown(self) -> str:
+        """The times as a markdown table, with the total."""
+        times = self.minutes()
+        if not times:
+            raise ValueError("no section was started: call start(name) first")
+        rows = [f"| {name} | {value:.1f} |" for name, value in times.items()]
+        return "\n".join(["| Section | Minutes in this run |", "|---|---:|", *rows,
+                          f"| **Total** | **{sum(times.values()):.1f}** |"])

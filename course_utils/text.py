@@ -12,7 +12,8 @@ The pieces, in the order the lesson uses them:
   laid out so that the hidden state can be carried from one chunk to the next.
 * ``CharLSTM``, ``train_char_lstm``, ``evaluate_char_lstm``, ``bits_per_char``
   and ``sample``: the model, its training loop, its loss in nats per
-  character, and text generation with a temperature.
+  character, and text generation with a temperature; ``cut_at_word_boundary``
+  ends a sample at a whole word. ``CharLSTM(cell="gru")`` swaps in a GRU.
 * ``lstm_activations``, ``text_features``, ``best_cells``: look inside a trained
   model for cells that track something visible in the text.
 * ``plot_learning_curves``, ``plot_gradient_norms``, ``plot_activations``,
@@ -41,7 +42,7 @@ from .vocab import Vocab
 
 __all__ = [
     "split_by_position", "tbptt_batches", "CharLSTM", "train_char_lstm",
-    "evaluate_char_lstm", "bits_per_char", "sample", "lstm_activations", "text_features",
+    "evaluate_char_lstm", "bits_per_char", "sample", "cut_at_word_boundary", "lstm_activations", "text_features",
     "best_cells", "plot_learning_curves", "plot_gradient_norms", "plot_activations",
     "plot_text_heatmap", "side_by_side",
 ]
@@ -117,6 +118,9 @@ class CharLSTM(nn.Module):
 
     Introduced in lesson 02. Uses ``torch.nn.LSTM`` (fast); ``lstm_activations``
     copies its weights into the from-scratch ``course_utils.lstm.LSTM`` to look inside.
+    With ``cell="gru"`` the recurrent layers are a ``torch.nn.GRU`` (held in
+    ``self.gru`` instead of ``self.lstm``; its state is one tensor h instead
+    of (h, c)): lesson 02's GRU swap.
 
     Args:
         vocab_size: V, the number of characters.
@@ -124,40 +128,53 @@ class CharLSTM(nn.Module):
         hidden_size: H, the size of each layer's hidden and cell states.
         num_layers: L, the number of stacked LSTM layers.
         dropout: dropout between the LSTM layers (0 = off).
+        cell: "lstm" or "gru", the recurrent layer.
     """
 
     def __init__(self, vocab_size: int, embed_size: int = 64, hidden_size: int = 256,
-                 num_layers: int = 2, dropout: float = 0.0) -> None:
+                 num_layers: int = 2, dropout: float = 0.0, cell: str = "lstm") -> None:
         super().__init__()
         for name, value in (("vocab_size", vocab_size), ("embed_size", embed_size),
                             ("hidden_size", hidden_size), ("num_layers", num_layers)):
             _check_positive_int(name, value)
+        if cell not in ("lstm", "gru"):
+            raise ValueError(f"expected cell 'lstm' or 'gru', got {cell!r}")
         self.vocab_size = vocab_size
         self.embed = nn.Embedding(vocab_size, embed_size)
-        self.lstm = nn.LSTM(embed_size, hidden_size, num_layers, batch_first=True, dropout=dropout)
+        layer = nn.LSTM if cell == "lstm" else nn.GRU
+        setattr(self, cell, layer(embed_size, hidden_size, num_layers, batch_first=True, dropout=dropout))
+        self.cell = cell
         self.head = nn.Linear(hidden_size, vocab_size)
+
+    @property
+    def recurrent(self) -> nn.LSTM | nn.GRU:
+        """The stacked recurrent layers: ``self.lstm`` or ``self.gru``."""
+        return getattr(self, self.cell)
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """Next-character scores for every position.
 
         Args:
             x: (B, T) character ids.
-            state: optional (h, c), each (L, B, H), e.g. the final state of the previous chunk.
+            state: optional (h, c), each (L, B, H), e.g. the final state of the previous chunk
+                (for cell="gru": h alone).
 
         Returns:
             logits: (B, T, V), unnormalised scores of the next character.
-            (h, c): the final states, each (L, B, H).
+            (h, c): the final states, each (L, B, H) (for cell="gru": h alone).
         """
         _check_ids(x, "x", dim=2)
         if x.numel() and (x.min() < 0 or x.max() >= self.vocab_size):
             raise ValueError(f"expected ids in [0, {self.vocab_size}), got values in "
                              f"[{int(x.min())}, {int(x.max())}]")
-        output, state = self.lstm(self.embed(x), state)
+        output, state = self.recurrent(self.embed(x), state)  # output: (B, T, H)
         return self.head(output), state
 
 
-def _detach(state: State) -> State:
-    """Keep the values of (h, c) but cut the graph: gradients stop at the chunk boundary."""
+def _detach(state: State | Tensor) -> State | Tensor:
+    """Keep the values of (h, c) (or a GRU's h) but cut the graph: gradients stop at the chunk boundary."""
+    if isinstance(state, Tensor):
+        return state.detach()
     return state[0].detach(), state[1].detach()
 
 
@@ -197,7 +214,8 @@ def train_char_lstm(model: CharLSTM, train_ids: Tensor, val_ids: Tensor, *, step
                     batch_size: int, seq_len: int, lr: float, eval_every: int,
                     val_chars: int | None = None, pct_start: float = 0.05,
                     clip_grad_norm: float = 1.0, device: torch.device | str | None = None,
-                    seed: int = 0, verbose: bool = True) -> pd.DataFrame:
+                    seed: int = 0, verbose: bool = True,
+                    max_seconds: float | None = None) -> pd.DataFrame:
     """Train `model` for `steps` updates with truncated BPTT; return the learning curves.
 
     Each update reads one (B, T) chunk of `tbptt_batches`, starting from the
@@ -223,6 +241,10 @@ def train_char_lstm(model: CharLSTM, train_ids: Tensor, val_ids: Tensor, *, step
         device: where to train (None: where the model is).
         seed: seed of the random pass offsets.
         verbose: print each history row.
+        max_seconds: stop after the first step that ends `max_seconds` or more
+            after the start (the learning rate then has not annealed to zero);
+            the last row, with all of `val_ids`, is that step's. None = run all
+            `steps`. For comparisons at equal training time.
 
     Returns:
         One row per evaluation: step, chars (characters seen, millions),
@@ -234,6 +256,8 @@ def train_char_lstm(model: CharLSTM, train_ids: Tensor, val_ids: Tensor, *, step
         _check_positive_int(name, value)
     _check_ids(train_ids, "train_ids")
     _check_ids(val_ids, "val_ids")
+    if max_seconds is not None and (not isinstance(max_seconds, (int, float)) or max_seconds <= 0):
+        raise ValueError(f"expected max_seconds > 0 or None, got {max_seconds!r}")
     device = model_device(model, device)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -258,6 +282,8 @@ def train_char_lstm(model: CharLSTM, train_ids: Tensor, val_ids: Tensor, *, step
             losses.append(loss.item())
             step += 1
             progress.update()
+            if max_seconds is not None and time.perf_counter() - start >= max_seconds:
+                steps = step  # the time is up: this step is the last one
             if step % eval_every == 0 or step == steps:
                 rows.append({"step": step, "chars": step * batch_size * seq_len / 1e6,
                              "train_loss": float(np.mean(losses)),
@@ -307,6 +333,27 @@ def sample(model: CharLSTM, vocab: Vocab, prompt: str, length: int,
     return prompt + vocab.decode_text(generated)
 
 
+def cut_at_word_boundary(text: str, start: int = 0) -> str:
+    """`text` without the word that its end cuts in two. Introduced in lesson 02.
+
+    A sample of a fixed number of characters usually stops in the middle of a
+    word. This keeps `text` up to its last whitespace after position `start`
+    (e.g. the prompt's length, so the prompt is always kept), with trailing
+    whitespace removed. If nothing after `start` ends at a whitespace, `text`
+    is returned whole.
+
+    Examples:
+        >>> cut_at_word_boundary("To be, or not to b")
+        'To be, or not to'
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"expected a string, got {type(text).__name__}")
+    if not isinstance(start, int) or not 0 <= start <= len(text):
+        raise ValueError(f"expected start in [0, {len(text)}], got {start!r}")
+    cut = max(text.rfind(space, start) for space in (" ", "\n", "\t"))
+    return text if cut < 0 else text[:cut].rstrip()
+
+
 @torch.no_grad()
 def lstm_activations(model: CharLSTM, ids: Tensor, layer: int) -> dict[str, Tensor]:
     """Gates and states of one LSTM layer while `model` reads `ids` (T,). Introduced in lesson 02.
@@ -318,6 +365,8 @@ def lstm_activations(model: CharLSTM, ids: Tensor, layer: int) -> dict[str, Tens
         {"input", "forget", "cell_candidate", "output", "cell", "hidden"}: each (T, H) on the CPU.
     """
     _check_ids(ids)
+    if getattr(model, "cell", "lstm") != "lstm":
+        raise ValueError(f"lstm_activations needs a CharLSTM with cell='lstm', got cell={model.cell!r}")
     num_layers = model.lstm.num_layers
     if not isinstance(layer, int) or not 0 <= layer < num_layers:
         raise ValueError(f"expected layer in [0, {num_layers}), got {layer!r}")

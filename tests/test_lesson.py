@@ -101,3 +101,27 @@ def test_lesson_notebooks_selection(tmp_path):
     assert [p.name for p in runner.lesson_notebooks("2,10", folder=tmp_path)] == ["02_b.ipynb", "10_c.ipynb"]
     with pytest.raises(ValueError, match=r"no lesson numbered \['07'\]"):
         runner.lesson_notebooks("07", folder=tmp_path)
+
+
+def test_section_clock_times_each_section_until_the_next():
+    from course_utils.lesson import SectionClock
+    now = iter([0.0, 60.0, 240.0, 270.0, 270.0])  # two starts, then minutes() reads the clock once
+    clock = SectionClock(clock=lambda: next(now))
+    clock.start("1. Data")
+    clock.start("2. Model")
+    clock.start("3. Training")
+    assert clock.minutes() == {"1. Data": 1.0, "2. Model": 3.0, "3. Training": 0.5}
+    table = clock.markdown()
+    assert "| 2. Model | 3.0 |" in table and "**4.5**" in table
+
+
+def test_section_clock_rejects_bad_use():
+    from course_utils.lesson import SectionClock
+    clock = SectionClock(clock=lambda: 0.0)
+    with pytest.raises(ValueError, match="no section"):
+        clock.markdown()
+    clock.start("a")
+    with pytest.raises(ValueError, match="started already"):
+        clock.start("a")
+    with pytest.raises(ValueError, match="section name"):
+        clock.start("")

@@ -279,3 +279,38 @@ def test_decoding_no_ids_gives_the_empty_string():
     vocab = Vocab(["a", "b"])
     assert vocab.decode_text([]) == "" and vocab.decode_text(()) == ""
     assert vocab.decode_text(torch.zeros(0, dtype=torch.long)) == ""
+
+
+def test_cut_at_word_boundary_drops_the_cut_word_and_keeps_the_prompt():
+    from course_utils.text import cut_at_word_boundary
+    assert cut_at_word_boundary("To be, or not to b") == "To be, or not to"
+    assert cut_at_word_boundary("ROMEO:\nI will go\nand") == "ROMEO:\nI will go"
+    assert cut_at_word_boundary("ROMEO:\nabc", start=7) == "ROMEO:\nabc"  # no space after the prompt
+    assert cut_at_word_boundary("") == ""
+    with pytest.raises(ValueError, match="start"):
+        cut_at_word_boundary("abc", start=5)
+    with pytest.raises(TypeError, match="string"):
+        cut_at_word_boundary(b"abc")
+
+
+def test_char_lstm_with_a_gru_cell_carries_its_state_and_trains_for_a_time_budget():
+    torch.manual_seed(0)
+    model = CharLSTM(5, embed_size=4, hidden_size=8, num_layers=2, cell="gru")
+    assert isinstance(model.recurrent, nn.GRU) and not hasattr(model, "lstm")
+    x = torch.randint(5, (3, 7))
+    logits, h = model(x)
+    assert logits.shape == (3, 7, 5) and h.shape == (2, 3, 8)
+    whole, _ = model(torch.cat([x, x], dim=1))
+    second, _ = model(x, h)
+    assert torch.allclose(whole[:, 7:], second, atol=1e-6)
+    ids = torch.arange(400) % 5
+    history = train_char_lstm(model, ids, ids, steps=1000, batch_size=2, seq_len=8, lr=1e-2,
+                              eval_every=5, verbose=False, max_seconds=1e-9)
+    assert history["step"].tolist() == [1]  # the time was up after the first step
+    with pytest.raises(ValueError, match="max_seconds"):
+        train_char_lstm(model, ids, ids, steps=2, batch_size=2, seq_len=8, lr=1e-2, eval_every=1,
+                        max_seconds=0)
+    with pytest.raises(ValueError, match="cell"):
+        CharLSTM(5, cell="rnn")
+    with pytest.raises(ValueError, match="cell='lstm'"):
+        lstm_activations(model, ids[:10], layer=0)
