@@ -19,7 +19,8 @@ import math
 import numbers
 import os
 import re
-from typing import Any
+import time
+from typing import Any, Callable
 
 from IPython import get_ipython
 from IPython.display import display
@@ -76,3 +77,34 @@ def record(name: str, value: Any) -> None:
         print(f"{name} = {shown}")
     else:
         display({METRIC_MIME: {"name": name, "value": stored}, "text/plain": f"{name} = {shown}"}, raw=True)
+
+
+class SectionClock:
+    """Wall-clock minutes each section of a lesson took in this run (introduced in lesson 01).
+
+    Call ``start("2. Training")`` at the top of each section; ``minutes()`` then gives every
+    section's time, the last one ending at the call. Lessons render it in their time table.
+
+    Args:
+        now: the clock in seconds (``time.perf_counter`` by default; tests pass a fake one).
+    """
+
+    def __init__(self, now: Callable[[], float] = time.perf_counter) -> None:
+        self._now = now
+        self._starts: dict[str, float] = {}
+
+    def start(self, section: str) -> None:
+        """Begin timing `section` (a new, non-empty name); the previous section ends here."""
+        if not isinstance(section, str) or not section.strip():
+            raise ValueError(f"a section is named by a non-empty string, got {section!r}")
+        if section in self._starts:
+            raise ValueError(f"section {section!r} was started already; give each section its own name")
+        self._starts[section] = self._now()
+
+    def minutes(self) -> dict[str, float]:
+        """{section: minutes from its start to the next section's start (the last: to now)}."""
+        if not self._starts:
+            raise ValueError("no section was started: call start(name) at the top of each section")
+        names, starts = list(self._starts), list(self._starts.values())
+        ends = starts[1:] + [self._now()]
+        return {name: (end - begin) / 60 for name, begin, end in zip(names, starts, ends)}

@@ -101,3 +101,25 @@ def test_lesson_notebooks_selection(tmp_path):
     assert [p.name for p in runner.lesson_notebooks("2,10", folder=tmp_path)] == ["02_b.ipynb", "10_c.ipynb"]
     with pytest.raises(ValueError, match=r"no lesson numbered \['07'\]"):
         runner.lesson_notebooks("07", folder=tmp_path)
+
+
+def test_section_clock_gives_each_section_its_minutes():
+    from course_utils.lesson import SectionClock
+    ticks = iter([0.0, 60.0, 210.0, 240.0])
+    clock = SectionClock(now=lambda: next(ticks))
+    clock.start("1. data")
+    clock.start("2. training")
+    clock.start("3. evaluation")
+    assert clock.minutes() == {"1. data": 1.0, "2. training": 2.5, "3. evaluation": 0.5}
+
+
+def test_section_clock_rejects_repeats_and_empty_use():
+    from course_utils.lesson import SectionClock
+    clock = SectionClock()
+    with pytest.raises(ValueError, match="no section was started"):
+        clock.minutes()
+    clock.start("a")
+    with pytest.raises(ValueError, match="started already"):
+        clock.start("a")
+    with pytest.raises(ValueError, match="non-empty string"):
+        clock.start(" ")

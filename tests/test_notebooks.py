@@ -19,9 +19,13 @@ from course_utils.tooling import colab, grading, results, runner
 # lesson -> mode -> metric -> (comparison, bound)
 EXPECTATIONS = {
     "01_cnn_image_classification": {
-        "smoke": {"test_accuracy": (">=", 0.5), "cnn_parameters": ("<", "mlp_parameters")},
+        "smoke": {"test_accuracy": (">=", 0.5), "cnn_parameters": ("<", "mlp_parameters"),
+                  "gap_cnn_parameters": ("<", "cnn_parameters"), "cnn_multiply_adds": (">", "mlp_multiply_adds"),
+                  "gap_cnn_test_accuracy": (">=", 0.1)},
         "cpu": {"test_accuracy": (">=", 0.92), "cnn_parameters": ("<", "mlp_parameters"),
-                "conv_max_abs_difference": ("<=", 1e-5)},
+                "conv_max_abs_difference": ("<=", 1e-5), "gap_cnn_parameters": ("<", "cnn_parameters"),
+                "cnn_multiply_adds": (">", "mlp_multiply_adds"), "gap_cnn_test_accuracy": (">=", 0.85),
+                "cnn_step_ms": (">", "mlp_step_ms")},
     },
     "02_lstm_text_modeling": {
         "smoke": {"lstm_max_abs_output_difference": ("<=", 1e-5), "lstm_max_abs_gradient_difference": ("<=", 1e-5),
