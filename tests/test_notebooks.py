@@ -49,7 +49,8 @@ EXPECTATIONS = {
         "smoke": {"fold_max_abs_difference": ("<=", 1e-6), "frame_pool_reversal_logit_change": ("<=", 1e-5)},
         "cpu": {"cnn_lstm_test_accuracy": (">=", 0.97), "frame_pool_test_accuracy": ("<=", 0.30),
                 "fold_max_abs_difference": ("<=", 1e-6), "frame_pool_reversal_logit_change": ("<=", 1e-5),
-                "combined_task_cnn_lstm_accuracy": (">", "combined_task_frame_pool_accuracy")},
+                "combined_task_cnn_lstm_accuracy": (">", "combined_task_frame_pool_accuracy"),
+                "far_cnn_lstm_test_accuracy": (">=", 0.9), "far_conv3d_test_accuracy": ("<=", 0.65)},
     },
     "05_ner_bilstm_cnn_crf": {
         "smoke": {"crf_invalid_sequences": ("<=", 0)},
