@@ -33,7 +33,7 @@ run: data
 	$(PY) -m course_utils run --mode $(MODE) --nb "$(NB)"
 
 test: data
-	COURSE_MODE=smoke COURSE_PROGRESS=0 $(PY) -m pytest --nbval-lax tests notebooks --ignore=notebooks/exercises
+	COURSE_MODE=smoke COURSE_PROGRESS=0 $(PY) -m pytest --durations=25 --nbval-lax tests notebooks --ignore=notebooks/exercises
 
 lab: setup
 	$(PY) -m jupyter lab notebooks/

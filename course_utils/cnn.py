@@ -107,3 +107,59 @@ def make_cnn(dropout: float = 0.3) -> nn.Sequential:
         nn.Linear(48 * 7 * 7, 128), nn.ReLU(), nn.Dropout(dropout),
         nn.Linear(128, 10),                      # (B, 10)
     )
+
+
+def make_gap_cnn() -> nn.Sequential:
+    """Lesson 01's CNN with global average pooling instead of the dense head.
+
+    (B, 1, 28, 28) -> the same three `conv_block`s and poolings as `make_cnn` -> (B, 48, 7, 7)
+    -> mean over the 7x7 positions (B, 48) -> one linear layer -> (B, 10) class scores.
+    Averaging over positions replaces the 2,352-to-128 layer that holds most of `make_cnn`'s
+    parameters (Lin, Chen & Yan, 2014, "Network In Network").
+    """
+    return nn.Sequential(
+        *conv_block(1, 24), nn.MaxPool2d(2),     # (B, 24, 14, 14)
+        *conv_block(24, 48), nn.MaxPool2d(2),    # (B, 48, 7, 7)
+        *conv_block(48, 48),                     # (B, 48, 7, 7)
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(),   # (B, 48)
+        nn.Linear(48, 10),                       # (B, 10)
+    )
+
+
+def multiply_adds(model: nn.Module, input_shape: Sequence[int]) -> dict[str, int]:
+    """Multiply-adds per example of each `nn.Conv2d` and `nn.Linear` in `model` (lesson 01).
+
+    Args:
+        model: any module; its Conv2d and Linear layers are counted, other layers (batch norm,
+            ReLU, pooling) are cheap by comparison and left out.
+        input_shape: one example's shape without the batch axis, e.g. (1, 28, 28).
+
+    Returns:
+        {layer name: multiply-adds for one example}, in the order the layers run. A convolution
+        costs (C_in / groups) * k_h * k_w multiply-adds per output value, a linear layer
+        in_features per output value.
+    """
+    if len(input_shape) == 0 or any(not isinstance(s, int) or s < 1 for s in input_shape):
+        raise ValueError(f"input_shape is one example's shape without the batch axis, "
+                         f"e.g. (1, 28, 28), got {tuple(input_shape)!r}")
+    counts: dict[str, int] = {}
+
+    def counter(name: str):
+        def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+            per_output = (module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+                          if isinstance(module, nn.Conv2d) else module.in_features)
+            counts[name] = counts.get(name, 0) + per_output * output[0].numel()
+        return hook
+
+    handles = [m.register_forward_hook(counter(name)) for name, m in model.named_modules()
+               if isinstance(m, (nn.Conv2d, nn.Linear))]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, *input_shape, device=next(model.parameters()).device))
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    return counts

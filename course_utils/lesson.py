@@ -81,12 +81,12 @@ def record(name: str, value: Any) -> None:
 
 
 class SectionClock:
-    """Wall-clock minutes spent in each section of a lesson. Introduced in lesson 02.
+    """Wall-clock minutes spent in each section of a lesson. Introduced in lesson 01.
 
-    Call ``start("2. Why a plain RNN struggles")`` in the first code cell of
-    each section; a section lasts until the next one starts (the last one: until
+    Call ``start("2. A convolution by hand")`` in the first code cell of each
+    section; a section lasts until the next one starts (the last one: until
     ``minutes()`` is read). ``markdown()`` renders the times as a table, so that
-    "Before you start" can tell a learner what each part of this run took.
+    a lesson can tell a learner what each part of this run took.
 
     Args:
         clock: returns the time in seconds (``time.perf_counter`` by default;
@@ -98,15 +98,17 @@ class SectionClock:
         self._starts: dict[str, float] = {}
 
     def start(self, section: str) -> None:
-        """Begin timing `section` (and end the previous one)."""
-        if not isinstance(section, str) or not section:
+        """Begin timing `section` (a new, non-empty name); the previous section ends here."""
+        if not isinstance(section, str) or not section.strip():
             raise ValueError(f"expected a section name (a non-empty string), got {section!r}")
         if section in self._starts:
-            raise ValueError(f"section {section!r} was started already")
+            raise ValueError(f"section {section!r} was started already; give each section its own name")
         self._starts[section] = self._clock()
 
     def minutes(self) -> dict[str, float]:
-        """{section: minutes}, in the order the sections started."""
+        """{section: minutes from its start to the next section's start (the last: to now)}."""
+        if not self._starts:
+            raise ValueError("no section was started: call start(name) at the top of each section")
         names, now = list(self._starts), self._clock()
         ends = [self._starts[name] for name in names[1:]] + [now]
         return {name: (end - self._starts[name]) / 60 for name, end in zip(names, ends)}
@@ -114,8 +116,6 @@ class SectionClock:
     def markdown(self) -> str:
         """The times as a markdown table, with the total."""
         times = self.minutes()
-        if not times:
-            raise ValueError("no section was started: call start(name) first")
         rows = [f"| {name} | {value:.1f} |" for name, value in times.items()]
-        return "\n".join(["| Section | Minutes in this run |", "|---|---:|", *rows,
-                          f"| **Total** | **{sum(times.values()):.1f}** |"])
+        total = sum(times.values())
+        return "\n".join(["| Section | Minutes in this run |", "|---|---:|", *rows, f"| **Total** | **{total:.1f}** |"])

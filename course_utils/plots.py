@@ -1,6 +1,8 @@
 """Plots the lessons share: learning curves, confusion matrices, image grids.
 
 Introduced in lesson 01. Every function returns the matplotlib Figure, titled and labelled.
+Importing this module applies the course's style (`use_course_style`): a colour-blind-safe
+palette and an opaque white figure background, readable in a dark notebook theme.
 """
 
 from __future__ import annotations
@@ -13,6 +15,21 @@ import pandas as pd
 import seaborn as sns
 import torch
 from sklearn.metrics import confusion_matrix
+
+# Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision deficiency.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+DIVERGING_CMAP = "RdBu_r"  # for values whose sign matters: red positive, blue negative, white zero
+
+
+def use_course_style() -> None:
+    """Set matplotlib's colour cycle to `PALETTE` and make figures opaque white (lesson 01)."""
+    plt.rcParams.update({
+        "axes.prop_cycle": plt.cycler(color=PALETTE),
+        "figure.facecolor": "white", "savefig.facecolor": "white", "axes.facecolor": "white",
+    })
+
+
+use_course_style()
 
 
 def plot_history(history: pd.DataFrame, title: str = "Learning curves") -> plt.Figure:
@@ -60,10 +77,12 @@ def plot_confusion_matrix(y_true: torch.Tensor | np.ndarray, y_pred: torch.Tenso
 
 
 def show_images(images: torch.Tensor | np.ndarray, titles: Sequence[str] | None = None,
-                ncols: int = 8, title: str = "", cmap: str = "gray_r") -> plt.Figure:
+                ncols: int = 8, title: str = "", cmap: str = "gray_r", signed: bool = False) -> plt.Figure:
     """A grid of images, each with an optional title.
 
     images: (N, H, W) or (N, 1, H, W), any numeric dtype.
+    signed: the sign of the values matters (filters, edge responses): draw them with the
+        diverging `DIVERGING_CMAP`, limits symmetric about 0 shared by all images, and a colour bar.
     """
     images = np.asarray(images.detach().cpu() if isinstance(images, torch.Tensor) else images)
     if images.ndim == 4 and images.shape[1] == 1:
@@ -74,12 +93,19 @@ def show_images(images: torch.Tensor | np.ndarray, titles: Sequence[str] | None 
         raise ValueError(f"{len(images)} images but {len(titles)} titles")
     nrows = -(-len(images) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(1.5 * ncols, 1.7 * nrows), squeeze=False)
+    limit = float(np.abs(images).max()) or 1.0
+    shown = None
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < len(images):
-            ax.imshow(images[i], cmap=cmap)
+            if signed:
+                shown = ax.imshow(images[i], cmap=DIVERGING_CMAP, vmin=-limit, vmax=limit)
+            else:
+                ax.imshow(images[i], cmap=cmap)
             if titles is not None:
                 ax.set_title(titles[i], fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
+    if signed:
+        fig.colorbar(shown, ax=axes.ravel().tolist(), shrink=0.8, label="value (0 = white)")
     return fig

@@ -208,6 +208,76 @@ def make_moving_clips(
     )
 
 
+def make_two_move_clips(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    num_clips: int,
+    *,
+    frames: int = 32,
+    size: int = 36,
+    shift: int = 3,
+    gap: int = 8,
+    margin: int = 8,
+    seed: int = 0,
+) -> MovingClips:
+    """Clips in which a garment moves sideways twice, there and back, far apart in time.
+
+    images: (N, h, w) uint8; labels: (N,) int64 garment classes.
+    In every clip the garment sits still, moves ``shift`` pixels one way (one pixel per
+    frame, changing position at frames t1, ..., t1 + shift - 1), sits still again, and
+    moves back the same way (frames t2, ..., t2 + shift - 1). The label (``direction``, an
+    index into ``DIRECTIONS``) is the direction of the FIRST move: 0 = left then right,
+    1 = right then left. Both orders hold one left move and one right move between the
+    same two columns, so only their order tells them apart.
+
+    Timing: t2 - (t1 + shift - 1) >= ``gap``, so no window of ``gap`` + 1 consecutive frames
+    shows a change of position from both moves; t1 >= ``margin`` and
+    t2 + shift - 1 <= frames - ``margin``, so no window of ``margin`` + 1 frames that reaches
+    past either end of the clip shows a change of position.
+
+    Returns a ``MovingClips`` with clips (num_clips, frames, 1, size, size) uint8,
+    labels balanced (up to num_clips % 2) and shuffled.
+
+    Introduced in lesson 04.
+    """
+    _check_images(images, labels)
+    if num_clips < 1 or shift < 1 or gap < 1 or margin < 1:
+        raise ValueError(f"num_clips, shift, gap and margin must be >= 1, got {num_clips}, {shift}, {gap}, {margin}")
+    h, w = images.shape[1:]
+    if size < max(h, w) + shift:
+        raise ValueError(f"a {h}x{w} image moving {shift} px needs a canvas of at least "
+                         f"{max(h, w) + shift} px, got size {size}")
+    latest_t1 = frames - margin - 2 * (shift - 1) - gap
+    if latest_t1 < margin:
+        raise ValueError(f"two moves of {shift} frames, {gap} frames apart and {margin} frames from the ends, "
+                         f"need at least {2 * margin + 2 * (shift - 1) + gap} frames, got {frames}")
+
+    g = torch.Generator().manual_seed(seed)
+    index = torch.randint(len(images), (num_clips,), generator=g)
+    direction = (torch.arange(num_clips) % 2)[torch.randperm(num_clips, generator=g)]
+    row = torch.randint(size - h + 1, (num_clips,), generator=g)
+    low = torch.randint(size - w - shift + 1, (num_clips,), generator=g)  # the left of the two columns
+    t1 = torch.randint(margin, latest_t1 + 1, (num_clips,), generator=g)
+    earliest_t2 = t1 + shift - 1 + gap
+    latest_t2 = frames - margin - shift + 1
+    t2 = earliest_t2 + (torch.rand(num_clips, generator=g) * (latest_t2 - earliest_t2 + 1)).long()
+    t = torch.arange(frames)
+    # pixels moved so far: 0 before t1, up to `shift` after the first move, back to 0 after the second
+    moved = ((t - t1[:, None] + 1).clamp(0, shift) - (t - t2[:, None] + 1).clamp(0, shift))  # (num_clips, frames)
+    sign = torch.where(direction == 0, -1, 1)[:, None]                  # left first: moves left, starts right
+    start = torch.where(direction == 0, low + shift, low)[:, None]
+    positions = torch.stack([row[:, None].expand(-1, frames), start + sign * moved], dim=-1)  # (num_clips, frames, 2)
+
+    clips = torch.zeros(num_clips, frames, size, size, dtype=torch.uint8)
+    clip_ids = torch.arange(num_clips)[:, None, None]
+    for k in range(frames):
+        rows = (positions[:, k, 0, None] + torch.arange(h))[:, :, None]
+        cols = (positions[:, k, 1, None] + torch.arange(w))[:, None, :]
+        clips[clip_ids, k, rows, cols] = images[index]
+    return MovingClips(clips=clips.unsqueeze(2), direction=direction, garment=labels[index].clone(),
+                       positions=positions)
+
+
 def reverse_clips(
     clips: torch.Tensor, direction: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:

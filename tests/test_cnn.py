@@ -61,3 +61,29 @@ def test_receptive_field_errors():
         receptive_field([(3,)])
     with pytest.raises(ValueError, match=">= 1"):
         receptive_field([(0, 1)])
+
+
+def test_gap_cnn_shapes_and_fewer_parameters():
+    from course_utils.cnn import make_cnn, make_gap_cnn
+    from course_utils.train import count_parameters
+    gap = make_gap_cnn()
+    assert gap(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+    convolutions = sum(count_parameters(m) for m in gap if isinstance(m, (nn.Conv2d, nn.BatchNorm2d)))
+    # everything but the convolutions is one 48 -> 10 linear layer
+    assert count_parameters(gap) == convolutions + 48 * 10 + 10
+    assert count_parameters(gap) < count_parameters(make_cnn()) / 5
+
+
+def test_multiply_adds_counts_conv_and_linear():
+    from course_utils.cnn import multiply_adds
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, stride=2, groups=2),
+                          nn.Flatten(), nn.Linear(4 * 4 * 4, 5))
+    counts = multiply_adds(model, (2, 10, 10))
+    assert counts == {"0": 4 * 10 * 10 * 2 * 9, "2": 4 * 4 * 4 * 2 * 9, "4": 5 * 64}
+    assert model.training  # the count does not leave the model in eval mode
+
+
+def test_multiply_adds_rejects_a_batch_shape():
+    from course_utils.cnn import multiply_adds
+    with pytest.raises(ValueError, match="without the batch axis"):
+        multiply_adds(nn.Linear(3, 2), (0, 3))

@@ -118,10 +118,11 @@ def test_section_clock_times_each_section_until_the_next():
 def test_section_clock_rejects_bad_use():
     from course_utils.lesson import SectionClock
     clock = SectionClock(clock=lambda: 0.0)
-    with pytest.raises(ValueError, match="no section"):
-        clock.markdown()
+    for reading in (clock.minutes, clock.markdown):
+        with pytest.raises(ValueError, match="no section"):
+            reading()
     clock.start("a")
     with pytest.raises(ValueError, match="started already"):
         clock.start("a")
     with pytest.raises(ValueError, match="section name"):
-        clock.start("")
+        clock.start(" ")

@@ -19,9 +19,12 @@ from course_utils.tooling import colab, grading, results, runner
 # lesson -> mode -> metric -> (comparison, bound)
 EXPECTATIONS = {
     "01_cnn_image_classification": {
-        "smoke": {"test_accuracy": (">=", 0.5), "cnn_parameters": ("<", "mlp_parameters")},
+        "smoke": {"test_accuracy": (">=", 0.5), "cnn_parameters": ("<", "mlp_parameters"),
+                  "gap_cnn_parameters": ("<", "cnn_parameters"), "cnn_multiply_adds": (">", "mlp_multiply_adds"),
+                  "gap_cnn_test_accuracy": (">=", 0.1)},
         "cpu": {"test_accuracy": (">=", 0.92), "cnn_parameters": ("<", "mlp_parameters"),
-                "conv_max_abs_difference": ("<=", 1e-5)},
+                "conv_max_abs_difference": ("<=", 1e-5), "gap_cnn_parameters": ("<", "cnn_parameters"),
+                "cnn_multiply_adds": (">", "mlp_multiply_adds"), "gap_cnn_test_accuracy": (">=", 0.85)},
     },
     "02_lstm_text_modeling": {
         "smoke": {"lstm_max_abs_output_difference": ("<=", 1e-5), "lstm_max_abs_gradient_difference": ("<=", 1e-5),
@@ -48,7 +51,8 @@ EXPECTATIONS = {
         "smoke": {"fold_max_abs_difference": ("<=", 1e-6), "frame_pool_reversal_logit_change": ("<=", 1e-5)},
         "cpu": {"cnn_lstm_test_accuracy": (">=", 0.97), "frame_pool_test_accuracy": ("<=", 0.30),
                 "fold_max_abs_difference": ("<=", 1e-6), "frame_pool_reversal_logit_change": ("<=", 1e-5),
-                "combined_task_cnn_lstm_accuracy": (">", "combined_task_frame_pool_accuracy")},
+                "combined_task_cnn_lstm_accuracy": (">", "combined_task_frame_pool_accuracy"),
+                "far_cnn_lstm_test_accuracy": (">=", 0.9), "far_conv3d_test_accuracy": ("<=", 0.65)},
     },
     "05_ner_bilstm_cnn_crf": {
         "smoke": {"crf_invalid_sequences": ("<=", 0)},

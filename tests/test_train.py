@@ -132,6 +132,22 @@ def test_plots_are_titled_and_labelled():
     assert fig._suptitle.get_text() == "grid" and len(fig.axes) == 6
 
 
+def test_show_images_signed_uses_symmetric_limits_and_a_colour_bar():
+    images = torch.tensor([[[-1.0, 0.5]], [[0.25, 3.0]]])             # (2, 1, 2)
+    fig = plots.show_images(images, signed=True, title="signed")
+    pictures = [ax.images[0] for ax in fig.axes if ax.images]
+    assert all(p.get_clim() == (-3.0, 3.0) for p in pictures)
+    assert len(fig.axes) == 8 + 1                                     # one row of 8 panels and the colour bar
+
+
+def test_course_style_is_opaque_and_colour_blind_safe():
+    import matplotlib.pyplot as plt
+    plt.rcParams["figure.facecolor"] = "none"
+    plots.use_course_style()
+    assert plt.rcParams["figure.facecolor"] == "white"
+    assert plt.rcParams["axes.prop_cycle"].by_key()["color"][:2] == ["#0072B2", "#E69F00"]
+
+
 def test_plots_reject_bad_input():
     with pytest.raises(ValueError, match="'epoch' and 'train_loss'"):
         plots.plot_history(pd.DataFrame({"loss": [1.0]}))

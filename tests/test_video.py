@@ -285,3 +285,31 @@ def test_labels_are_computed_once_per_task(monkeypatch):
     assert len(calls) == 1, "one computation for the dataset, not one per item"
     assert [int(x) for x in labels] == (data.garment * 4 + data.direction).tolist()
     assert dataclasses.replace(data, task="direction")[3][1] == 3
+
+
+def test_two_move_clips_move_there_and_back_far_apart(images):
+    from course_utils.video import make_two_move_clips
+    d = make_two_move_clips(images, torch.arange(len(images)), 200, frames=32, size=36, shift=3, gap=8, margin=8)
+    assert d.clips.shape == (200, 32, 1, 36, 36) and d.clips.dtype == torch.uint8
+    assert torch.bincount(d.direction).tolist() == [100, 100]
+    columns = d.positions[..., 1]                                       # (N, T)
+    moves = columns[:, 1:] - columns[:, :-1]                            # (N, T-1): moves[:, k] happens at frame k+1
+    assert ((moves.abs() <= 1) & ((moves != 0).sum(1, keepdim=True) == 6)).all()  # 3 + 3 one-pixel steps
+    for i in range(len(d)):
+        changes = (moves[i] != 0).nonzero().flatten() + 1               # frames where the position changes
+        first, second = changes[:3], changes[3:]
+        assert torch.equal(first, torch.arange(first[0], first[0] + 3))  # one pixel per frame
+        assert second[0] - first[-1] >= 8 and first[0] >= 8 and second[-1] <= 32 - 8
+        assert (moves[i, first - 1] == (-1 if d.direction[i] == 0 else 1)).all()  # label 0 = left first
+        assert (moves[i, second - 1] == -moves[i, first[0] - 1]).all()  # and back
+    # the frames show the garment where positions say
+    r, c = d.positions[3, 12]
+    assert torch.equal(d.clips[3, 12, 0, r:r + 28, c:c + 28], images[d.garment[3]])
+
+
+def test_two_move_clips_reject_too_short_clips(images):
+    from course_utils.video import make_two_move_clips
+    with pytest.raises(ValueError, match="need at least 28 frames"):
+        make_two_move_clips(images, torch.arange(len(images)), 4, frames=20, shift=3, gap=8, margin=8)
+    with pytest.raises(ValueError, match="canvas of at least 31"):
+        make_two_move_clips(images, torch.arange(len(images)), 4, size=30)
