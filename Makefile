@@ -1,6 +1,6 @@
 # make run            execute every lesson in cpu mode, write them back to notebooks/, print results
 # make run MODE=smoke NB=01    narrow the run (smoke runs go to runs/smoke/)
-# make test           unit tests, nbval over the committed lessons (their learner versions: make colab-check)
+# make test           stale check, unit tests, nbval over the committed lessons (their learner versions: make colab-check)
 # make lab            JupyterLab on notebooks/
 # make student        student versions of the notebooks, in student/
 # make exercises      rewrite the learner versions the Colab badges open, in notebooks/exercises/
@@ -33,6 +33,7 @@ run: data
 	$(PY) -m course_utils run --mode $(MODE) --nb "$(NB)"
 
 test: data
+	$(PY) -m course_utils stale
 	COURSE_MODE=smoke COURSE_PROGRESS=0 $(PY) -m pytest --durations=25 --nbval-lax tests notebooks --ignore=notebooks/exercises
 
 lab: setup
