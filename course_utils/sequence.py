@@ -128,7 +128,7 @@ def order_task(n: int, length: int, gap: int, align: int = 16,
     for name, value in (("n", n), ("length", length), ("gap", gap), ("align", align)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
-    starts = torch.arange(align, length - gap, align)  # the allowed positions of the first event
+    starts = torch.tensor(list(range(align, length - gap, align)), dtype=torch.int64)  # first event's positions
     if len(starts) == 0:
         raise ValueError(f"length {length} is too short: the first event sits at a multiple of align "
                          f"({align}) >= align, and the second {gap} steps later, before the end")
