@@ -1,19 +1,23 @@
-"""CNN, dilated CNN (TCN), LSTM and CNN-LSTM sequence classifiers, tasks with a
-controllable dependency distance, and the measurements that compare them.
+"""CNN, dilated CNN (TCN), LSTM, GRU, CNN-LSTM and self-attention sequence classifiers,
+tasks with a controllable dependency distance, and the measurements that compare them.
 
 Introduced in lesson 03 (CNN vs LSTM vs CNN-LSTM, measured instead of asserted).
 
-The module has three parts (the models train with ``course_utils.fit``, with
+The module has four parts (the models train with ``course_utils.fit``, with
 ``stop_at_accuracy`` to stop once a task is solved):
 
-* Tasks: ``pair_task`` (the label depends on two tokens k steps apart) and
+* Tasks: ``pair_task`` (the label depends on two tokens k steps apart), ``order_task``
+  (which of two events came first: what a CNN-LSTM's pooling can lose) and
   ``adding_task`` (Hochreiter & Schmidhuber, 1997: add two marked numbers k steps apart).
-* Models: ``ConvClassifier`` (a causal 1D CNN, plain or dilated), ``LSTMClassifier``
-  and ``CNNLSTMClassifier``; all map (B, T, F) inputs, with optional lengths (B,),
-  to (B, C) scores. ``make_model`` builds the lesson's four models of similar size.
+* Models: ``ConvClassifier`` (a causal 1D CNN, plain or dilated), ``LSTMClassifier``,
+  ``GRUClassifier``, ``CNNLSTMClassifier`` and ``AttentionClassifier`` (a small
+  Transformer encoder); all map (B, T, F) inputs, with optional lengths (B,), to (B, C)
+  scores. ``make_model`` builds the lesson's six models of similar size.
 * Measurements: ``saved_activation_bytes`` and ``seconds_per_step``, the
-  ``sequence_cost`` table, and ``verdicts``, which turns a run's recorded metrics
-  into the lesson's claim/verdict table.
+  ``sequence_cost`` table (one thread and all threads) and ``growth_exponent``.
+* Verdicts: ``mean_sd`` and ``compare`` (is a difference beyond the run-to-run spread
+  over seeds?), and ``verdicts``, which turns a run's recorded metrics into the
+  lesson's table of ten claims, by the rules ``RULES``.
 
 Shapes use B = batch size, T = time steps, F = input features, C = classes,
 H = hidden or channel size.
