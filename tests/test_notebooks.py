@@ -36,14 +36,30 @@ EXPECTATIONS = {
                 "gru_val_loss_nats": ("<", 2.5), "lstm_equal_time_val_loss_nats": ("<", 2.5)},
     },
     "03_cnn_vs_lstm": {
-        "smoke": {"lstm_packed_max_diff": ("<=", 1e-5), "cnn_masked_max_diff": ("<=", 1e-5),
-                  "cnn_lstm_packed_max_diff": ("<=", 1e-5), "cnn_unmasked_max_diff": (">=", 1e-3),
-                  "cnn_receptive_field": ("<", "tcn_receptive_field"),
-                  "saved_mb_cnn_lstm_T128": ("<", "saved_mb_lstm_T128")},
-        "cpu": {"cnn_acc_k8": (">=", 0.9), "cnn_acc_k32": ("<=", 0.4), "tcn_acc_k128": (">=", 0.9),
-                "tcn_acc_k256": ("<=", 0.4), "lstm_acc_k256": (">=", 0.9), "cnn_lstm_acc_k256": (">=", 0.9),
-                "pixels_test_acc_tcn": (">=", 0.75), "rows_test_acc_lstm": (">=", 0.8),
-                "saved_mb_cnn_lstm_T1024": ("<", "saved_mb_lstm_T1024"),
+        "smoke": {"seeds": (">=", 2), "lstm_packed_max_diff": ("<=", 1e-5), "cnn_masked_max_diff": ("<=", 1e-5),
+                  "cnn_lstm_packed_max_diff": ("<=", 1e-5), "gru_packed_max_diff": ("<=", 1e-5),
+                  "attention_masked_max_diff": ("<=", 1e-5), "cnn_unmasked_max_diff": (">=", 1e-3),
+                  "cnn_receptive_field": ("<", "tcn_receptive_field"), "window_conv_field": ("<", "window_gap"),
+                  "saved_mb_cnn_lstm_T128": ("<", "saved_mb_lstm_T128"),
+                  "parameters_gru": ("<", "parameters_lstm")},
+        "cpu": {"seconds": ("<=", 600), "seeds": (">=", 3),
+                "cnn_acc_k8_mean": (">=", 0.9), "cnn_acc_k48_mean": ("<=", 0.4), "tcn_acc_k48_mean": (">=", 0.9),
+                "lstm_acc_k48_mean": (">=", 0.9), "cnn_lstm_acc_k48_mean": (">=", 0.9),
+                # where a CNN-LSTM loses: the order of two events 16 steps apart survives pools up to 16 and
+                # is lost from pool 32 on, where the LSTM keeps it: the crossover lies above the gap
+                "window_acc_lstm_mean": (">=", 0.9), "window_acc_pool1_mean": (">=", 0.9),
+                "window_acc_pool16_mean": (">=", 0.9), "window_acc_pool32_mean": ("<=", 0.6),
+                "window_crossover_pool": (">", "window_gap"), "window_near_acc_mean": (">=", 0.9),
+                "window_ms_per_step_pool32": ("<", "window_ms_per_step_pool1"),
+                # GRU beside the LSTM
+                "gru_acc_k48_mean": (">=", 0.9), "window_acc_gru_mean": (">=", 0.9),
+                "rows_test_acc_gru_mean": (">=", 0.8), "parameters_gru": ("<", "parameters_lstm"),
+                # self-attention: solves the tasks, and its saved memory grows faster with T than the LSTM's
+                "attention_acc_k48_mean": (">=", 0.9), "window_acc_attention_mean": (">=", 0.9),
+                "growth_saved_attention": (">", "growth_saved_lstm"),
+                "saved_mb_attention_T1024": (">", "saved_mb_lstm_T1024"),
+                "rows_test_acc_lstm_mean": (">=", 0.8), "saved_mb_cnn_lstm_T1024": ("<", "saved_mb_lstm_T1024"),
+                "gradient_log10_lstm_mean": (">", "gradient_log10_rnn_mean"),
                 "lstm_packed_max_diff": ("<=", 1e-5), "cnn_masked_max_diff": ("<=", 1e-5),
                 "cnn_unmasked_max_diff": (">=", 1e-3)},
     },
@@ -239,6 +255,7 @@ def test_lesson_03_verdict_table_agrees_with_its_numbers(notebook):
 
     metrics = results.read_metrics(notebook)
     table = sequence.verdicts(metrics)
-    assert len(table) == 5
+    assert len(table) >= 10
     for claim, verdict in table["verdict"].items():
         assert verdict == metrics[f"verdict_{claim}"]
+        assert verdict.startswith(sequence.VERDICT_STARTS)
