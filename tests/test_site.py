@@ -240,6 +240,17 @@ def test_readme_links_become_site_links():
         "[d](https://example.org/x) [e](#quick-start)")
 
 
+def test_in_page_links_take_myst_anchors(tmp_path):
+    assert site.myst_anchors("see [Time each part took](#Time-each-part-took) and [x](01_a.ipynb)") == (
+        "see [Time each part took](#time-each-part-took) and [x](01_a.ipynb)")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# A\n\n[t](#Time-Each)"),
+                                         nbformat.v4.new_code_cell("x = '[t](#Keep-Me)'")])
+    path = tmp_path / "01_a.ipynb"
+    nbformat.write(nb, path)
+    cells = nbformat.reads(site.lesson_for_site(path), as_version=4).cells
+    assert cells[0].source == "# A\n\n[t](#time-each)" and cells[1].source == "x = '[t](#Keep-Me)'"
+
+
 def _notebook(path: Path, title: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# {title}\n\ntext")])

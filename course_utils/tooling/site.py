@@ -19,6 +19,7 @@ This module is also the Sphinx extension that does that (see `setup`).
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import sys
@@ -52,6 +53,7 @@ _CDN_STYLESHEET = re.compile(r'<link rel="stylesheet"\s+href="https://maxcdn\.bo
                              r'font-awesome/[^"]+">')
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
 _LESSON_LINK = re.compile(r"^notebooks/([0-9][0-9]_[^/]+\.ipynb)$")
+_ANCHOR = re.compile(r"\]\(#([^)\s]+)\)")
 
 
 def lesson_title(notebook: Path) -> str:
@@ -138,6 +140,21 @@ def instructors_page(readme: str) -> str:
     return f"# {heading}\n\n{site_links(body)}\n"
 
 
+def myst_anchors(markdown: str) -> str:
+    """In-page links in MyST's form: JupyterLab's anchors keep a heading's case
+    (``#Time-each-part-took``), MyST's heading anchors are lower case (``#time-each-part-took``)."""
+    return _ANCHOR.sub(lambda match: f"](#{match.group(1).lower()})", markdown)
+
+
+def lesson_for_site(notebook: Path) -> str:
+    """The notebook's JSON with the in-page links of its markdown cells in MyST's form."""
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            cell["source"] = myst_anchors("".join(cell["source"]))
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+
+
 def _copy(source: Path, target: Path) -> None:
     """Copy with its time stamp (so Sphinx rereads only what changed), skipping identical files."""
     if not target.exists() or target.stat().st_mtime != source.stat().st_mtime:
@@ -146,8 +163,9 @@ def _copy(source: Path, target: Path) -> None:
 
 
 def _write(target: Path, text: str) -> None:
-    if not target.exists() or target.read_text() != text:
-        target.write_text(text)
+    """Write `text` (UTF-8) unless the file holds it already, so that Sphinx rereads only what changed."""
+    if not target.exists() or target.read_text(encoding="utf-8") != text:
+        target.write_text(text, encoding="utf-8")
 
 
 def stage_sources(root: Path = ROOT, staging: Path = STAGING) -> list[Path]:
@@ -161,14 +179,14 @@ def stage_sources(root: Path = ROOT, staging: Path = STAGING) -> list[Path]:
         raise FileNotFoundError(f"no lesson notebooks {notebooks}/NN_*.ipynb to build a site from")
     exercises = exercise_notebooks(notebooks)
     readme = (root / "README.md").read_text()
-    wanted = {staging / p.name: p for p in lessons}
-    wanted |= {staging / "exercises" / p.name: p for p in exercises}
+    wanted = {staging / "exercises" / p.name: p for p in exercises}
     wanted[staging / GLOSSARY] = notebooks / GLOSSARY
     (staging / "_static").mkdir(parents=True, exist_ok=True)
     generated = {staging / "index.md": landing_page(readme, lessons, exercises),
                  staging / "_static" / "favicon.svg": FAVICON,
                  staging / "_static" / "course.css": CSS,
                  staging / "instructors.md": instructors_page(readme)}
+    generated |= {staging / p.name: lesson_for_site(p) for p in lessons}
     for path in staging.rglob("*"):
         if path.is_file() and path not in wanted and path not in generated:
             path.unlink()
