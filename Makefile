@@ -5,8 +5,11 @@
 # make student        student versions of the notebooks, in student/
 # make exercises      rewrite the learner versions the Colab badges open, in notebooks/exercises/
 # make colab-check    run every lesson and its learner version as in Colab, in a Colab-like venv
+#                     (VERSIONS=exercises: the learner versions only, as CI does)
 #                     (installs the committed HEAD: commit first)
 # make site           the course website, in site/ (from the committed notebooks, nothing re-run)
+# make mutation       % of deliberate bugs (mutants) the tests kill in crf.py, lstm.py and the sandbox's
+#                     file guard, each with its own tests (not in CI: tens of minutes; SAMPLE=3 tests 1 in 3)
 PYTHON_BIN ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -16,7 +19,7 @@ TORCH_VERSION ?= 2.13.0
 # PyTorch's CPU-only wheels; set TORCH_INDEX= (empty) to use pip's own configuration.
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: setup data run test lab student exercises colab-check site
+.PHONY: setup data run test lab student exercises colab-check site mutation
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -46,8 +49,11 @@ exercises: setup
 	$(PY) -m course_utils assign --out notebooks/exercises
 
 colab-check: data
-	$(PY) -m course_utils.tooling.colab_check --out runs/colab-check --torch-index "$(TORCH_INDEX)"
+	$(PY) -m course_utils.tooling.colab_check --out runs/colab-check --torch-index "$(TORCH_INDEX)" $(if $(VERSIONS),--versions $(VERSIONS))
 	COURSE_COLAB_RUNS=runs/colab-check COURSE_PROGRESS=0 $(PY) -m pytest tests/test_notebooks.py -k colab_run
 
 site: setup
 	$(PY) -m course_utils.tooling.site --out site
+
+mutation: setup
+	nice -n 10 $(PY) -m course_utils.tooling.mutation $(if $(SAMPLE),--sample $(SAMPLE))

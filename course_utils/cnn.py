@@ -50,6 +50,9 @@ def conv2d_unfold(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
     """Output length of a convolution or pooling along one axis:
     floor((size + 2*padding - dilation*(kernel-1) - 1) / stride) + 1."""
+    given = {"size": size, "kernel": kernel, "stride": stride, "padding": padding, "dilation": dilation}
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in given.values()):
+        raise TypeError(f"expected ints, got {', '.join(f'{k}={v!r}' for k, v in given.items())}")
     if min(kernel, stride, dilation) < 1 or padding < 0:
         raise ValueError(f"kernel, stride and dilation must be >= 1 and padding >= 0, "
                          f"got kernel={kernel}, stride={stride}, dilation={dilation}, padding={padding}")

@@ -23,23 +23,22 @@ together, with a boolean mask (B, L) that is True on real tokens. Loops run
 over time steps only, never over sentences.
 
 Tagging schemes such as BIO forbid some tag bigrams (``O`` followed by
-``I-PER``). ``scheme_constraints`` lists the allowed transitions for a scheme
-and ``CRF(num_tags, constraints=...)`` gives every forbidden one a fixed,
-non-learnable score, so that training ignores them and decoding never
-produces them.
+``I-PER``). ``CRF(num_tags, constraints=(transitions, start, end))`` takes
+three boolean masks of the allowed transitions, first tags and last tags
+(``course_utils.ner_data.scheme_constraints`` builds them for a scheme) and
+gives every forbidden one a fixed, non-learnable score, so that training
+ignores them and decoding never produces them.
+
+Like pytorch-crf, this module depends on nothing but PyTorch (NumPy for the
+backtrace): inputs are checked once, where a public method is called, and
+half-precision emissions (float16, bfloat16) are computed in float32.
 """
 
-import itertools
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import Tensor, nn
-
-from .ner_data import may_follow
-from .timing import median_time
 
 Reduction = Literal["none", "sum", "mean", "token_mean"]
 
@@ -49,67 +48,24 @@ Reduction = Literal["none", "sum", "mean", "token_mean"]
 # float64, so these paths carry no probability. Decoding uses -inf instead,
 # so that no decoded path can ever contain a forbidden transition.
 FORBIDDEN_SCORE = -10000.0
+MAX_NBEST = 10_000  # decode_nbest keeps this many prefixes per tag at most
 
-# ---------------------------------------------------------------------------
-# Transition constraints for tagging schemes
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TransitionConstraints:
-    """Which tags may start, follow each other, and end a sequence.
-
-    Introduced in lesson 05.
-
-    Attributes:
-        transitions: (T, T) bool; transitions[i, j] is True if tag j may follow tag i.
-        start: (T,) bool; True if a sequence may start with the tag.
-        end: (T,) bool; True if a sequence may end with the tag.
-    """
-
-    transitions: Tensor
-    start: Tensor
-    end: Tensor
-
-
-def scheme_constraints(tag_names: list[str], scheme: str) -> TransitionConstraints:
-    """Allowed transitions, start tags and end tags of a tagging scheme.
-
-    Introduced in lesson 05. The rules are those of
-    ``course_utils.ner_data.may_follow``, their one home; in short (X, Y are
-    entity types such as PER, LOC):
-    - BIO: I-X may only follow B-X or I-X, so a sequence cannot start with I-X.
-    - IOB1: B-X may only follow B-X or I-X.
-    - BIOES: B-X and I-X must be followed by I-X or E-X; O, E-X and S-X must
-      be followed by O, B-Y or S-Y. Sequences start with O, B or S and end
-      with O, E or S.
-    - BMES: BIOES with M in place of I.
-
-    Args:
-        tag_names: the T tag names in tag-index order, e.g. ["O", "B-PER", "I-PER"].
-        scheme: "IOB1", "BIO" (or "IOB2"), "BIOES" or "BMES" (case-insensitive).
-
-    Returns:
-        TransitionConstraints with transitions (T, T), start (T,), end (T,), all bool.
-    """
-    if not isinstance(tag_names, (list, tuple)) or not tag_names or len(set(tag_names)) != len(tag_names):
-        raise ValueError(f"tag_names must be a non-empty list of distinct names, got {tag_names}")
-    for tag in tag_names:
-        may_follow(None, tag, scheme)  # a ValueError names a tag the scheme does not use
-    transitions = torch.tensor([[may_follow(a, b, scheme) for b in tag_names] for a in tag_names])
-    start = torch.tensor([may_follow(None, tag, scheme) for tag in tag_names])
-    end = torch.tensor([may_follow(tag, None, scheme) for tag in tag_names])
-    return TransitionConstraints(transitions=transitions, start=start, end=end)
-
+# Allowed transitions (T, T), allowed first tags (T,) and allowed last tags (T,),
+# all bool: transitions[i, j] is True if tag j may follow tag i.
+Constraints = tuple[Tensor, Tensor, Tensor]
 
 # ---------------------------------------------------------------------------
 # Input checks
 # ---------------------------------------------------------------------------
 
 
-def _check_emissions(emissions: Tensor, num_tags: int) -> None:
+def _check_emissions(emissions: Tensor, num_tags: int) -> Tensor:
+    """Return the (B, L, T) emissions, in float32 if they were float16 or bfloat16."""
     if not isinstance(emissions, Tensor):
         raise TypeError(f"emissions must be a torch.Tensor, got {type(emissions).__name__}")
+    if emissions.layout != torch.strided:
+        raise ValueError(f"emissions must be a dense tensor, got layout {emissions.layout}: "
+                         "call .to_dense() first")
     if emissions.dim() != 3 or emissions.size(2) != num_tags or emissions.size(1) == 0:
         raise ValueError(
             f"emissions must have shape (batch, length >= 1, num_tags={num_tags}), "
@@ -125,6 +81,8 @@ def _check_emissions(emissions: Tensor, num_tags: int) -> None:
             f"emissions must be finite, got NaN or inf (first at sentence {bad[0]}, token {bad[1]}); "
             "check the network that computes them (a too-large learning rate?)"
         )
+    # Sums of many half-precision scores overflow (float16 ends at 65504): compute in float32.
+    return emissions.float() if emissions.dtype in (torch.float16, torch.bfloat16) else emissions
 
 
 def _check_mask(mask: Tensor | None, emissions: Tensor) -> Tensor:
@@ -164,11 +122,26 @@ def _check_tags(tags: Tensor, mask: Tensor, num_tags: int) -> None:
         )
 
 
-def _require_finite(best_scores: Tensor) -> None:
+def _require_representable(values: Tensor, what: str) -> None:
+    """Raise ValueError if the per-sentence ``values`` (B,) overflowed: NaN, inf, or so large
+    that their rounding step exceeds 1, which hides every score below it (a loss of 0)."""
+    step = values.abs() * torch.finfo(values.dtype).eps   # (B,) gap to the next representable value
+    if not (step < 1).all():                                # NaN and inf fail this test too
+        bad = (~(step < 1)).nonzero().flatten().tolist()
+        first = values[bad[0]].item()
+        state = "not finite" if not np.isfinite(first) else f"{first:.3g}, too large to resolve a difference of 1"
+        raise ValueError(
+            f"the {what} of sentence(s) {bad} is {state}: the scores overflow "
+            f"{values.dtype}; expected emissions and CRF parameters of moderate size"
+        )
+
+
+def _require_reachable(best_scores: Tensor) -> None:
     """Raise ValueError if a sentence's best path score (B,) is -inf: no path obeys the constraints."""
-    if torch.isinf(best_scores).any():
-        bad = torch.isinf(best_scores).nonzero().flatten().tolist()
+    if torch.isneginf(best_scores).any():
+        bad = torch.isneginf(best_scores).nonzero().flatten().tolist()
         raise ValueError(f"no tag sequence satisfies the transition constraints for sentence(s) {bad}")
+    _require_representable(best_scores, "best path score")
 
 
 # ---------------------------------------------------------------------------
@@ -193,13 +166,15 @@ class CRF(nn.Module):
 
     Args:
         num_tags: T, the number of tags.
-        constraints: optional allowed transitions (see ``scheme_constraints``);
-            forbidden ones get a fixed score in training and are never decoded.
+        constraints: optional (transitions (T, T), start (T,), end (T,)) bool
+            masks of the allowed transitions, first tags and last tags (see
+            ``course_utils.ner_data.scheme_constraints``); forbidden ones get a
+            fixed score in training and are never decoded.
     """
 
-    def __init__(self, num_tags: int, constraints: TransitionConstraints | None = None) -> None:
+    def __init__(self, num_tags: int, constraints: Constraints | None = None) -> None:
         super().__init__()
-        if not isinstance(num_tags, int) or num_tags < 1:
+        if not isinstance(num_tags, int) or isinstance(num_tags, bool) or num_tags < 1:
             raise ValueError(f"num_tags must be a positive int, got {num_tags!r}")
         self.num_tags = num_tags
         self.start_transitions = nn.Parameter(torch.empty(num_tags).uniform_(-0.1, 0.1))
@@ -207,33 +182,50 @@ class CRF(nn.Module):
         self.transitions = nn.Parameter(torch.empty(num_tags, num_tags).uniform_(-0.1, 0.1))
         if constraints is None:
             everything = torch.ones(num_tags, num_tags, dtype=torch.bool)
-            constraints = TransitionConstraints(everything, everything[0], everything[0])
+            constraints = (everything, everything[0], everything[0])
         self._register_constraints(constraints)
 
-    def _register_constraints(self, constraints: TransitionConstraints) -> None:
+    def _register_constraints(self, constraints: Constraints) -> None:
         """Store the allowed-transition masks as (non-learnable) buffers."""
         t = self.num_tags
-        for name, expected in [("transitions", (t, t)), ("start", (t,)), ("end", (t,))]:
-            value = getattr(constraints, name)
+        if not isinstance(constraints, tuple) or len(constraints) != 3:
+            raise TypeError("constraints must be a tuple (transitions, start, end) of bool tensors, "
+                            f"got {type(constraints).__name__}")
+        names = [("transitions", (t, t)), ("start", (t,)), ("end", (t,))]
+        for (name, expected), value in zip(names, constraints):
             if not isinstance(value, Tensor) or value.dtype != torch.bool or value.shape != expected:
                 got = (value.dtype, tuple(value.shape)) if isinstance(value, Tensor) else type(value)
                 raise ValueError(f"constraints.{name} must be a bool tensor of shape {expected}, got {got}")
-        self.register_buffer("allowed_transitions", constraints.transitions.clone())
-        self.register_buffer("allowed_start", constraints.start.clone())
-        self.register_buffer("allowed_end", constraints.end.clone())
+        transitions, start, end = constraints
+        self.register_buffer("allowed_transitions", transitions.clone())
+        self.register_buffer("allowed_start", start.clone())
+        self.register_buffer("allowed_end", end.clone())
 
     def extra_repr(self) -> str:
         return f"num_tags={self.num_tags}"
+
+    def _check_inputs(self, emissions: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Every check of a public method's inputs, once: the parameters and the emissions must
+        be finite, the mask a prefix mask. Returns emissions (B, L, T) (float32 if they were
+        half precision) and the (B, L) bool mask."""
+        for name, parameter in self.named_parameters():
+            if not torch.isfinite(parameter).all():
+                raise ValueError(f"the CRF parameter {name} holds NaN or inf: expected finite "
+                                 "scores (corrupted weights, or a training run that diverged?)")
+        emissions = _check_emissions(emissions, self.num_tags)
+        return emissions, _check_mask(mask, emissions)
 
     def _scores(self, forbidden: float) -> tuple[Tensor, Tensor, Tensor]:
         """Start (T,), transition (T, T) and end (T,) scores, forbidden entries set to ``forbidden``.
 
         masked_fill copies the parameters, so forbidden entries get no gradient.
+        Half-precision parameters are computed in float32, like the emissions.
         """
+        dtype = torch.promote_types(self.transitions.dtype, torch.float32)
         return (
-            self.start_transitions.masked_fill(~self.allowed_start, forbidden),
-            self.transitions.masked_fill(~self.allowed_transitions, forbidden),
-            self.end_transitions.masked_fill(~self.allowed_end, forbidden),
+            self.start_transitions.masked_fill(~self.allowed_start, forbidden).to(dtype),
+            self.transitions.masked_fill(~self.allowed_transitions, forbidden).to(dtype),
+            self.end_transitions.masked_fill(~self.allowed_end, forbidden).to(dtype),
         )
 
     # -- training ----------------------------------------------------------
@@ -257,7 +249,12 @@ class CRF(nn.Module):
         """
         if reduction not in ("none", "sum", "mean", "token_mean"):
             raise ValueError(f"reduction must be 'none', 'sum', 'mean' or 'token_mean', got {reduction!r}")
-        nll = self.log_partition(emissions, mask) - self.score(emissions, tags, mask)  # (B,)
+        emissions, mask = self._check_inputs(emissions, mask)
+        self._check_gold(tags, mask)
+        log_z = self._log_partition(emissions, mask)                                    # (B,)
+        _require_representable(log_z, "log partition function")
+        nll = log_z - self._score(emissions, tags, mask)                               # (B,)
+        _require_representable(nll, "negative log-likelihood")
         if reduction == "none":
             return nll
         if reduction == "sum":
@@ -279,12 +276,16 @@ class CRF(nn.Module):
         Returns:
             (B,) score of each sentence's tag sequence.
         """
-        _check_emissions(emissions, self.num_tags)
-        mask = _check_mask(mask, emissions)
-        _check_tags(tags, mask, self.num_tags)
+        emissions, mask = self._check_inputs(emissions, mask)
+        self._check_gold(tags, mask)
+        scores = self._score(emissions, tags, mask)
+        _require_representable(scores, "score")
+        return scores
+
+    def _score(self, emissions: Tensor, tags: Tensor, mask: Tensor) -> Tensor:
+        """``score`` on checked inputs: (B,)."""
         tags = tags.masked_fill(~mask, 0)                                    # (B, L), padding -> 0
         last_tags = tags.gather(1, mask.sum(1, keepdim=True) - 1).squeeze(1)  # (B,)
-        self._check_allowed(tags, last_tags, mask)
         start, transitions, end = self._scores(FORBIDDEN_SCORE)
 
         emitted = emissions.gather(2, tags.unsqueeze(2)).squeeze(2)         # (B, L)
@@ -296,8 +297,12 @@ class CRF(nn.Module):
             + end[last_tags]
         )
 
-    def _check_allowed(self, tags: Tensor, last_tags: Tensor, mask: Tensor) -> None:
-        """Raise ValueError if the (B, L) tags use a start, transition or end the constraints forbid."""
+    def _check_gold(self, tags: Tensor, mask: Tensor) -> None:
+        """Raise ValueError unless the (B, L) tags are valid ids that use no start, transition or
+        end the constraints forbid."""
+        _check_tags(tags, mask, self.num_tags)
+        tags = tags.masked_fill(~mask, 0)
+        last_tags = tags.gather(1, mask.sum(1, keepdim=True) - 1).squeeze(1)  # (B,)
         moves_ok = self.allowed_transitions[tags[:, :-1], tags[:, 1:]] | ~mask[:, 1:]  # (B, L - 1)
         ok = moves_ok.all(1) & self.allowed_start[tags[:, 0]] & self.allowed_end[last_tags]  # (B,)
         if not ok.all():
@@ -317,8 +322,13 @@ class CRF(nn.Module):
         Returns:
             (B,) log partition function of each sentence.
         """
-        _check_emissions(emissions, self.num_tags)
-        mask = _check_mask(mask, emissions)
+        emissions, mask = self._check_inputs(emissions, mask)
+        log_z = self._log_partition(emissions, mask)
+        _require_representable(log_z, "log partition function")
+        return log_z
+
+    def _log_partition(self, emissions: Tensor, mask: Tensor) -> Tensor:
+        """``log_partition`` on checked inputs: (B,)."""
         _, _, end = self._scores(FORBIDDEN_SCORE)
         alphas = self._forward_alphas(emissions, mask)  # (B, L, T)
         return torch.logsumexp(alphas[:, -1] + end, dim=1)
@@ -360,11 +370,11 @@ class CRF(nn.Module):
         Returns:
             (B, L, T) probabilities; each real token's row sums to 1, padding rows are 0.
         """
-        _check_emissions(emissions, self.num_tags)
-        mask = _check_mask(mask, emissions)
+        emissions, mask = self._check_inputs(emissions, mask)
         _, transitions, end = self._scores(FORBIDDEN_SCORE)
         alphas = self._forward_alphas(emissions, mask)                    # (B, L, T)
         log_z = torch.logsumexp(alphas[:, -1] + end, dim=1)               # (B,)
+        _require_representable(log_z, "log partition function")
 
         # Backward variables: betas[b, t, i] = log-sum-exp of the scores of all
         # suffixes after position t given y_t = i (end transition included).
@@ -393,9 +403,9 @@ class CRF(nn.Module):
         Returns:
             B lists of tag indices, each as long as its sentence.
         """
-        _check_emissions(emissions, self.num_tags)
-        mask = _check_mask(mask, emissions)
-        _, paths = self._viterbi(emissions, mask)
+        emissions, mask = self._check_inputs(emissions, mask)
+        best_scores, paths = self._viterbi(emissions, mask)
+        _require_reachable(best_scores)
         return [path[:n] for path, n in zip(paths.tolist(), mask.sum(1).tolist())]
 
     @torch.no_grad()
@@ -430,7 +440,6 @@ class CRF(nn.Module):
         last = mask.sum(1) - 1                                            # (B,)
         final = scores[last, torch.arange(batch_size, device=last.device)] + end  # (B, T)
         best_scores, tag = final.max(dim=1)                               # (B,), (B,)
-        _require_finite(best_scores)
 
         # 3. Backtrace from step L - 1, all sentences at once. Rather than store a
         #    back-pointer for every step and tag, recompute it for the one tag on
@@ -438,8 +447,6 @@ class CRF(nn.Module):
         #    transitions[i, tag]. The arrays are tiny (B, T), so this loop runs in
         #    NumPy, whose cost per call is a fraction of PyTorch's. Past a sentence's
         #    end the tag stays put until the walk reaches its last token.
-        if scores.dtype not in (torch.float32, torch.float64):
-            scores, transitions = scores.float(), transitions.float()    # NumPy has no bfloat16
         scores = scores.cpu().numpy()                                     # (L, B, T)
         into = transitions.T.cpu().numpy()                                # into[j] = transitions[:, j]
         real = mask.T.cpu().numpy()                                       # (L, B)
@@ -466,16 +473,19 @@ class CRF(nn.Module):
         Args:
             emissions: (B, L, T) float.
             mask: (B, L) bool prefix mask, or None.
-            n: number of sequences per sentence (fewer come back if fewer exist).
+            n: number of sequences per sentence (fewer come back if fewer exist);
+                at most ``MAX_NBEST``, since every step keeps n prefixes per tag.
 
         Returns:
             B lists of up to n (score, tags) pairs, best first; score is the
             sequence score (log of the unnormalised probability).
         """
-        if not isinstance(n, int) or n < 1:
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ValueError(f"n must be a positive int, got {n!r}")
-        _check_emissions(emissions, self.num_tags)
-        mask = _check_mask(mask, emissions)
+        emissions, mask = self._check_inputs(emissions, mask)
+        n = min(n, self.num_tags ** emissions.size(1))  # no more sequences exist
+        if n > MAX_NBEST:
+            raise ValueError(f"n must be at most {MAX_NBEST} (memory grows as batch x length x tags x n), got {n}")
         start, transitions, end = self._scores(float("-inf"))
         batch, tags, device = emissions.size(0), self.num_tags, emissions.device
         batch_ids = torch.arange(batch, device=device)                      # (B,)
@@ -496,7 +506,7 @@ class CRF(nn.Module):
         last = mask.sum(1) - 1                                            # (B,)
         final = torch.stack(scores, dim=1)[batch_ids, last] + end[:, None]  # (B, T, n)
         best_scores, pointer = final.flatten(1).topk(n, dim=1)            # (B, n) each
-        _require_finite(best_scores[:, 0])
+        _require_reachable(best_scores[:, 0])
 
         # 3. Backtrace; on padding every pair points to itself.
         path = [pointer]                                                  # (B, n) per step
@@ -513,74 +523,3 @@ class CRF(nn.Module):
                 best_scores.tolist(), paths.tolist(), (last + 1).tolist()
             )
         ]
-
-
-# ---------------------------------------------------------------------------
-# Benchmark against pytorch-crf
-# ---------------------------------------------------------------------------
-
-
-def benchmark(
-    thread_counts: tuple[int, ...] | None = None, batch_size: int = 64, max_length: int = 50,
-    min_length: int | None = None, tag_counts: tuple[int, ...] = (9, 17), seed: int = 0,
-) -> pd.DataFrame:
-    """Time this CRF against pytorch-crf on CPU (NLL forward+backward, and decoding).
-
-    Introduced in lesson 05. Sentence lengths are drawn uniformly from
-    [min_length, max_length], with one sentence of full length.
-
-    Args:
-        thread_counts: torch CPU thread counts to try; None means 1 and torch's
-            current setting.
-        batch_size, max_length: B and L of the random emissions (B, L, T).
-        min_length: shortest sentence; None means max_length // 2.
-        tag_counts: the values of T to try.
-        seed: random seed for emissions, tags and lengths.
-
-    Returns:
-        DataFrame with columns threads, tags, op, ours_ms, torchcrf_ms, speedup
-        (torchcrf_ms / ours_ms; above 1 means ours is faster). Without
-        pytorch-crf installed, an empty table, and a one-line message that
-        says how to get it.
-    """
-    columns = ["threads", "tags", "op", "ours_ms", "torchcrf_ms", "speedup"]
-    try:
-        from torchcrf import CRF as TorchCRF
-    except ImportError:
-        print("skipped: the comparison needs pytorch-crf; `pip install pytorch-crf`, then run this again")
-        return pd.DataFrame(columns=columns)
-
-    if thread_counts is None:
-        thread_counts = tuple(sorted({1, torch.get_num_threads()}))
-    generator = torch.Generator().manual_seed(seed)
-    min_length = max_length // 2 if min_length is None else min_length
-    if not 1 <= min_length <= max_length:
-        raise ValueError(f"expected 1 <= min_length <= max_length, got {min_length} and {max_length}")
-    lengths = torch.randint(min_length, max_length + 1, (batch_size,), generator=generator)
-    lengths[0] = max_length
-    mask = torch.arange(max_length) < lengths.unsqueeze(1)                # (B, L)
-
-    rows = []
-    for num_tags in tag_counts:
-        ours, theirs = CRF(num_tags), TorchCRF(num_tags, batch_first=True)
-        theirs.load_state_dict({k: v for k, v in ours.state_dict().items() if "allowed" not in k})
-        emissions = torch.randn(batch_size, max_length, num_tags, generator=generator)
-        emissions.requires_grad_(True)
-        tags = torch.randint(num_tags, (batch_size, max_length), generator=generator)
-
-        def ours_nll() -> None:
-            ours(emissions, tags, mask, reduction="sum").backward()
-
-        def theirs_nll() -> None:
-            (-theirs(emissions, tags, mask, reduction="sum")).backward()
-
-        frozen = emissions.detach()  # decoding happens without autograd
-        jobs = {
-            "nll forward+backward": (ours_nll, theirs_nll),
-            "decode": (lambda: ours.decode(frozen, mask), lambda: theirs.decode(frozen, mask)),
-        }
-        for threads, (op, (ours_fn, theirs_fn)) in itertools.product(thread_counts, jobs.items()):
-            ms = [median_time(fn, threads=threads) * 1e3 for fn in (ours_fn, theirs_fn)]
-            rows.append({"threads": threads, "tags": num_tags, "op": op, "ours_ms": ms[0],
-                         "torchcrf_ms": ms[1], "speedup": ms[1] / ms[0]})
-    return pd.DataFrame(rows, columns=columns).sort_values(["threads", "tags"], kind="stable").round(3)

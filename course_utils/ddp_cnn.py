@@ -38,6 +38,7 @@ from torch.utils.data import TensorDataset
 from . import distributed
 from .cnn import make_cnn
 from .data import load_fashion_mnist
+from .tooling.files import write_text
 from .train import evaluate, save_checkpoint
 
 
@@ -175,7 +176,7 @@ def train(args: argparse.Namespace) -> dict:
                               context.device)
             result["test_accuracy"] = scores["accuracy"]
         save_checkpoint(out / "model.pt", model, **result)
-        (out / "result.json").write_text(json.dumps(result, indent=1))
+        write_text(out / "result.json", json.dumps(result, indent=1))
         print(f"rank 0 wrote {out / 'model.pt'}: " + json.dumps(result), flush=True)
     distributed.teardown()
     return result

@@ -2,7 +2,7 @@
 
 Introduced in lesson 02 (character-level LSTM language model on Tiny Shakespeare).
 
-The module has three parts:
+The module has two parts:
 
 * ``LSTMLayer`` and ``LSTM``: the model itself, with parameters laid out exactly
   like ``torch.nn.LSTM`` so that weights can be copied across and the outputs,
@@ -10,7 +10,8 @@ The module has three parts:
 * ``input_gradient_norms``: measures how much the loss at the last time step
   depends on each earlier input, for the lesson's "why a plain RNN struggles"
   section.
-* ``benchmark``: times our ``LSTM`` against ``torch.nn.LSTM``.
+
+``course_utils.tooling.bench.lstm_benchmark`` times our ``LSTM`` against ``torch.nn.LSTM``.
 
 Shapes use B = batch size, T = time steps, I = input size, H = hidden size,
 L = number of layers.
@@ -19,13 +20,11 @@ L = number of layers.
 from __future__ import annotations
 
 import math
-from typing import Sequence
 
-import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from .timing import median_time
+from .checks import check_positive_int
 
 State = tuple[Tensor, Tensor]
 
@@ -103,9 +102,8 @@ class LSTMLayer(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int) -> None:
         super().__init__()
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"expected {name} to be a positive int, got {value!r}")
+        check_positive_int("input_size", input_size)
+        check_positive_int("hidden_size", hidden_size)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size))
@@ -162,7 +160,10 @@ class LSTMLayer(nn.Module):
             (h, c): the final hidden and cell states, each (B, H).
         """
         h, c = self._initial_state(x, state)
+        return self._scan(x, h, c)
 
+    def _scan(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, State]:
+        """``forward`` once its arguments are checked: x (B, T, I), h and c (B, H)."""
         # Speed-up: the input part of the gates, x_t @ W_ih^T + b_ih, does not
         # depend on h, so we do not need to wait for the previous step to
         # compute it. One big matrix multiply over all B*T input vectors at
@@ -229,8 +230,7 @@ class LSTM(nn.Module):
         self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0
     ) -> None:
         super().__init__()
-        if not isinstance(num_layers, int) or isinstance(num_layers, bool) or num_layers < 1:
-            raise ValueError(f"expected num_layers to be a positive int, got {num_layers!r}")
+        check_positive_int("num_layers", num_layers)
         if not isinstance(dropout, (int, float)) or not 0.0 <= dropout <= 1.0:
             raise ValueError(f"expected dropout to be a number in [0, 1], got {dropout!r}")
         self.input_size = input_size
@@ -253,15 +253,16 @@ class LSTM(nn.Module):
             (h, c): the final hidden and cell states of every layer, each (L, B, H).
         """
         _check_input(x, self.input_size)
-        if state is not None:
-            _check_state(state, (self.num_layers, x.shape[0], self.hidden_size))
+        if state is None:
+            zeros = x.new_zeros(self.num_layers, x.shape[0], self.hidden_size)
+            state = (zeros, zeros)
+        _check_state(state, (self.num_layers, x.shape[0], self.hidden_size))
         final_h, final_c = [], []
         output = x
         for k, layer in enumerate(self.layers):
             if k > 0:
                 output = self.dropout(output)
-            layer_state = None if state is None else (state[0][k], state[1][k])
-            output, (h, c) = layer(output, layer_state)
+            output, (h, c) = layer._scan(output, state[0][k], state[1][k])
             final_h.append(h)
             final_c.append(c)
         return output, (torch.stack(final_h), torch.stack(final_c))
@@ -353,8 +354,7 @@ def input_gradient_norms(
     if not isinstance(model, nn.Module):
         raise TypeError(f"expected model to be a torch.nn.Module, got {type(model).__name__}")
     for name, value in (("seq_len", seq_len), ("input_size", input_size), ("batch", batch)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"expected {name} to be a positive int, got {value!r}")
+        check_positive_int(name, value)
     if getattr(model, "batch_first", True) is False:
         raise ValueError("expected a batch first model (batch_first=True), got batch_first=False")
     parameter = next(model.parameters(), None)
@@ -378,68 +378,3 @@ def input_gradient_norms(
     (grad,) = torch.autograd.grad(loss, x)  # (B, T, I), parameter .grad untouched
     norms = grad.norm(dim=(0, 2))  # (T,), indexed by t
     return norms.flip(0).detach().cpu()  # indexed by k = T - 1 - t
-
-
-def _forward_backward_ms(model: nn.Module, x: Tensor, warmup: int, min_run_time: float) -> float:
-    """Median milliseconds of one forward + backward pass of ``model`` on ``x`` (B, T, I)."""
-    def step() -> None:
-        model.zero_grad(set_to_none=True)
-        output, _ = model(x)
-        output.sum().backward()
-
-    return median_time(step, warmup=warmup, min_run_time=min_run_time) * 1000.0
-
-
-def benchmark(
-    sizes: Sequence[tuple[int, int, int, int]] = (
-        (128, 32, 50, 1),
-        (256, 64, 100, 1),
-        (256, 64, 100, 2),
-    ),
-    input_size: int = 64,
-    warmup: int = 2,
-    min_run_time: float = 0.5,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Time forward + backward of our ``LSTM`` against ``torch.nn.LSTM``. Introduced in lesson 02.
-
-    Both models get the same weights and the same input x (batch, steps,
-    input_size) and the loss output.sum(). Each is timed with the course's
-    timer, course_utils.timing.median_time (the median after warm-up), with
-    torch's current number of threads. Not a test: print the table and read
-    the ratio.
-
-    Args:
-        sizes: (hidden, batch, steps, layers) for each row.
-        input_size: I, e.g. the embedding size of a character model.
-        warmup: untimed runs per model and size before timing.
-        min_run_time: seconds of timed runs per model and size, at least.
-        seed: seed for the weights and the input.
-
-    Returns:
-        One row per size with columns hidden, batch, steps, layers, ours_ms,
-        torch_ms and ratio (ours_ms / torch_ms).
-    """
-    rows = []
-    for size in sizes:
-        if len(size) != 4:
-            raise ValueError(f"expected each size as (hidden, batch, steps, layers), got {size!r}")
-        hidden, batch, steps, layers = size
-        torch.manual_seed(seed)
-        torch_lstm = nn.LSTM(input_size, hidden, layers, batch_first=True)
-        ours = LSTM.from_torch(torch_lstm)
-        x = torch.randn(batch, steps, input_size)
-        ours_ms = _forward_backward_ms(ours, x, warmup, min_run_time)
-        torch_ms = _forward_backward_ms(torch_lstm, x, warmup, min_run_time)
-        rows.append(
-            {
-                "hidden": hidden,
-                "batch": batch,
-                "steps": steps,
-                "layers": layers,
-                "ours_ms": ours_ms,
-                "torch_ms": torch_ms,
-                "ratio": ours_ms / torch_ms,
-            }
-        )
-    return pd.DataFrame(rows)

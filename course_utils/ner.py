@@ -21,41 +21,64 @@ lesson's ablation.
 
 ``Tagger`` is a trained network with its vocabularies: it tags new text,
 evaluates, and saves itself as JSON (configuration, vocabularies) plus a
-state_dict. Training and the command line (``python -m course_utils ner ...``)
-are in ``course_utils.ner_train``, as a model and its training script are kept
-apart in nanoGPT: this module is what you need to *use* a tagger.
+state_dict, with a manifest of their sha256. Training is in ``course_utils.ner_train``
+and the command line (``python -m course_utils ner ...``) in ``course_utils.tooling.ner_cli``,
+as a model and its training script are kept apart in nanoGPT: this module is what you
+need to *use* a tagger.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import glob
+import hashlib
+import io
 import json
 import math
-import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
+import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
+import numpy as np
 import pandas as pd
 import torch
 from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .crf import CRF, scheme_constraints
+from .checks import check_positive_int
+from .crf import CRF
 from .ner_data import (
     Corpus, Sentence, Vocab, build_char_vocab, build_tag_vocab, build_vocab, convert_tags,
-    tag_violations,
+    scheme_constraints, tag_violations,
 )
+from .tooling.files import atomic_folder
 
-# The files of a saved tagger (see Tagger.save).
-SAVED_FILES = ("config.json", "vocabularies.json", "weights.pt")
+# The files of a saved tagger (see Tagger.save), and the manifest that records their sha256.
+MANIFEST = "manifest.json"
+SAVED_FILES = ("config.json", "vocabularies.json", "weights.pt", MANIFEST)
+# The most bytes a saved tagger's JSON files may hold (far more than any real vocabulary needs),
+# and the room weights.pt may take beyond its tensors' bytes (zip and pickle bookkeeping).
+MAX_JSON_BYTES = 256 * 2**20
+WEIGHTS_OVERHEAD_BYTES = 2 * 2**20
+# What every file torch.save writes starts with: it is a zip archive.
+ZIP_MAGIC = b"PK\x03\x04"
+# The signals a save holds back until it has finished (see Tagger.save).
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 # Casing classes; index 0 is padding.
 CASINGS = ("<pad>", "lower", "upper", "title", "digits", "mostly_digits", "has_digit", "other")
 _DIGIT = re.compile(r"\d")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_T = TypeVar("_T")
 
 
 def normalise_word(token: str, lowercase: bool = True) -> str:
@@ -193,6 +216,9 @@ class Vocabularies:
     def encode(self, tokens: Sequence[str], tags: Sequence[str] | None = None) -> dict[str, Tensor]:
         """One sentence of n tokens as tensors: words (n,), casings (n,), chars
         (n, c) with c its longest token, and tags (n,) if given."""
+        tokens = _token_lists([tokens])[0]
+        if tags is not None and (not _is_tag_list(tags) or len(tags) != len(tokens)):
+            raise TypeError(f"expected {len(tokens)} tags (strings), one per token, got {tags!r:.200}")
         longest = max(len(token) for token in tokens)
         chars = torch.zeros(len(tokens), longest, dtype=torch.long)
         for i, token in enumerate(tokens):
@@ -218,8 +244,62 @@ class Vocabularies:
                    bool(data["lowercase"]))
 
 
+def read_embeddings(path: str | Path, vocabularies: Vocabularies, dim: int) -> tuple[Tensor, Tensor]:
+    """Pre-trained vectors for the words of a tagger's vocabulary, from a GloVe-format file.
+    Introduced in lesson 05.
+
+    The format of GloVe (https://nlp.stanford.edu/projects/glove/, e.g. glove.6B.100d.txt):
+    one word per line, then its ``dim`` numbers, separated by spaces. Words are looked up
+    as the vocabulary stores them (``normalise_word``); the first line of a word wins.
+
+    Args:
+        path: the file (UTF-8).
+        vocabularies: the tagger's vocabularies; their V words get vectors.
+        dim: the width every line must have (the tagger's ``word_dim``).
+
+    Returns:
+        vectors (V, dim) float32, zero for words the file lacks, and found (V,) bool.
+
+    Raises:
+        ValueError: naming the file and line of a line of another width, a value that is
+            not a finite number, text that is not UTF-8, or a file without any vector.
+    """
+    path = Path(path)
+    vectors = torch.zeros(len(vocabularies.words), dim)
+    found = torch.zeros(len(vocabularies.words), dtype=torch.bool)
+    specials = {vocabularies.words.pad_index, vocabularies.words.unk_index}
+    lines = 0
+    with open(path, encoding="utf-8") as handle:
+        try:
+            for number, line in enumerate(handle, start=1):
+                fields = line.split()
+                if not fields:
+                    continue
+                if len(fields) != dim + 1:
+                    raise ValueError(f"{path} line {number}: expected a word and {dim} numbers (the "
+                                     f"tagger's word_dim), got {len(fields) - 1} values")
+                try:
+                    vector = torch.from_numpy(np.array(fields[1:], dtype=np.float32))
+                except ValueError as error:
+                    raise ValueError(f"{path} line {number}: expected {dim} numbers after the word ({error})") from None
+                if not torch.isfinite(vector).all():
+                    raise ValueError(f"{path} line {number}: expected finite numbers, got NaN or inf")
+                lines += 1
+                index = vocabularies.words.stoi.get(normalise_word(fields[0], vocabularies.lowercase))
+                if index is not None and index not in specials and not found[index]:
+                    vectors[index], found[index] = vector, True
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{path}: not valid UTF-8 ({error.reason})") from None
+    if not lines:
+        raise ValueError(f"{path} holds no vectors: expected lines of a word and {dim} numbers, "
+                         "as in GloVe's glove.6B.100d.txt")
+    return vectors, found
+
+
 def collate(encoded: Sequence[dict[str, Tensor]]) -> Batch:
     """Pad B encoded sentences (``Vocabularies.encode``) into one ``Batch``. Introduced in lesson 05."""
+    if not encoded:
+        raise ValueError("expected at least one encoded sentence to collate, got none")
     lengths = [len(sentence["words"]) for sentence in encoded]
     size, length = len(encoded), max(lengths)
     longest_word = max(sentence["chars"].size(1) for sentence in encoded)
@@ -399,12 +479,32 @@ def entity_report(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[st
     return pd.DataFrame(report).T.rename(columns={"f1-score": "f1"})
 
 
+def _is_tag_list(tags: object) -> bool:
+    """Whether ``tags`` is a list (or tuple) of strings."""
+    return isinstance(tags, (list, tuple)) and all(isinstance(tag, str) for tag in tags)
+
+
+def _check_tag_lists(tag_lists: object, name: str) -> None:
+    """Raise a TypeError unless ``tag_lists`` is a list of sentences, each a list of tag strings."""
+    if not isinstance(tag_lists, (list, tuple)):
+        raise TypeError(f"{name}: expected a list of sentences, each a list of tags such as "
+                        f"[['B-PER', 'O']], got {type(tag_lists).__name__} {tag_lists!r:.80}")
+    for i, tags in enumerate(tag_lists):
+        if not _is_tag_list(tags):
+            raise TypeError(f"{name}, sentence {i}: expected a list of tags (strings) such as "
+                            f"['B-PER', 'O'], got {type(tags).__name__} {tags!r:.80}")
+
+
 def _check_pairs(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]], gold_scheme: str,
                  predicted_scheme: str) -> tuple[list[list[str]], list[list[str]]]:
     """Check that gold and predicted tags pair up sentence by sentence; return both in BIO."""
+    _check_tag_lists(gold, "gold")
+    _check_tag_lists(predicted, "predicted")
     if len(gold) != len(predicted):
         raise ValueError(f"expected as many predicted as gold sentences, got {len(predicted)} "
                          f"and {len(gold)}")
+    if not gold:
+        raise ValueError("no sentences to score: expected at least one gold sentence and its prediction")
     for i, (g, p) in enumerate(zip(gold, predicted)):
         if len(g) != len(p):
             raise ValueError(f"sentence {i}: {len(g)} gold tags but {len(p)} predicted tags")
@@ -414,6 +514,7 @@ def _check_pairs(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str
 def invalid_sequences(tag_lists: Sequence[Sequence[str]], scheme: str) -> int:
     """How many sentences' tags break the rules of ``scheme`` (``ner_data.tag_violations``),
     such as ``O I-PER`` in BIO. Introduced in lesson 05."""
+    _check_tag_lists(tag_lists, "tag_lists")
     return sum(bool(tag_violations(list(tags), scheme)) for tags in tag_lists)
 
 
@@ -440,13 +541,25 @@ def _token_lists(sentences: Sequence[str] | Sequence[Sequence[str]]) -> list[lis
     return token_lists
 
 
+def _check_writable(directory: Path) -> None:
+    """Raise a ValueError unless a folder can be made beside ``directory`` (where Tagger.save
+    stages its files), by making and removing one in the nearest folder that exists."""
+    parent = next((p for p in directory.absolute().parents if p.exists()), Path("/"))
+    try:
+        tempfile.TemporaryDirectory(dir=parent, prefix=f".{directory.name}.", suffix=".check").cleanup()
+    except OSError as error:
+        raise ValueError(f"cannot save a tagger to {directory}: cannot write in {parent} "
+                         f"({error.strerror})") from None
+
+
 def check_save_target(directory: str | Path) -> Path:
     """``directory`` as a Path, if a tagger can be saved there: a new folder, an empty one or
     a saved tagger (which is replaced). Introduced in lesson 05.
 
     Raises:
-        ValueError: ``directory`` is a file, lies under a file, or is a folder that
-            holds files other than a saved tagger's (saving would delete them).
+        ValueError: ``directory`` is a file, lies under a file, lies in a folder this
+            process cannot write to, or is a folder that holds files other than a saved
+            tagger's (saving would delete them).
     """
     directory = Path(directory)
     for path in (directory, *directory.parents):
@@ -459,23 +572,119 @@ def check_save_target(directory: str | Path) -> Path:
             raise ValueError(f"cannot save a tagger to {directory}: it holds other files than a saved "
                              f"tagger ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}); "
                              f"choose a new or empty folder")
+    _check_writable(directory)
     return directory
 
 
-def _swap_in(staging: Path, directory: Path) -> None:
-    """Put the folder ``staging`` at ``directory`` by renames; an old ``directory`` is moved
-    aside first and deleted once the new one is in place (or put back if that fails)."""
-    if not directory.exists():
-        os.replace(staging, directory)
-        return
-    old = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.", suffix=".old"))
-    os.replace(directory, old)  # replaces the empty folder mkdtemp made
+def _manifest_text(files: dict[str, bytes]) -> str:
+    """The manifest of a saved tagger: the sha256 of each file, as compact, sorted JSON, so
+    that the text is canonical and no byte of it can change unnoticed."""
+    return _manifest_json({name: hashlib.sha256(data).hexdigest() for name, data in files.items()})
+
+
+def _manifest_json(digests: dict[str, str]) -> str:
+    return json.dumps({"sha256": digests}, sort_keys=True, separators=(",", ":"))
+
+
+def _leftovers(directory: Path, kinds: tuple[str, ...]) -> list[Path]:
+    """The folders an interrupted save of ``directory`` left beside it, named as
+    ``tooling.files.atomic_folder`` (``.NAME.xxxxxxxx.part``, ``.old``) and `_check_writable`
+    (``.check``) name theirs; ``kinds`` picks the suffixes."""
+    directory = directory.absolute()
+    if not directory.name:
+        return []
+    pattern = f".{glob.escape(directory.name)}.{'[a-z0-9_]' * 8}.*"
+    return sorted(p for p in directory.parent.glob(pattern) if p.suffix in kinds and p.is_dir())
+
+
+def _read_limited(path: Path, limit: int) -> bytes:
+    """The bytes of ``path``; a file over ``limit`` bytes is refused before it is read."""
     try:
-        os.replace(staging, directory)
-    except BaseException:
-        os.replace(old, directory)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+        size = path.stat().st_size
+        if size > limit:
+            raise ValueError(f"{path} is {size:,} bytes, more than the {limit:,} this file of a saved tagger "
+                             "can hold: it is not a file Tagger.save wrote")
+        return path.read_bytes()
+    except OSError as error:
+        raise ValueError(f"cannot read {path} ({error.strerror or error})") from None
+    except MemoryError:
+        raise ValueError(f"{path} ({size:,} bytes) does not fit in memory") from None
+
+
+def _read_manifest(directory: Path) -> dict[str, str]:
+    """{file name: sha256} as the ``manifest.json`` of the tagger saved in ``directory`` records them.
+
+    Raises:
+        FileNotFoundError: a file of a saved tagger is missing (naming a previous tagger that
+            an interrupted save left beside ``directory``, if there is one).
+        ValueError: the manifest is not the canonical JSON that ``Tagger.save`` writes.
+    """
+    missing = [name for name in SAVED_FILES if not (directory / name).is_file()]
+    if missing:
+        hint = "".join(f"; an interrupted save left the previous tagger in {old}: rename it to {directory}"
+                       for old in _leftovers(directory, (".old",))[:1])
+        raise FileNotFoundError(f"{directory} is not a saved tagger: missing {missing}{hint}")
+    path, names = directory / MANIFEST, sorted(set(SAVED_FILES) - {MANIFEST})
+    data = _read_limited(path, MAX_JSON_BYTES)
+    try:
+        digests = json.loads(data)["sha256"]
+    except (ValueError, TypeError, KeyError, RecursionError):
+        digests = None
+    if not (isinstance(digests, dict) and sorted(digests) == names
+            and all(isinstance(d, str) and _SHA256.fullmatch(d) for d in digests.values())
+            and data == _manifest_json(digests).encode()):
+        raise ValueError(f"{path} does not match the manifest Tagger.save writes (expected "
+                         f'{{"sha256": {{name: 64 hex digits}}}} for {names}): it is corrupted or was '
+                         "edited; save the tagger again")
+    return digests
+
+
+def _read_verified(path: Path, recorded: str, limit: int) -> bytes:
+    """The bytes of ``path`` (at most ``limit``), once their sha256 is ``recorded``."""
+    data = _read_limited(path, limit)
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != recorded:
+        first = next(i for i, (a, b) in enumerate(zip(actual, recorded)) if a != b)
+        raise ValueError(f"{path} does not match {MANIFEST} (its sha256 differs): the file has {actual}, the "
+                         f"manifest records {recorded} (from digit {first + 1} on); the saved tagger is corrupted "
+                         "or was edited; save it again")
+    return data
+
+
+def _read_json(path: Path, digests: dict[str, str], build: Callable[[Any], _T]) -> _T:
+    """``build`` applied to the JSON in ``path``, once the file matches the manifest's ``digests``."""
+    data = _read_verified(path, digests[path.name], MAX_JSON_BYTES)
+    try:
+        return build(json.loads(data))
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as error:
+        raise ValueError(f"{path} is not the {path.stem} Tagger.save writes ({type(error).__name__}: "
+                         f"{error})") from None
+
+
+def state_bytes(model: nn.Module) -> int:
+    """The bytes of ``model``'s tensors, as its state_dict holds them (what weights.pt takes, less
+    the bookkeeping of WEIGHTS_OVERHEAD_BYTES at most)."""
+    return sum(t.numel() * t.element_size() for t in model.state_dict().values())
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Within the block, the STOP_SIGNALS are recorded instead of acted on; on leaving, the
+    previous handlers come back and each signal received is raised again, once, in order.
+    Outside the main thread, where Python cannot set handlers, the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {number: signal.signal(number, lambda number, frame: held.append(number))
+                for number in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        for number in dict.fromkeys(held):
+            signal.raise_signal(number)
 
 
 class Tagger:
@@ -497,6 +706,7 @@ class Tagger:
 
     def predict(self, token_lists: Sequence[Sequence[str]], batch_size: int = 256) -> list[list[str]]:
         """The predicted tags (in ``self.scheme``) of each of N token lists."""
+        check_positive_int("batch_size", batch_size)
         token_lists = _token_lists(token_lists)
         device = next(self.model.parameters()).device
         self.model.eval()
@@ -531,51 +741,84 @@ class Tagger:
         predicted sequences: {"precision", "recall", "f1", "invalid"}."""
         if not isinstance(corpus, Corpus):
             raise TypeError(f"expected a ner_data.Corpus, got {type(corpus).__name__}")
+        if not len(corpus):
+            raise ValueError("the corpus has no sentences: expected at least one to evaluate on")
         predictions = self.predict([sentence.tokens for sentence in corpus])
         scores = entity_scores([s.tags for s in corpus], predictions, corpus.scheme, self.scheme)
         return {**scores, "invalid": invalid_sequences(predictions, self.scheme)}
 
     def save(self, directory: str | Path) -> Path:
-        """Write config.json, vocabularies.json and weights.pt (a state_dict) to ``directory``.
+        """Write config.json, vocabularies.json, weights.pt (a state_dict) and manifest.json (the
+        sha256 of the other three, written last) to ``directory``.
 
-        The files are written to a new sibling folder first, which then takes the
-        place of ``directory`` by renames: a failure part-way (a full disk, an
-        interrupt) leaves an older tagger in ``directory`` as it was, and loadable.
-        ``directory`` may be new, empty or a saved tagger (see `check_save_target`).
+        The files are written to a new sibling folder first, which then takes the place of
+        ``directory`` (``tooling.files.atomic_folder``): a failure part-way (a full disk, an
+        interrupt) leaves an older tagger in ``directory`` as it was, and loadable. SIGINT,
+        SIGTERM and SIGHUP that arrive meanwhile are held back and raised once the save is
+        over, so nothing stops it half-way and no signal is lost. Staging folders that a
+        killed save left beside ``directory`` are removed first (so two saves to one folder
+        must not run at once). ``directory`` may be new, empty or a saved tagger (see
+        `check_save_target`).
+
+        Raises:
+            ValueError: ``directory`` cannot hold a tagger (see `check_save_target`).
+            OSError: the files could not be written (a full disk, no permission); the tagger
+                in memory is unchanged, so it can be saved elsewhere.
         """
         directory = check_save_target(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.", suffix=".saving"))
-        umask = os.umask(0)
-        os.umask(umask)
-        staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; a folder made by mkdir would not be
+        weights = io.BytesIO()
+        torch.save(self.model.state_dict(), weights)
+        files = {
+            "config.json": json.dumps(asdict(self.model.config), indent=1).encode(),
+            "vocabularies.json": json.dumps(self.vocabularies.to_json(), ensure_ascii=False).encode(),
+            "weights.pt": weights.getvalue(),
+        }
         try:
-            (staging / "config.json").write_text(json.dumps(asdict(self.model.config), indent=1))
-            (staging / "vocabularies.json").write_text(
-                json.dumps(self.vocabularies.to_json(), ensure_ascii=False))
-            torch.save(self.model.state_dict(), staging / "weights.pt")
-            _swap_in(staging, directory)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            with _signals_held():
+                for leftover in _leftovers(directory, (".part", ".check")):
+                    shutil.rmtree(leftover, ignore_errors=True)
+                with atomic_folder(directory) as staging:
+                    for name, data in files.items():
+                        (staging / name).write_bytes(data)
+                    (staging / MANIFEST).write_text(_manifest_text(files), encoding="utf-8")
+        except OSError as error:
+            reason = "the disk is full" if error.errno == errno.ENOSPC else error.strerror or str(error)
+            raise OSError(error.errno, f"could not save the tagger to {directory} ({reason}); "
+                          "a tagger saved there before is unchanged") from error
         return directory
 
     @classmethod
     def load(cls, directory: str | Path, device: torch.device | str = "cpu") -> Tagger:
-        """The tagger saved by ``save`` (weights loaded with ``weights_only=True``: no code runs)."""
+        """The tagger saved by ``save``.
+
+        Every file is checked against manifest.json, and its size against what such a
+        tagger can hold, before it is used; the weights are loaded with ``weights_only=True``
+        (no code runs). A staging folder left by a killed save is named in a warning.
+
+        Raises:
+            FileNotFoundError: a file of a saved tagger is missing.
+            ValueError: naming the file that is corrupted, too large or not what ``save`` writes.
+        """
         directory = Path(directory)
-        paths = [directory / name for name in SAVED_FILES]
-        missing = [p.name for p in paths if not p.is_file()]
-        if missing:
-            raise FileNotFoundError(f"{directory} is not a saved tagger: missing {missing}")
+        digests = _read_manifest(directory)
+        for leftover in _leftovers(directory, (".part", ".check")):
+            warnings.warn(f"{leftover} was left by an interrupted save of {directory}; the next save "
+                          "there removes it (or delete it)", stacklevel=2)
+        config = _read_json(directory / "config.json", digests, lambda data: TaggerConfig(**data))
+        vocabularies = _read_json(directory / "vocabularies.json", digests, Vocabularies.from_json)
         try:
-            config = TaggerConfig(**json.loads(paths[0].read_text()))
-            vocabularies = Vocabularies.from_json(json.loads(paths[1].read_text()))
-        except (json.JSONDecodeError, TypeError, KeyError) as error:
-            raise ValueError(f"{directory}: unreadable configuration or vocabularies ({error})") from None
-        model = BiLSTMTagger(config, len(vocabularies.words), len(vocabularies.chars),
-                             vocabularies.tags.itos)
+            model = BiLSTMTagger(config, len(vocabularies.words), len(vocabularies.chars), vocabularies.tags.itos)
+        except (ValueError, RuntimeError, MemoryError) as error:
+            raise ValueError(f"{directory}: config.json and vocabularies.json describe no network this "
+                             f"machine can build ({type(error).__name__}: {error})") from None
+        path = directory / "weights.pt"
+        weights = _read_verified(path, digests[path.name], state_bytes(model) + WEIGHTS_OVERHEAD_BYTES)
+        if not weights.startswith(ZIP_MAGIC):
+            raise ValueError(f"{path} is not a file torch.save writes (expected a zip archive, which starts "
+                             f"with {ZIP_MAGIC!r}, got {weights[:4]!r}); save the tagger again")
         try:
-            model.load_state_dict(torch.load(paths[2], map_location="cpu", weights_only=True))
+            state = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
+            model.load_state_dict(state)
         except Exception as error:  # a corrupt file, or weights of another architecture
-            raise ValueError(f"{paths[2]} does not hold this tagger's weights ({error})") from error
+            raise ValueError(f"{path} does not hold this tagger's weights ({error})") from error
         return cls(model.to(device).eval(), vocabularies)

@@ -5,11 +5,12 @@ Introduced in lesson 05 (BiLSTM-CNN-CRF named-entity recognition).
 The module has three parts:
 
 * ``read_conll``: reads a column-format corpus (CoNLL-2003, Resume NER, ...)
-  into a ``Corpus`` of ``Sentence`` objects, checking every line.
+  into a ``Corpus`` of ``Sentence`` objects, checking every line;
+  ``write_conll`` writes sentences back in that format.
 * Tag schemes: ``detect_scheme``, ``convert_tags``, ``tags_to_spans``,
   ``spans_to_tags``, ``tag_violations`` and ``may_follow``. This is the one
   home of the schemes' rules: the CRF's transition constraints
-  (``course_utils.crf.scheme_constraints``) are built from ``may_follow``.
+  (``scheme_constraints``) are built from ``may_follow``.
 * Vocabularies: ``build_vocab``, ``build_char_vocab`` and ``build_tag_vocab``
   build the course's one vocabulary class, ``course_utils.vocab.Vocab``
   (lesson 02), for tokens, characters and tags.
@@ -40,11 +41,16 @@ scheme, ``spans_to_tags`` writes them in another.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
+import torch
+
+from .checks import check_positive_int
+from .tooling.files import write_text
 from .vocab import PAD, UNK, Vocab
 
 SCHEMES = ("IOB1", "BIO", "BIOES", "BMES")
@@ -62,6 +68,15 @@ _INSIDE = {"IOB1": "I", "BIO": "I", "BIOES": "I", "BMES": "M"}
 # An entity span: (type, start, end), end exclusive, so tokens[start:end] is the entity.
 Span = tuple[str, int, int]
 
+# The grammar of an entity type: letters, digits, _ and other symbols, in parts joined by single
+# inner hyphens or dots, as real corpora write them (PER, WORK_OF_ART, ORG-CORP, NORP.X).
+_TYPE = re.compile(r"[^\s.\-]+(?:[.\-][^\s.\-]+)*")
+# A type that starts with a prefix ("B-B-PER") is a doubled prefix, not a type.
+_DOUBLED_PREFIX = re.compile(r"[BIMES]-")
+_TYPE_RULE = ("TYPE made of letters, digits and symbols, in parts joined by single inner "
+              "hyphens or dots (PER, ORG-CORP, NORP.X), not starting with a prefix such as B-, "
+              "without invisible (format, control or space) characters")
+
 
 def _canonical_scheme(scheme: str) -> str:
     """The canonical name of ``scheme`` (case-insensitive, IOB2 -> BIO), or a ValueError."""
@@ -75,18 +90,25 @@ def _canonical_scheme(scheme: str) -> str:
     return name
 
 
+def _is_type(type_: object) -> bool:
+    """True if ``type_`` follows the grammar of entity types (see ``_TYPE``)."""
+    return (isinstance(type_, str) and bool(_TYPE.fullmatch(type_)) and not _DOUBLED_PREFIX.match(type_)
+            and not any(unicodedata.category(char)[0] in "CZ" for char in type_))
+
+
 def _split_tag(tag: str, prefixes: str) -> tuple[str, str | None]:
     """Split ``tag`` into (prefix, type): "B-PER" -> ("B", "PER"), "O" -> ("O", None).
 
     Raises a ValueError unless ``tag`` is "O" or PREFIX-TYPE with a prefix in
-    ``prefixes`` and a non-empty type.
+    ``prefixes`` and a type that follows the grammar of types (so "B-FOO-",
+    "B--", "B-" and "B-B-PER" are errors).
     """
     if tag == "O":
         return "O", None
-    if isinstance(tag, str) and len(tag) > 2 and tag[1] == "-" and tag[0] in prefixes:
+    if isinstance(tag, str) and len(tag) > 2 and tag[1] == "-" and tag[0] in prefixes and _is_type(tag[2:]):
         return tag[0], tag[2:]
     expected = ", ".join(f"{p}-TYPE" for p in prefixes)
-    raise ValueError(f"unknown tag {tag!r}: expected 'O' or one of {expected}")
+    raise ValueError(f"unknown tag {tag!r}: expected 'O' or one of {expected}, with a {_TYPE_RULE}")
 
 
 def _check_sequence(tags: object, what: str = "tags") -> None:
@@ -106,39 +128,63 @@ def detect_scheme(tag_sequences: Iterable[Sequence[str]]) -> str:
         "BMES" if any tag uses ``M-``; else "BIOES" if any uses ``E-`` or
         ``S-``; else "IOB1" if some entity starts with ``I-`` (an ``I-X`` that
         does not follow ``B-X`` or ``I-X``); else "BIO". A corpus of only
-        ``O`` tags (or with no tags at all) is reported as "BIO".
+        ``O`` tags is reported as "BIO".
 
     Raises:
-        ValueError: for a tag that is neither "O" nor PREFIX-TYPE with prefix
-            B, I, M, E or S, or for tags that mix ``I-`` and ``M-``.
+        ValueError: for no tags at all; for a tag that is neither "O" nor PREFIX-TYPE with prefix
+            B, I, M, E or S; for tags that mix ``I-`` and ``M-``; and when the
+            tags that point to a scheme are outnumbered by the places that
+            break its rules (one ``S-`` typo in a BIO corpus does not make it
+            BIOES): the message names the first of each.
     """
     if isinstance(tag_sequences, (str, bytes)):
         raise TypeError("expected a list of tag sequences (one list per sentence), got a string")
-    seen: dict[str, tuple[int, int]] = {}  # prefix -> (sentence, position) of its first use
-    entity_starts_with_i = False
-    for n, tags in enumerate(tag_sequences):
+    sequences = list(tag_sequences)
+    for n, tags in enumerate(sequences):
         _check_sequence(tags, f"tag sequence {n}")
+    if not any(sequences):
+        raise ValueError("expected at least one tag to guess a scheme from, got no tags "
+                         "(an empty corpus, or a file that was read wrongly?)")
+    return _detect_scheme(sequences, lambda n, i: f"sentence {n}, token {i}")
+
+
+def _detect_scheme(sequences: list[Sequence[str]], where: Callable[[int, int], str]) -> str:
+    """``detect_scheme`` for checked lists of tags; ``where(sentence, token)`` names a place in errors."""
+    evidence: dict[str, list[tuple[int, int]]] = {}  # prefix or "I-start" -> its places
+    for n, tags in enumerate(sequences):
         previous: tuple[str, str | None] = ("O", None)
         for i, tag in enumerate(tags):
             try:
                 prefix, type_ = _split_tag(tag, "BIMES")
             except ValueError as error:
-                raise ValueError(f"sentence {n}, token {i}: {error}") from None
-            seen.setdefault(prefix, (n, i))
+                raise ValueError(f"{where(n, i)}: {error}") from None
+            evidence.setdefault(prefix, []).append((n, i))
             if prefix == "I" and not (previous[0] in "BI" and previous[1] == type_):
-                entity_starts_with_i = True
+                evidence.setdefault("I-start", []).append((n, i))
             previous = (prefix, type_)
-    if "M" in seen:
-        if "I" in seen:
-            (n_i, i_i), (n_m, i_m) = seen["I"], seen["M"]
-            raise ValueError(
-                "the tags mix I- (IOB1, BIO, BIOES) and M- (BMES) prefixes: first I- tag in "
-                f"sentence {n_i}, token {i_i}; first M- tag in sentence {n_m}, token {i_m}"
-            )
-        return "BMES"
-    if "E" in seen or "S" in seen:
-        return "BIOES"
-    return "IOB1" if entity_starts_with_i else "BIO"
+    if "M" in evidence and "I" in evidence:
+        raise ValueError(
+            "the tags mix I- (IOB1, BIO, BIOES) and M- (BMES) prefixes: first I- tag in "
+            f"{where(*evidence['I'][0])}; first M- tag in {where(*evidence['M'][0])}"
+        )
+    if "M" in evidence:
+        scheme, signs = "BMES", ["M", "E", "S"]
+    elif "E" in evidence or "S" in evidence:
+        scheme, signs = "BIOES", ["E", "S"]
+    elif "I-start" in evidence:
+        scheme, signs = "IOB1", ["I-start"]
+    else:
+        return "BIO"
+    places = sorted(place for sign in signs for place in evidence.get(sign, []))
+    broken = [(n, i) for n, tags in enumerate(sequences) for i, _ in tag_violations(tags, scheme)]
+    if len(broken) > len(places):
+        n, i = places[0]
+        raise ValueError(
+            f"{where(n, i)}: the tag {sequences[n][i]!r} points to {scheme}, as {len(places)} "
+            f"tag(s) do, but {len(broken)} place(s) break {scheme}'s rules (first at "
+            f"{where(*broken[0])}): a typo? Correct it, or give the scheme explicitly"
+        )
+    return scheme
 
 
 def may_follow(previous: str | None, tag: str | None, scheme: str) -> bool:
@@ -170,6 +216,51 @@ def may_follow(previous: str | None, tag: str | None, scheme: str) -> bool:
     if prefix in inside + "E":
         return continues_same
     return prev_prefix not in "B" + inside  # B, S, O or the end close no open entity
+
+
+class TransitionConstraints(NamedTuple):
+    """Which tags may start, follow each other, and end a sequence. Introduced in lesson 05.
+
+    A tuple, so that ``CRF(num_tags, constraints)`` (``course_utils.crf``) takes it as its
+    three boolean masks without knowing about tag schemes.
+
+    Attributes:
+        transitions: (T, T) bool; transitions[i, j] is True if tag j may follow tag i.
+        start: (T,) bool; True if a sequence may start with the tag.
+        end: (T,) bool; True if a sequence may end with the tag.
+    """
+
+    transitions: torch.Tensor
+    start: torch.Tensor
+    end: torch.Tensor
+
+
+def scheme_constraints(tag_names: list[str], scheme: str) -> TransitionConstraints:
+    """Allowed transitions, start tags and end tags of a tagging scheme, by ``may_follow``.
+
+    Introduced in lesson 05. In short (X, Y are entity types such as PER, LOC):
+    - BIO: I-X may only follow B-X or I-X, so a sequence cannot start with I-X.
+    - IOB1: B-X may only follow B-X or I-X.
+    - BIOES: B-X and I-X must be followed by I-X or E-X; O, E-X and S-X must
+      be followed by O, B-Y or S-Y. Sequences start with O, B or S and end
+      with O, E or S.
+    - BMES: BIOES with M in place of I.
+
+    Args:
+        tag_names: the T tag names in tag-index order, e.g. ["O", "B-PER", "I-PER"].
+        scheme: "IOB1", "BIO" (or "IOB2"), "BIOES" or "BMES" (case-insensitive).
+
+    Returns:
+        TransitionConstraints with transitions (T, T), start (T,), end (T,), all bool.
+    """
+    if not isinstance(tag_names, (list, tuple)) or not tag_names or len(set(tag_names)) != len(tag_names):
+        raise ValueError(f"tag_names must be a non-empty list of distinct names, got {tag_names}")
+    for tag in tag_names:
+        may_follow(None, tag, scheme)  # a ValueError names a tag the scheme does not use
+    transitions = torch.tensor([[may_follow(a, b, scheme) for b in tag_names] for a in tag_names])
+    start = torch.tensor([may_follow(None, tag, scheme) for tag in tag_names])
+    end = torch.tensor([may_follow(tag, None, scheme) for tag in tag_names])
+    return TransitionConstraints(transitions, start, end)
 
 
 def _violation(previous: str | None, tag: str, scheme: str) -> str:
@@ -291,9 +382,10 @@ def spans_to_tags(spans: Sequence[Span], length: int, scheme: str) -> list[str]:
         if not (isinstance(span, tuple) and len(span) == 3):
             raise TypeError(f"expected each span to be a tuple (type, start, end), got {span!r}")
         type_, start, end = span
-        if not (isinstance(type_, str) and type_) or not 0 <= start < end <= length:
-            raise ValueError(f"invalid span {span!r} for {length} tokens: expected a non-empty "
-                             "type and 0 <= start < end <= length")
+        ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end))
+        if not _is_type(type_) or not ints or not 0 <= start < end <= length:
+            raise ValueError(f"invalid span {span!r} for {length} tokens: expected a {_TYPE_RULE}, "
+                             "and int positions 0 <= start < end <= length")
         if previous is not None and start < previous[2]:
             raise ValueError(f"span {span!r} overlaps or comes before the span {previous!r}")
         if scheme == "IOB1":
@@ -349,6 +441,10 @@ class Sentence:
     line: int = 0
 
     def __post_init__(self) -> None:
+        for name in ("tokens", "tags"):
+            value = getattr(self, name)
+            if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
+                raise TypeError(f"expected {name} as a list of strings, got {type(value).__name__} {value!r:.80}")
         if len(self.tokens) != len(self.tags):
             raise ValueError(f"expected as many tags as tokens, got {len(self.tokens)} tokens "
                              f"and {len(self.tags)} tags")
@@ -403,19 +499,35 @@ class Corpus:
 
 
 _COLUMN_SEPARATOR = re.compile(r"[ \t]+")
+_LINE_END = re.compile(r"\r*\n|\r")  # CR CR LF (a CRLF file converted twice) is one line end
 
 
 def _read_lines(path: Path) -> list[str]:
-    """The lines of a UTF-8 file (a leading byte-order mark dropped), without line endings."""
+    """The lines of a UTF-8 file (a leading byte-order mark dropped), without line endings.
+
+    A line ends at LF, CRLF or a lone CR (old Mac files, or a stray CR in a line), so
+    that no CR is ever read as part of a token.
+    """
     data = path.read_bytes()
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
+        line = len(_LINE_END.split(data[:error.start].decode("utf-8")))
         raise ValueError(f"{path} line {line}: not valid UTF-8 ({error.reason})") from None
-    # split("\n"), not splitlines(): splitlines() also breaks at characters
-    # such as U+2028 or U+0085, which may be tokens.
-    return [line.rstrip("\r") for line in text.removeprefix("\ufeff").split("\n")]
+    # Not splitlines(): it also breaks at characters such as U+2028 or U+0085, which may be tokens.
+    return _LINE_END.split(text.removeprefix("\ufeff"))
+
+
+def _check_line_characters(path: Path, number: int, line: str) -> None:
+    """Raise ValueError if ``line`` holds a control character other than tab (a vertical tab, a form
+    feed, U+0085) or a line or paragraph separator (U+2028, U+2029): some tools split lines or
+    columns there and some do not, so a token would silently change. A space character such as
+    U+3000 or a no-break space stays part of its token, as in character-level Chinese corpora."""
+    odd = next((char for char in line if char != "\t" and unicodedata.category(char) in ("Cc", "Zl", "Zp")), None)
+    if odd is not None:
+        name = unicodedata.name(odd, "a control character")
+        raise ValueError(f"{path} line {number}: U+{ord(odd):04X} ({name}) in the line; expected tokens "
+                         "and tags separated by spaces or tabs, with no control character or line separator")
 
 
 def _read_sentences(path: Path) -> list[Sentence]:
@@ -425,6 +537,10 @@ def _read_sentences(path: Path) -> list[Sentence]:
     tags: list[str] = []
     first_line = 0
     for number, line in enumerate(_read_lines(path), start=1):
+        if number > 1 and "\ufeff" in line:  # line 1 may start with a token that begins with one
+            raise ValueError(f"{path} line {number}: a byte-order mark (U+FEFF) inside the text (were two "
+                             "files joined?); expected one at the start of the file at most")
+        _check_line_characters(path, number, line)
         columns = _COLUMN_SEPARATOR.split(line.strip(" \t"))
         if not line.strip() or columns[0] == "-DOCSTART-":
             if tokens:
@@ -462,7 +578,7 @@ def read_conll(
 ) -> Corpus:
     """Read a column-format NER corpus (CoNLL-2003, Resume NER). Introduced in lesson 05.
 
-    The format: one token per line, columns separated by spaces or tabs; the
+    The format: one token per line (lines end with LF, CRLF or CR), columns separated by spaces or tabs; the
     token is the first column and its tag the last (CoNLL-2003 has
     ``token POS chunk NER``, Resume NER ``char TAG``). Blank lines, including
     lines holding only whitespace, separate sentences; several blank lines in
@@ -500,17 +616,22 @@ def read_conll(
     Raises:
         ValueError: naming the file and the 1-based line for a line with one
             column, a tag not valid in the scheme, text that is not UTF-8 and,
-            if ``strict``, an invalid transition; naming the file if "auto"
-            cannot tell the scheme (the tags mix I- and M-).
+            if ``strict``, an invalid transition; naming the file if it holds no
+            sentence, and the file and lines if "auto" cannot tell the scheme
+            (see ``detect_scheme``).
     """
     path = Path(path)
     sentences = _read_sentences(path)
+    if not sentences:
+        raise ValueError(f"{path}: no sentences (the file is empty, or holds only blank and -DOCSTART- "
+                         "lines); expected lines of a token and its tag, such as 'EU B-ORG'")
     if scheme == "auto":
         # Any prefix first, so that an unknown tag gets its line number; the
         # detected scheme then allows every prefix that occurs.
         _check_tags(path, sentences, "BIMES")
         try:
-            scheme = detect_scheme(sentence.tags for sentence in sentences)
+            scheme = _detect_scheme([s.tags for s in sentences],
+                                    lambda n, i: f"line {sentences[n].line + i}")
         except ValueError as error:
             raise ValueError(f"{path}: cannot detect the tag scheme: {error}") from None
     else:
@@ -525,6 +646,33 @@ def read_conll(
                                  f"transition: {message}")
     corpus = Corpus(sentences, scheme)
     return corpus if target_scheme is None else corpus.convert(target_scheme)
+
+
+def write_conll(sentences: Iterable[Sentence], path: str | Path) -> Path:
+    """Write sentences as a column file that ``read_conll`` reads back: "token tag" lines,
+    a blank line after each sentence. Introduced in lesson 05.
+
+    The file is written atomically (``course_utils.tooling.files``): a crash leaves the old one.
+
+    Raises:
+        ValueError: for a token that the format cannot hold (empty, with a space, tab or
+            line break, or "-DOCSTART-"), or a tag that is not "O" or PREFIX-TYPE.
+    """
+    lines = []
+    for n, sentence in enumerate(sentences):
+        for i, (token, tag) in enumerate(zip(sentence.tokens, sentence.tags)):
+            if not token or _LINE_END.search(token) or _COLUMN_SEPARATOR.search(token) or token == "-DOCSTART-":
+                raise ValueError(f"sentence {n}, token {i}: {token!r} cannot be written as a column: "
+                                 "expected a non-empty token without spaces, tabs or line breaks")
+            try:
+                _split_tag(tag, "BIMES")
+            except ValueError as error:
+                raise ValueError(f"sentence {n}, token {i}: {error}") from None
+            lines.append(f"{token} {tag}\n")
+        lines.append("\n")
+    text = "".join(lines)
+    # read_conll drops one byte-order mark at the start: keep a first token that begins with one.
+    return write_text(path, "\ufeff" + text if text.startswith("\ufeff") else text)
 
 
 def build_vocab(
@@ -546,8 +694,7 @@ def build_vocab(
     if isinstance(items, str):
         raise TypeError("expected an iterable of strings, got a single string; "
                         "for its characters use build_char_vocab([...])")
-    if not isinstance(min_count, int) or isinstance(min_count, bool) or min_count < 1:
-        raise ValueError(f"expected min_count to be a positive int, got {min_count!r}")
+    check_positive_int("min_count", min_count)
     if isinstance(specials, str):
         raise TypeError(f"expected specials to be a sequence of strings, got {specials!r}")
     counts = Counter(items)

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 import seaborn as sns
 import torch
 from sklearn.metrics import confusion_matrix
@@ -30,28 +29,6 @@ def use_course_style() -> None:
 
 
 use_course_style()
-
-
-def plot_history(history: pd.DataFrame, title: str = "Learning curves") -> plt.Figure:
-    """Loss (and accuracy, if present) per epoch, training against validation.
-
-    `history` is what `train.fit` returns: columns epoch, train_loss, val_loss, ...
-    """
-    if "epoch" not in history or "train_loss" not in history:
-        raise ValueError(f"history needs 'epoch' and 'train_loss' columns, got {list(history.columns)}")
-    kinds = [k for k in ("loss", "accuracy") if f"train_{k}" in history or f"val_{k}" in history]
-    fig, axes = plt.subplots(1, len(kinds), figsize=(5.5 * len(kinds), 3.8), squeeze=False)
-    for ax, kind in zip(axes[0], kinds):
-        for split, style in (("train", "o-"), ("val", "s--")):
-            column = f"{split}_{kind}"
-            if column in history:
-                ax.plot(history["epoch"], history[column], style, label=split)
-        ax.set(xlabel="epoch", ylabel=kind, title=kind.capitalize())
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
 
 
 def plot_confusion_matrix(y_true: torch.Tensor | np.ndarray, y_pred: torch.Tensor | np.ndarray,

@@ -9,15 +9,15 @@ The module has four parts (the models train with ``course_utils.fit``, with
 * Tasks: ``pair_task`` (the label depends on two tokens k steps apart), ``order_task``
   (which of two events came first: what a CNN-LSTM's pooling can lose) and
   ``adding_task`` (Hochreiter & Schmidhuber, 1997: add two marked numbers k steps apart).
-* Models: ``ConvClassifier`` (a causal 1D CNN, plain or dilated), ``LSTMClassifier``,
-  ``GRUClassifier``, ``CNNLSTMClassifier`` and ``AttentionClassifier`` (a small
+* Models: ``ConvClassifier`` (a causal 1D CNN, plain or dilated), ``RNNClassifier``
+  (an LSTM or a GRU), ``CNNLSTMClassifier`` and ``AttentionClassifier`` (a small
   Transformer encoder); all map (B, T, F) inputs, with optional lengths (B,), to (B, C)
   scores. ``make_model`` builds the lesson's six models of similar size.
 * Measurements: ``saved_activation_bytes`` and ``seconds_per_step``, the
   ``sequence_cost`` table (one thread and all threads) and ``growth_exponent``.
-* Verdicts: ``mean_sd`` and ``compare`` (is a difference beyond the run-to-run spread
-  over seeds?), and ``verdicts``, which turns a run's recorded metrics into the
-  lesson's table of ten claims, by the rules ``RULES``.
+* Spread over seeds: ``mean_sd`` and ``compare`` (is a difference beyond the run-to-run
+  spread over seeds?). The lesson's table of ten claims is written from these by
+  ``course_utils.tooling.lesson03_verdicts.verdicts``.
 
 Shapes use B = batch size, T = time steps, F = input features, C = classes,
 H = hidden or channel size.
@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from .checks import check_positive_int
 from .cnn import receptive_field
 from .timing import median_time
 from .train import model_device
@@ -43,19 +44,6 @@ from .train import model_device
 MODEL_NAMES = ("cnn", "tcn", "lstm", "gru", "cnn_lstm", "attention")
 MODEL_LABELS = {"cnn": "CNN", "tcn": "dilated CNN (TCN)", "lstm": "LSTM", "gru": "GRU", "cnn_lstm": "CNN-LSTM",
                 "attention": "self-attention (Transformer)"}
-CLAIMS = {
-    1: "A CNN finds local patterns with sliding, shared weights (grids such as images); an LSTM carries "
-       "context through time (variable-length sequences such as text or audio).",
-    2: "The LSTM's gates and cell state solve the plain RNN's vanishing and exploding gradients.",
-    3: "In a CNN-LSTM, the convolutions extract the local structure before the LSTM models it over time.",
-    4: "A CNN-LSTM is cheaper: shared weights and local receptive fields cut training time and compute.",
-    5: "A CNN-LSTM can start from a pretrained CNN, which speeds up training.",
-    6: "A CNN-LSTM is worse than an LSTM at long-term dependencies.",
-    7: "An LSTM is computationally heavy, and slow to train on long sequences.",
-    8: "An LSTM has many parameters, overfits easily and needs more compute.",
-    9: "GRU (a simplified LSTM) and the bidirectional LSTM are variants that suit different tasks.",
-    10: "With large data and limited memory, the CNN-LSTM is the more economical choice.",
-}
 SOLVED = 0.9  # the accuracy at which a model counts as having solved a task
 
 
@@ -63,8 +51,7 @@ SOLVED = 0.9  # the accuracy at which a model counts as having solved a task
 
 def _check_task_args(n: int, k: int, length: int) -> None:
     for name, value in (("n", n), ("k", k), ("length", length)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_positive_int(name, value)
     if length < k + 1:
         raise ValueError(f"a sequence of length {length} cannot hold two positions {k} steps apart "
                          f"(length must be at least k + 1 = {k + 1})")
@@ -130,8 +117,7 @@ def order_task(n: int, length: int, gap: int, align: int = 16,
         y: (n,) int64 labels in {0, 1}.
     """
     for name, value in (("n", n), ("length", length), ("gap", gap), ("align", align)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_positive_int(name, value)
     starts = torch.tensor(list(range(align, length - gap, align)), dtype=torch.int64)  # first event's positions
     if len(starts) == 0:
         raise ValueError(f"length {length} is too short: the first event sits at a multiple of align "
@@ -228,6 +214,7 @@ class ConvClassifier(nn.Module):
             h = h + torch.relu(conv(h))                        # (B, H, T)
         if lengths is None:
             lengths = torch.full((x.shape[0],), x.shape[1], dtype=torch.int64, device=x.device)
+        lengths = lengths.to(x.device)  # lengths may come on the CPU while x is on a GPU
         if self.readout == "last":
             features = h[torch.arange(len(h)), :, lengths - 1]  # (B, H)
         else:
@@ -236,28 +223,38 @@ class ConvClassifier(nn.Module):
         return self.head(features)
 
 
-class LSTMClassifier(nn.Module):
-    """An LSTM that classifies from its last hidden state. Introduced in lesson 03.
+RECURRENT_LAYERS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
-    The gate biases get the "chrono" initialisation (see `chrono_init`) for
-    sequences of up to `max_steps` steps.
+
+class RNNClassifier(nn.Module):
+    """An LSTM or a GRU that classifies from its last hidden state. Introduced in lesson 03.
+
+    ``cell="lstm"``: the LSTM of lesson 02. ``cell="gru"``: a GRU (Cho et al., 2014),
+    with no separate cell state and three gate blocks instead of the LSTM's four (a
+    reset gate r, an update gate z and a candidate n, h_t = (1 - z) * n + z * h_{t-1}),
+    so a layer has 3/4 of an LSTM layer's parameters. The gate biases get the
+    "chrono" initialisation (see `chrono_init`; the GRU's update gate plays the
+    forget gate's part) for sequences of up to `max_steps` steps.
 
     Forward: x (B, T, F) and optional lengths (B,) int64 -> (B, C) scores. With
-    lengths, the batch is packed (`pack_padded_sequence`), so the LSTM stops at each
-    sequence's own last step and never reads the padding.
+    lengths, the batch is packed (`pack_padded_sequence`), so the recurrent layer
+    stops at each sequence's own last step and never reads the padding.
     """
 
-    def __init__(self, features: int, classes: int, hidden: int = 64, max_steps: int = 100) -> None:
+    def __init__(self, features: int, classes: int, hidden: int = 64, max_steps: int = 100,
+                 cell: str = "lstm") -> None:
         super().__init__()
+        if cell not in RECURRENT_LAYERS:
+            raise ValueError(f"cell must be one of {sorted(RECURRENT_LAYERS)}, got {cell!r}")
         self.features = features
-        self.lstm = nn.LSTM(features, hidden, batch_first=True)
+        self.rnn = RECURRENT_LAYERS[cell](features, hidden, batch_first=True)
         self.head = nn.Linear(hidden, classes)
-        chrono_init(self.lstm, max_steps)
+        chrono_init(self.rnn, max_steps)
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         _check_sequence(x, self.features)
         _check_lengths(x, lengths)
-        return self.head(_last_hidden(self.lstm, x, lengths))
+        return self.head(_last_hidden(self.rnn, x, lengths))
 
 
 class CNNLSTMClassifier(nn.Module):
@@ -304,31 +301,6 @@ class CNNLSTMClassifier(nn.Module):
             lengths = (lengths + self.pool - 1) // self.pool    # ceil(lengths / pool)
         h = F.max_pool1d(h, self.pool, ceil_mode=True).transpose(1, 2)  # (B, ceil(T / pool), H_conv)
         return self.head(_last_hidden(self.lstm, h, lengths))
-
-
-class GRUClassifier(nn.Module):
-    """A GRU that classifies from its last hidden state. Introduced in lesson 03.
-
-    A GRU (Cho et al., 2014) has no separate cell state and three gate blocks instead
-    of the LSTM's four: a reset gate r, an update gate z and a candidate n, with
-    h_t = (1 - z) * n + z * h_{t-1}. So a layer has 3/4 of an LSTM layer's parameters.
-    The update gate plays the forget gate's part, and gets its chrono initialisation.
-
-    Forward: x (B, T, F) and optional lengths (B,) int64 -> (B, C) scores, packed as
-    in `LSTMClassifier`.
-    """
-
-    def __init__(self, features: int, classes: int, hidden: int = 64, max_steps: int = 100) -> None:
-        super().__init__()
-        self.features = features
-        self.gru = nn.GRU(features, hidden, batch_first=True)
-        self.head = nn.Linear(hidden, classes)
-        chrono_init(self.gru, max_steps)
-
-    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
-        _check_sequence(x, self.features)
-        _check_lengths(x, lengths)
-        return self.head(_last_hidden(self.gru, x, lengths))
 
 
 def positional_encoding(length: int, width: int) -> Tensor:
@@ -471,12 +443,11 @@ def make_model(name: str, features: int, classes: int, max_steps: int = 100, poo
     if name == "tcn":
         return ConvClassifier(features, classes, channels=32, kernel_size=2, layers=8, dilated=True)
     if name == "lstm":
-        return LSTMClassifier(features, classes, hidden=64, max_steps=max_steps)
+        return RNNClassifier(features, classes, hidden=64, max_steps=max_steps, cell="lstm")
     if name == "gru":
-        return GRUClassifier(features, classes, hidden=72, max_steps=max_steps)
+        return RNNClassifier(features, classes, hidden=72, max_steps=max_steps, cell="gru")
     if name == "cnn_lstm":
-        if not isinstance(pool, int) or pool < 1:
-            raise ValueError(f"pool must be a positive int, got {pool!r}")
+        check_positive_int("pool", pool)
         return CNNLSTMClassifier(features, classes, channels=32, kernel_size=5, conv_layers=2, pool=pool,
                                  hidden=48, max_steps=max_steps)
     if name == "attention":
@@ -600,264 +571,18 @@ def compare(metrics: Mapping[str, Any], a: str, b: str, floor: float = 0.01) -> 
     2 * sqrt((sd_a^2 + sd_b^2) / n), and `floor` (so that two sets of identical runs are
     never "different"); otherwise it lies within the run-to-run spread.
     """
-    n = _metric(metrics, "seeds")
+    n = recorded(metrics, "seeds")
     if n < 1:
         raise ValueError(f"seeds must be >= 1, got {n}")
-    mean_a, mean_b = _metric(metrics, f"{a}_mean"), _metric(metrics, f"{b}_mean")
-    spread = 2 * math.sqrt((_metric(metrics, f"{a}_sd") ** 2 + _metric(metrics, f"{b}_sd") ** 2) / n)
+    mean_a, mean_b = recorded(metrics, f"{a}_mean"), recorded(metrics, f"{b}_mean")
+    spread = 2 * math.sqrt((recorded(metrics, f"{a}_sd") ** 2 + recorded(metrics, f"{b}_sd") ** 2) / n)
     if abs(mean_a - mean_b) <= max(spread, floor):
         return "within spread"
     return "higher" if mean_a > mean_b else "lower"
 
 
-def _metric(metrics: Mapping[str, Any], name: str) -> float:
+def recorded(metrics: Mapping[str, Any], name: str) -> float:
+    """The recorded value of measurement `name`, as a float; a KeyError names a missing one."""
     if name not in metrics:
         raise KeyError(f"the verdicts need the metric {name!r}, which was not recorded")
     return float(metrics[name])
-
-
-def _pm(metrics: Mapping[str, Any], name: str, digits: int = 2) -> str:
-    """'mean ± sd' of a measurement over seeds."""
-    return f"{_metric(metrics, name + '_mean'):.{digits}f} ± {_metric(metrics, name + '_sd'):.{digits}f}"
-
-
-def _suffixes(metrics: Mapping[str, Any], prefix: str, suffix: str = "") -> list[int]:
-    """The sorted integers n of the recorded keys ``{prefix}{n}{suffix}``."""
-    found = sorted({int(key[len(prefix):len(key) - len(suffix)]) for key in metrics
-                    if key.startswith(prefix) and key.endswith(suffix)
-                    and key[len(prefix):len(key) - len(suffix)].isdigit()})
-    if not found:
-        raise KeyError(f"the verdicts need metrics named {prefix}<n>{suffix}, and none was recorded")
-    return found
-
-
-def distances(metrics: Mapping[str, Any]) -> list[int]:
-    """The distances k of the pair task with a recorded ``lstm_acc_k{k}_mean``, sorted.
-    Introduced in lesson 03."""
-    return _suffixes(metrics, "lstm_acc_k", "_mean")
-
-
-def _longest(metrics: Mapping[str, Any]) -> int:
-    return _suffixes(metrics, "saved_mb_lstm_T")[-1]
-
-
-# --------------------------------------------------------------------------- the ten rules
-
-def _claim_1(m: Mapping[str, Any]) -> tuple[str, str]:
-    near, far = distances(m)[0], distances(m)[-1]
-    field = int(_metric(m, "cnn_receptive_field"))
-    solved = {(name, k): _metric(m, f"{name}_acc_k{k}_mean") >= SOLVED for name in ("cnn", "tcn", "lstm")
-              for k in (near, far)}
-    exact = max(_metric(m, "lstm_packed_max_diff"), _metric(m, "cnn_masked_max_diff")) < 1e-5
-    numbers = (f"pair task, k={near} / k={far}: CNN (field {field}) {_pm(m, f'cnn_acc_k{near}')} / "
-               f"{_pm(m, f'cnn_acc_k{far}')}, TCN (field {int(_metric(m, 'tcn_receptive_field'))}) "
-               f"{_pm(m, f'tcn_acc_k{far}')} at k={far}, LSTM {_pm(m, f'lstm_acc_k{far}')} at k={far}; "
-               f"padded batch vs one at a time: packed LSTM {_metric(m, 'lstm_packed_max_diff'):.0e}, "
-               f"masked CNN {_metric(m, 'cnn_masked_max_diff'):.0e}")
-    if not solved["lstm", far]:
-        return numbers, f"does not hold: the LSTM does not solve k={far}"
-    if not solved["cnn", near] or solved["cnn", far]:
-        return numbers, "does not hold: the plain CNN's accuracy does not follow its receptive field"
-    if solved["tcn", far] or exact:
-        return numbers, (f"holds only when the CNN's receptive field is shorter than the dependency: a dilated "
-                         f"CNN solves k={far} too, and a causal CNN with masking takes variable lengths exactly")
-    return numbers, "holds"
-
-
-def _claim_2(m: Mapping[str, Any]) -> tuple[str, str]:
-    k = int(_metric(m, "gradient_distance"))
-    log = {name: _metric(m, f"gradient_log10_{name}_mean") for name in ("rnn", "lstm_default", "lstm", "gru")}
-    numbers = (f"log10 of |dL/dx| {k} steps back over |dL/dx| at the last step, untrained, over seeds: RNN "
-               f"{_pm(m, 'gradient_log10_rnn', 1)}, LSTM default init {_pm(m, 'gradient_log10_lstm_default', 1)}, "
-               f"LSTM chrono init {_pm(m, 'gradient_log10_lstm', 1)}, GRU {_pm(m, 'gradient_log10_gru', 1)}")
-    gated_better = compare(m, "gradient_log10_lstm", "gradient_log10_rnn", floor=2.0) == "higher"
-    default_better = compare(m, "gradient_log10_lstm_default", "gradient_log10_rnn", floor=2.0) == "higher"
-    if gated_better and default_better and log["lstm_default"] > -3:
-        return numbers, "holds"
-    if gated_better:
-        return numbers, (f"holds only when the forget gate starts open (chrono init): with PyTorch's default "
-                         f"init the LSTM's gradient {k} steps back is 10^{log['lstm_default']:.0f} of the last "
-                         "step's; exploding gradients are still clipped")
-    return numbers, "does not hold"
-
-
-def _window(m: Mapping[str, Any]) -> tuple[list[int], int]:
-    pools = _suffixes(m, "window_acc_pool", "_mean")
-    return pools, int(_metric(m, "window_crossover_pool"))
-
-
-def _claim_3(m: Mapping[str, Any]) -> tuple[str, str]:
-    pools, _ = _window(m)
-    field, gap, near_gap = (int(_metric(m, name)) for name in ("window_conv_field", "window_gap", "window_near_gap"))
-    numbers = (f"order task, pool {pools[-1]}: events {near_gap} steps apart (inside the convolutions' field of "
-               f"{field}) {_pm(m, 'window_near_acc')}, {gap} steps apart {_pm(m, f'window_acc_pool{pools[-1]}')}; "
-               f"LSTM {_pm(m, 'window_acc_lstm')}")
-    near_solved = _metric(m, "window_near_acc_mean") >= SOLVED
-    far_lost = compare(m, f"window_acc_pool{pools[-1]}", "window_acc_lstm") == "lower"
-    if near_solved and far_lost:
-        return numbers, (f"holds only when the local structure fits in the convolutions' receptive field "
-                         f"({field} steps): the order of events {gap} steps apart is lost in a pool of {pools[-1]}")
-    if near_solved:
-        return numbers, "holds"
-    return numbers, "does not hold"
-
-
-def _claim_4(m: Mapping[str, Any]) -> tuple[str, str]:
-    t = _longest(m)
-    ms = {name: _metric(m, f"ms_per_step_{name}_T{t}_threads1") for name in ("lstm", "cnn_lstm", "cnn_lstm_nopool")}
-    mb = {name: _metric(m, f"saved_mb_{name}_T{t}") for name in ms}
-    numbers = (f"T={t}, one thread: ms per step LSTM {ms['lstm']:.0f}, CNN-LSTM (pool 4) {ms['cnn_lstm']:.0f}, "
-               f"without pooling {ms['cnn_lstm_nopool']:.0f}; saved MB {mb['lstm']:.1f}, {mb['cnn_lstm']:.1f}, "
-               f"{mb['cnn_lstm_nopool']:.1f}; parameters LSTM {int(_metric(m, 'parameters_lstm')):,}, "
-               f"CNN-LSTM {int(_metric(m, 'parameters_cnn_lstm')):,}")
-    faster, smaller = ms["cnn_lstm"] < ms["lstm"], mb["cnn_lstm"] < mb["lstm"]
-    nopool_wins = ms["lstm"] > 1.25 * ms["cnn_lstm_nopool"] and mb["lstm"] > 1.25 * mb["cnn_lstm_nopool"]
-    if faster and smaller:
-        if nopool_wins:
-            return numbers, "holds"
-        return numbers, ("holds only when the pooling shortens the sequence: without pooling the CNN-LSTM "
-                         "is not 25% cheaper in both time and memory")
-    if faster or smaller:
-        return numbers, f"holds only for {'time' if faster else 'memory'}, not for {'memory' if faster else 'time'}"
-    return numbers, "does not hold"
-
-
-def _claim_5(m: Mapping[str, Any]) -> tuple[str, str]:
-    after = int(_metric(m, "pretrain_compare_steps"))
-    numbers = (f"steps to {SOLVED} validation accuracy: pretrained CNN {_pm(m, 'pretrained_steps', 0)}, from "
-               f"scratch {_pm(m, 'scratch_steps', 0)}; accuracy after {after} steps: "
-               f"{_pm(m, 'pretrained_acc_after')} vs {_pm(m, 'scratch_acc_after')}")
-    steps = compare(m, "pretrained_steps", "scratch_steps", floor=1.0)
-    accuracy = compare(m, "pretrained_acc_after", "scratch_acc_after")
-    if steps == "lower" and accuracy != "lower":
-        return numbers, "holds"
-    if steps == "higher" or accuracy == "lower":
-        return numbers, "does not hold"
-    if accuracy == "higher":
-        return numbers, "holds only for the accuracy after equal steps; the steps to the target are within the spread"
-    return numbers, "inconclusive: both differences lie within the run-to-run spread"
-
-
-def _claim_6(m: Mapping[str, Any]) -> tuple[str, str]:
-    far = distances(m)[-1]
-    pools, crossover = _window(m)
-    distance = compare(m, f"cnn_lstm_acc_k{far}", f"lstm_acc_k{far}")
-    numbers = (f"pair task k={far}: CNN-LSTM (pool 4) {_pm(m, f'cnn_lstm_acc_k{far}')}, LSTM "
-               f"{_pm(m, f'lstm_acc_k{far}')}; order task: LSTM {_pm(m, 'window_acc_lstm')}, CNN-LSTM by pool " +
-               ", ".join(f"{p}: {_metric(m, f'window_acc_pool{p}_mean'):.2f}" for p in pools))
-    if distance == "lower":
-        return numbers, "holds"
-    if crossover:
-        return numbers, (f"holds only when a pooling window swallows the order of two events farther apart than "
-                         f"the convolutions see (here pool >= {crossover}); over a distance of {far} steps the "
-                         f"CNN-LSTM is {'as good' if distance == 'within spread' else 'better'}")
-    return numbers, "does not hold"
-
-
-def _claim_7(m: Mapping[str, Any]) -> tuple[str, str]:
-    t = _longest(m)
-    ms = {name: _metric(m, f"ms_per_step_{name}_T{t}_threadsall") for name in ("lstm", "cnn", "tcn", "attention")}
-    growth = {name: _metric(m, f"growth_ms_{name}") for name in ("lstm", "tcn", "attention")}
-    numbers = (f"T={t}, all threads, ms per step: LSTM {ms['lstm']:.0f}, CNN {ms['cnn']:.0f}, TCN {ms['tcn']:.0f}, "
-               f"attention {ms['attention']:.0f}; growth exponent of the time (1 = linear in T): LSTM "
-               f"{growth['lstm']:.2f}, TCN {growth['tcn']:.2f}, attention {growth['attention']:.2f}")
-    if ms["lstm"] > 1.25 * max(ms["cnn"], ms["tcn"]):
-        if ms["lstm"] > 1.25 * ms["attention"]:
-            return numbers, "holds"
-        return numbers, (f"holds only against convolutions: at T={t} self-attention is "
-                         f"{'slower' if ms['attention'] > ms['lstm'] else 'about as slow'}, and its time grows faster")
-    return numbers, "does not hold"
-
-
-def _claim_8(m: Mapping[str, Any]) -> tuple[str, str]:
-    lstm_layer, conv_layer = _metric(m, "lstm_layer_parameters"), _metric(m, "conv_layer_parameters")
-    gaps = {name: compare(m, "rows_gap_lstm", f"rows_gap_{name}") for name in ("cnn", "tcn")}
-    numbers = (f"one layer 64 -> 64: LSTM {lstm_layer:,.0f}, convolution (kernel 5) {conv_layer:,.0f} parameters; "
-               "Fashion-MNIST rows, train-test accuracy gap: " +
-               ", ".join(f"{MODEL_LABELS[name]} {_pm(m, f'rows_gap_{name}', 3)}" for name in ("lstm", "cnn", "tcn")))
-    more = lstm_layer > conv_layer
-    if more and all(g == "higher" for g in gaps.values()):
-        return numbers, "holds"
-    if more and any(g == "lower" for g in gaps.values()):
-        return numbers, ("holds only for parameters at equal width: the LSTM's train-test gap is lower than "
-                         "a CNN's")
-    if more:
-        return numbers, ("holds only for parameters at equal width: the train-test gaps lie within the "
-                         "run-to-run spread")
-    return numbers, "does not hold"
-
-
-def _claim_9(m: Mapping[str, Any]) -> tuple[str, str]:
-    far, t = distances(m)[-1], _longest(m)
-    tasks = {f"pair k={far}": f"acc_k{far}", "order task": "window_acc", "Fashion rows": "rows_test_acc"}
-    pairs = {"pair": (f"gru_acc_k{far}", f"lstm_acc_k{far}"), "order": ("window_acc_gru", "window_acc_lstm"),
-             "rows": ("rows_test_acc_gru", "rows_test_acc_lstm")}
-    outcome = {task: compare(m, *names) for task, names in pairs.items()}
-    numbers = (f"GRU vs LSTM: parameters {int(_metric(m, 'parameters_gru')):,} vs {int(_metric(m, 'parameters_lstm')):,}; "
-               f"ms per step at T={t} (one thread) {_metric(m, f'ms_per_step_gru_T{t}_threads1'):.0f} vs "
-               f"{_metric(m, f'ms_per_step_lstm_T{t}_threads1'):.0f}; accuracy " +
-               ", ".join(f"{label}: {_pm(m, a)} vs {_pm(m, b)}" for label, (a, b) in zip(tasks, pairs.values())))
-    differ = [task for task, o in outcome.items() if o != "within spread"]
-    if differ:
-        return numbers, ("holds: on " + ", ".join(f"{task} the GRU is {outcome[task]}" for task in differ)
-                         + "; the bidirectional LSTM is taken up in lesson 05")
-    return numbers, ("inconclusive: on these tasks the GRU's accuracy lies within the LSTM's run-to-run spread, "
-                     "with fewer parameters; the bidirectional LSTM is taken up in lesson 05")
-
-
-def _claim_10(m: Mapping[str, Any]) -> tuple[str, str]:
-    t = _longest(m)
-    names = ("lstm", "gru", "cnn_lstm", "tcn", "attention")
-    mb = {name: _metric(m, f"saved_mb_{name}_T{t}") for name in names}
-    ms = {name: _metric(m, f"ms_per_step_{name}_T{t}_threads1") for name in names}
-    _, crossover = _window(m)
-    numbers = (f"T={t}, saved MB / ms per step (one thread): " +
-               ", ".join(f"{MODEL_LABELS[n]} {mb[n]:.0f} / {ms[n]:.0f}" for n in names) +
-               f"; order task: the CNN-LSTM falls below the LSTM at pool {crossover or 'none'}")
-    if not (mb["cnn_lstm"] < mb["lstm"] and ms["cnn_lstm"] < ms["lstm"]):
-        return numbers, "does not hold"
-    best = min(names, key=mb.get)
-    condition = f"the task's order survives the pooling (pool < {crossover})" if crossover else ""
-    if best != "cnn_lstm":
-        return numbers, (f"holds only against the LSTM and the GRU, and only when {condition or 'the pooling loses nothing'}"
-                         f": the {MODEL_LABELS[best]} keeps less memory ({mb[best]:.0f} MB vs {mb['cnn_lstm']:.0f})")
-    if condition:
-        return numbers, f"holds only when {condition}"
-    return numbers, "holds"
-
-
-EXPERIMENTS = {
-    1: "pair task at a short and a long distance k; receptive fields; padded batches",
-    2: "gradient of the last output with respect to earlier inputs, untrained models",
-    3: "order task at the largest pool: events inside vs outside the convolutions' field",
-    4: "time per step and saved activations at the longest T, with and without pooling",
-    5: "CNN-LSTM whose convolutions come from the pair task at the short k, vs from scratch",
-    6: "pair task at the long k; order task swept over the pool size",
-    7: "time per step at growing T on all threads; growth exponents",
-    8: "parameters of one layer at equal width; train-test gap on Fashion-MNIST rows",
-    9: "GRU vs LSTM: parameters, time, accuracy on three tasks",
-    10: "saved activations and time at the longest T; the order task's crossover",
-}
-RULES = {1: _claim_1, 2: _claim_2, 3: _claim_3, 4: _claim_4, 5: _claim_5, 6: _claim_6, 7: _claim_7,
-         8: _claim_8, 9: _claim_9, 10: _claim_10}
-VERDICT_STARTS = ("holds", "does not hold", "inconclusive")
-
-
-def verdicts(metrics: Mapping[str, Any]) -> pd.DataFrame:
-    """The lesson's claim/verdict table, computed from a run's recorded metrics by fixed
-    rules, so that the verdicts cannot disagree with the numbers. Introduced in lesson 03.
-
-    Args:
-        metrics: name -> value, as ``course_utils.lesson.read_metrics`` returns them.
-
-    Returns:
-        One row per claim (index 1-10), columns claim, experiment, numbers, verdict.
-        Each verdict starts with "holds" (or "holds only when ..."), "does not hold" or
-        "inconclusive".
-    """
-    rows = []
-    for number, rule in RULES.items():
-        numbers, verdict = rule(metrics)
-        rows.append({"claim": CLAIMS[number], "experiment": EXPERIMENTS[number],
-                     "numbers": numbers, "verdict": verdict})
-    return pd.DataFrame(rows, index=pd.Index(list(RULES), name="#"))

@@ -36,6 +36,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from .checks import check_positive_int
 from .lstm import LSTM, State
 from .train import model_device, show_progress
 from .vocab import Vocab
@@ -46,11 +47,6 @@ __all__ = [
     "best_cells", "plot_learning_curves", "plot_gradient_norms", "plot_activations",
     "plot_text_heatmap", "side_by_side",
 ]
-
-
-def _check_positive_int(name: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"expected {name} to be a positive int, got {value!r}")
 
 
 def _check_ids(ids: object, name: str = "ids", dim: int = 1) -> None:
@@ -100,8 +96,8 @@ def tbptt_batches(ids: Tensor, batch_size: int, seq_len: int,
         y: (B, t) targets, the next character of every input.
     """
     _check_ids(ids)
-    _check_positive_int("batch_size", batch_size)
-    _check_positive_int("seq_len", seq_len)
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("seq_len", seq_len)
     if not isinstance(offset, int) or offset < 0:
         raise ValueError(f"expected offset to be a non-negative int, got {offset!r}")
     length = (len(ids) - offset - 1) // batch_size  # characters per stream
@@ -136,7 +132,7 @@ class CharLSTM(nn.Module):
         super().__init__()
         for name, value in (("vocab_size", vocab_size), ("embed_size", embed_size),
                             ("hidden_size", hidden_size), ("num_layers", num_layers)):
-            _check_positive_int(name, value)
+            check_positive_int(name, value)
         if cell not in ("lstm", "gru"):
             raise ValueError(f"expected cell 'lstm' or 'gru', got {cell!r}")
         self.vocab_size = vocab_size
@@ -191,7 +187,7 @@ def evaluate_char_lstm(model: CharLSTM, ids: Tensor, batch_size: int = 32, seq_l
     model is). Introduced in lesson 02.
     """
     if max_chars is not None:
-        _check_positive_int("max_chars", max_chars)
+        check_positive_int("max_chars", max_chars)
     device = model_device(model, device)
     model.to(device).eval()
     total, count, state = 0.0, 0, None
@@ -253,7 +249,7 @@ def train_char_lstm(model: CharLSTM, train_ids: Tensor, val_ids: Tensor, *, step
     """
     for name, value in (("steps", steps), ("batch_size", batch_size), ("seq_len", seq_len),
                         ("eval_every", eval_every)):
-        _check_positive_int(name, value)
+        check_positive_int(name, value)
     _check_ids(train_ids, "train_ids")
     _check_ids(val_ids, "val_ids")
     if max_seconds is not None and (not isinstance(max_seconds, (int, float)) or max_seconds <= 0):
@@ -317,7 +313,7 @@ def sample(model: CharLSTM, vocab: Vocab, prompt: str, length: int,
     """
     if not isinstance(prompt, str) or not prompt:
         raise ValueError("expected a non-empty prompt string (the model needs a first character)")
-    _check_positive_int("length", length)
+    check_positive_int("length", length)
     if not isinstance(temperature, (int, float)) or temperature <= 0:
         raise ValueError(f"expected a temperature > 0, got {temperature!r}")
     device = model_device(model, device)
@@ -547,7 +543,7 @@ def side_by_side(texts: dict[str, str], width: int = 44) -> pd.DataFrame:
 
     Short columns are padded with empty strings. Introduced in lesson 02.
     """
-    _check_positive_int("width", width)
+    check_positive_int("width", width)
     if not texts:
         raise ValueError("expected at least one text")
     columns = {}

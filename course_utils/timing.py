@@ -1,4 +1,4 @@
-"""The course's one timer. Introduced in lesson 02; every timing cell and benchmark uses it.
+"""The course's one timer. Introduced in lesson 01; every timing cell and benchmark uses it.
 
 Timing a model step on a shared laptop is noisy: the first calls pay for
 memory allocation and lazy initialisation, and other programs steal the CPU
@@ -15,6 +15,7 @@ from typing import Callable
 
 import torch
 from torch.utils.benchmark import Timer
+from .checks import check_positive_int
 
 
 def median_time(fn: Callable[[], object], *, threads: int | None = None, warmup: int = 2,
@@ -31,8 +32,7 @@ def median_time(fn: Callable[[], object], *, threads: int | None = None, warmup:
     if not callable(fn):
         raise TypeError(f"fn must be a function of no arguments, got {type(fn).__name__}")
     threads = torch.get_num_threads() if threads is None else threads
-    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
-        raise ValueError(f"threads must be a positive int, got {threads!r}")
+    check_positive_int("threads", threads)
     if not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"warmup must be a non-negative int, got {warmup!r}")
     if not min_run_time > 0:

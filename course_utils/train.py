@@ -10,9 +10,10 @@ with the best entity F1 (``course_utils.ner_train``).
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import random
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -23,6 +24,9 @@ import pandas as pd
 import torch
 from torch import nn
 from tqdm.auto import tqdm
+
+from .checks import check_positive_int
+from .tooling.files import write_bytes
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -164,8 +168,7 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: LossFn,
     OneCycleLR). With `stop_at_accuracy`, training stops after the first epoch
     whose validation accuracy reaches it.
     """
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    check_positive_int("epochs", epochs)
     if scheduler_step not in ("epoch", "batch"):
         raise ValueError(f"scheduler_step must be 'epoch' or 'batch', got {scheduler_step!r}")
     if stop_at_accuracy is not None and val_loader is None:
@@ -217,24 +220,98 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def _check_meta(value: Any, where: str) -> None:
+# How deeply checkpoint metadata may nest (torch.save recurses once per level).
+_META_DEPTH = 100
+
+
+def _check_meta(value: Any, where: str, depth: int = 0) -> None:
     """Raise a TypeError unless `value` is what torch.load(weights_only=True) reads back:
-    None, bool, int, float, str, or lists, tuples and str-keyed dicts of them."""
+    None, bool, int, float, str, or lists, tuples and str-keyed dicts of them, nested at
+    most _META_DEPTH deep."""
     if value is None or type(value) in (bool, int, float, str):
         return
+    if depth >= _META_DEPTH and type(value) in (list, tuple, dict):
+        raise TypeError(f"checkpoint metadata {where.split('[')[0]} is nested more than {_META_DEPTH} levels "
+                        "deep; expected a few levels of lists and dicts")
     if type(value) in (list, tuple):
         for i, item in enumerate(value):
-            _check_meta(item, f"{where}[{i}]")
+            _check_meta(item, f"{where}[{i}]", depth + 1)
         return
     if type(value) is dict:
         for key, item in value.items():
             if type(key) is not str:
                 raise TypeError(f"checkpoint metadata {where} has a key {key!r}; keys must be strings")
-            _check_meta(item, f"{where}[{key!r}]")
+            _check_meta(item, f"{where}[{key!r}]", depth + 1)
         return
     hint = " (use float(x) or int(x))" if hasattr(value, "item") else " (use str(path))" if isinstance(value, Path) else ""
     raise TypeError(f"checkpoint metadata {where} is a {type(value).__name__}{hint}; expected None, bool, "
                     "int, float, str, or lists and str-keyed dicts of them, which load_checkpoint can read")
+
+
+# The first line of every file `save_verified` writes: this prefix, the sha256 of the rest, "\n".
+_CHECKSUM_HEADER = b"course_utils sha256 "
+
+
+def _check_folder_for(path: Path) -> None:
+    """Raise a ValueError if a folder stands at `path`, or a file where it needs a folder."""
+    if path.is_dir():
+        raise ValueError(f"cannot save to {path}: it is a folder; expected a file name")
+    for folder in (path.parent, *path.parent.parents):
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"cannot save to {path}: {folder} is a file, not a folder")
+
+
+def save_verified(obj: Any, path: str | Path) -> Path:
+    """``torch.save(obj)`` to `path` atomically, behind a header with the sha256 of the saved
+    bytes, so that `load_verified` notices any changed byte.
+
+    Raises:
+        ValueError: a file stands where a folder is needed.
+        OSError: the file could not be written (a full disk, no permission); the previous
+            file at `path`, if any, is left as it was.
+    """
+    path = Path(path)
+    _check_folder_for(path)
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    payload = buffer.getvalue()
+    header = _CHECKSUM_HEADER + hashlib.sha256(payload).hexdigest().encode() + b"\n"
+    try:
+        write_bytes(path, header + payload)
+    except OSError as error:
+        message = (f"could not write {path} ({error.strerror or error}); "
+                   "the previous file there, if any, is unchanged")
+        raise (OSError(error.errno, message) if error.errno else OSError(message)) from error
+    return path
+
+
+def load_verified(path: str | Path) -> Any:
+    """What `save_verified` wrote to `path`, once its sha256 matches (loaded on the CPU with
+    ``torch.load(weights_only=True)``, which unpickles tensors and plain containers only).
+
+    Raises:
+        FileNotFoundError: there is no file at `path`.
+        ValueError: the file is not one `save_verified` wrote, or a byte of it changed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ValueError(f"{path} is not a readable checkpoint ({error.strerror})") from error
+    header, _, payload = data.partition(b"\n")
+    if not header.startswith(_CHECKSUM_HEADER):
+        raise ValueError(f"{path} is not a readable checkpoint: expected the line "
+                         f"'{_CHECKSUM_HEADER.decode()}<sha256>' that save_checkpoint writes first")
+    recorded, actual = header[len(_CHECKSUM_HEADER):].decode(errors="replace"), hashlib.sha256(payload).hexdigest()
+    if recorded != actual:  # repr: a space or a control character in the header is shown
+        raise ValueError(f"{path} is corrupted: its content has sha256 {actual!r}, but the file records "
+                         f"{recorded!r} (a changed byte or a truncated copy?); save it again")
+    try:
+        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except Exception as error:  # RecursionError and MemoryError too: a hostile file
+        raise ValueError(f"{path} is not a readable checkpoint ({error})") from error
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, **meta: Any) -> Path:
@@ -242,39 +319,26 @@ def save_checkpoint(path: str | Path, model: nn.Module, **meta: Any) -> Path:
 
     `meta` is checked first, so that a value `load_checkpoint` could not read
     back (a NumPy scalar, a Path) fails now, not after training. The file is
-    written atomically: a temporary file, then a rename.
+    written atomically with the sha256 of its content (see `save_verified`).
     """
     for key, value in meta.items():
         _check_meta(value, key)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    os.close(fd)
-    try:
-        torch.save({"state_dict": model.state_dict(), "meta": meta}, tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
+    return save_verified({"state_dict": model.state_dict(), "meta": meta}, path)
 
 
 def load_checkpoint(path: str | Path, model: nn.Module) -> dict[str, Any]:
     """Load weights saved by `save_checkpoint` into `model`; return the saved meta.
 
-    Uses ``torch.load(weights_only=True)``, which unpickles tensors and plain
-    containers only, never code.
+    The file's sha256 is checked first, so a corrupted file is refused (see `load_verified`).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ValueError(f"{path} is not a readable checkpoint ({err})") from err
-    if not (isinstance(saved, dict) and "state_dict" in saved):
-        raise ValueError(f"{path} was not written by save_checkpoint (no 'state_dict' entry)")
+    saved = load_verified(path)
+    if not (isinstance(saved, dict) and isinstance(saved.get("state_dict"), dict)
+            and isinstance(saved.get("meta", {}), dict)):
+        raise ValueError(f"{path} was not written by save_checkpoint (expected a dict with a 'state_dict' "
+                         "dict and a 'meta' dict)")
     try:
         model.load_state_dict(saved["state_dict"])
-    except RuntimeError as err:
+    except (RuntimeError, TypeError, AttributeError) as err:
         raise ValueError(f"the checkpoint {path} does not fit this model: {err}") from err
     return saved.get("meta", {})

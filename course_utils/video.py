@@ -20,6 +20,8 @@ Introduced in lesson 04.
 """
 from __future__ import annotations
 
+import math
+import statistics
 from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
@@ -135,16 +137,25 @@ def _axis_positions(
     return torch.where(v > 0, forward, torch.where(v < 0, backward, still))
 
 
-def make_moving_clips(
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    num_clips: int,
-    *,
-    frames: int = 16,
-    size: int = 48,
-    step: int = 1,
-    seed: int = 0,
-) -> MovingClips:
+def _paint(images: torch.Tensor, positions: torch.Tensor, size: int) -> torch.Tensor:
+    """Clips of `images` (N, h, w) uint8 pasted on black size x size canvases, image n's
+    top-left corner at ``positions[n, t]`` (row, column) in frame t.
+
+    positions: (N, T, 2). Returns (N, T, 1, size, size) uint8.
+    """
+    num_clips, frames = positions.shape[:2]
+    h, w = images.shape[1:]
+    clips = torch.zeros(num_clips, frames, size, size, dtype=torch.uint8)
+    clip_ids = torch.arange(num_clips)[:, None, None]
+    for t in range(frames):
+        rows = (positions[:, t, 0, None] + torch.arange(h))[:, :, None]  # (N, h, 1)
+        cols = (positions[:, t, 1, None] + torch.arange(w))[:, None, :]  # (N, 1, w)
+        clips[clip_ids, t, rows, cols] = images
+    return clips.unsqueeze(2)
+
+
+def make_moving_clips(images: torch.Tensor, labels: torch.Tensor, num_clips: int, *,
+                      frames: int = 16, size: int = 48, step: int = 1, seed: int = 0) -> MovingClips:
     """Generate ``num_clips`` clips of a garment moving left, right, up or down.
 
     images: (N, h, w) uint8, e.g. Fashion-MNIST (h = w = 28).
@@ -194,46 +205,78 @@ def make_moving_clips(
         axes.append(_axis_positions(low, jitter, velocity, steps))
     positions = torch.stack(axes, dim=-1)  # (num_clips, frames, 2)
 
-    clips = torch.zeros(num_clips, frames, size, size, dtype=torch.uint8)
-    clip_ids = torch.arange(num_clips)[:, None, None]
-    for t in range(frames):
-        rows = (positions[:, t, 0, None] + torch.arange(h))[:, :, None]  # (num_clips, h, 1)
-        cols = (positions[:, t, 1, None] + torch.arange(w))[:, None, :]  # (num_clips, 1, w)
-        clips[clip_ids, t, rows, cols] = images[index]
     return MovingClips(
-        clips=clips.unsqueeze(2),
+        clips=_paint(images[index], positions, size),
         direction=direction,
         garment=labels[index].clone(),
         positions=positions,
     )
 
 
-def make_two_move_clips(
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    num_clips: int,
-    *,
-    frames: int = 32,
-    size: int = 36,
-    shift: int = 3,
-    gap: int = 8,
-    margin: int = 8,
-    seed: int = 0,
-) -> MovingClips:
-    """Clips in which a garment moves sideways twice, there and back, far apart in time.
+def two_move_timings(frames: int, shift: int, gap: int, margin: int, hold: int = 0) -> torch.Tensor:
+    """Every pair of frames at which the two moves of ``make_two_move_clips`` may begin.
+
+    A move (``shift`` pixels out, one pixel per frame, ``hold`` frames still there, and
+    ``shift`` pixels back) changes the garment's position first at a frame s and last at
+    s + 2 * shift + hold - 1. A pair (s1, s2) is allowed when
+
+    * every change lies in [margin, frames - margin]: no window of ``margin`` frames at
+      either end of the clip shows a change;
+    * s2 - (s1 + 2 * shift + hold - 1) >= ``gap``: the last change of the first move and the first
+      change of the second are ``gap`` frames apart or more, so no window of ``gap`` + 1
+      consecutive frames shows a change from both moves.
+
+    Playing a clip backwards moves a change at frame t to frame ``frames - t``, which maps
+    the allowed pairs onto themselves: (s1, s2) -> (frames - e2, frames - e1), e = s + 2 * shift + hold - 1.
+
+    Returns (K, 2) int64, one allowed (s1, s2) per row, K >= 1.
+
+    Introduced in lesson 04.
+    """
+    if min(frames, shift, gap, margin) < 1 or hold < 0:
+        raise ValueError(f"frames, shift, gap and margin must be >= 1 and hold >= 0, got {frames}, {shift}, {gap}, "
+                         f"{margin} and {hold}")
+    length = 2 * shift + hold - 1  # frames from the first change of a move to its last
+    needed = 2 * margin + 2 * length + gap
+    if frames < needed:
+        raise ValueError(f"two moves of {length + 1} frames each, {gap} frames apart and {margin} frames from the "
+                         f"ends, need at least {needed} frames, got {frames}")
+    starts = torch.arange(margin, frames - margin - length + 1)
+    s1, s2 = (grid.flatten() for grid in torch.meshgrid(starts, starts, indexing="ij"))
+    allowed = s2 - (s1 + length) >= gap
+    return torch.stack([s1[allowed], s2[allowed]], dim=1)
+
+
+def _out_and_back(start: torch.Tensor, frames: int, shift: int, hold: int) -> torch.Tensor:
+    """Pixels away from rest in every frame for moves beginning at ``start`` (N,): 0 before
+    the move, then 1, 2, ..., shift, ``hold`` more frames at shift, shift - 1, ..., 1, and 0
+    after it. Returns (N, frames)."""
+    t = torch.arange(frames)[None, :]
+    s = start[:, None]
+    return torch.minimum(t - s + 1, s + 2 * shift + hold - 1 - t).clamp(0, shift)
+
+
+def make_two_move_clips(images: torch.Tensor, labels: torch.Tensor, num_clips: int, *, frames: int = 32,
+                        size: int = 36, shift: int = 2, hold: int = 0, gap: int = 8, margin: int = 8,
+                        seed: int = 0) -> MovingClips:
+    """Clips in which a garment makes two sideways moves, one to each side, far apart in time.
 
     images: (N, h, w) uint8; labels: (N,) int64 garment classes.
-    In every clip the garment sits still, moves ``shift`` pixels one way (one pixel per
-    frame, changing position at frames t1, ..., t1 + shift - 1), sits still again, and
-    moves back the same way (frames t2, ..., t2 + shift - 1). The label (``direction``, an
-    index into ``DIRECTIONS``) is the direction of the FIRST move: 0 = left then right,
-    1 = right then left. Both orders hold one left move and one right move between the
-    same two columns, so only their order tells them apart.
+    The garment rests at one column. Each move takes it ``shift`` pixels to one side, one
+    pixel per frame, keeps it there for ``hold`` more frames and brings it back (``shift`` = 2,
+    ``hold`` = 0: rest, 1, 2, 1, rest pixels away). One
+    move goes left, the other right; the label (``direction``, an index into ``DIRECTIONS``)
+    is the side of the FIRST move: 0 = left move first, 1 = right move first. The moves begin
+    at a pair of frames drawn uniformly from ``two_move_timings(frames, shift, gap, margin, hold)``.
 
-    Timing: t2 - (t1 + shift - 1) >= ``gap``, so no window of ``gap`` + 1 consecutive frames
-    shows a change of position from both moves; t1 >= ``margin`` and
-    t2 + shift - 1 <= frames - ``margin``, so no window of ``margin`` + 1 frames that reaches
-    past either end of the clip shows a change of position.
+    Only the order tells the classes apart, exactly:
+
+    * every clip shows the same frames whatever its class: at rest except during the two
+      moves, and at each column of a move equally often in both classes, so any order-free
+      statistic (the set or histogram of frames, the time spent at each column, the first
+      and the last frame, both at rest) has the same distribution in both classes;
+    * a move reads the same backwards, so a clip played backwards is a clip of the other
+      class, and (the allowed timings being symmetric) exactly as likely.
 
     Returns a ``MovingClips`` with clips (num_clips, frames, 1, size, size) uint8,
     labels balanced (up to num_clips % 2) and shuffled.
@@ -241,41 +284,27 @@ def make_two_move_clips(
     Introduced in lesson 04.
     """
     _check_images(images, labels)
-    if num_clips < 1 or shift < 1 or gap < 1 or margin < 1:
-        raise ValueError(f"num_clips, shift, gap and margin must be >= 1, got {num_clips}, {shift}, {gap}, {margin}")
+    if num_clips < 1:
+        raise ValueError(f"num_clips must be >= 1, got {num_clips}")
+    timings = two_move_timings(frames, shift, gap, margin, hold)
     h, w = images.shape[1:]
-    if size < max(h, w) + shift:
-        raise ValueError(f"a {h}x{w} image moving {shift} px needs a canvas of at least "
-                         f"{max(h, w) + shift} px, got size {size}")
-    latest_t1 = frames - margin - 2 * (shift - 1) - gap
-    if latest_t1 < margin:
-        raise ValueError(f"two moves of {shift} frames, {gap} frames apart and {margin} frames from the ends, "
-                         f"need at least {2 * margin + 2 * (shift - 1) + gap} frames, got {frames}")
+    if size < max(h, w) + 2 * shift:
+        raise ValueError(f"a {h}x{w} image moving {shift} px to each side needs a canvas of at least "
+                         f"{max(h, w) + 2 * shift} px, got size {size}")
 
     g = torch.Generator().manual_seed(seed)
     index = torch.randint(len(images), (num_clips,), generator=g)
     direction = (torch.arange(num_clips) % 2)[torch.randperm(num_clips, generator=g)]
     row = torch.randint(size - h + 1, (num_clips,), generator=g)
-    low = torch.randint(size - w - shift + 1, (num_clips,), generator=g)  # the left of the two columns
-    t1 = torch.randint(margin, latest_t1 + 1, (num_clips,), generator=g)
-    earliest_t2 = t1 + shift - 1 + gap
-    latest_t2 = frames - margin - shift + 1
-    t2 = earliest_t2 + (torch.rand(num_clips, generator=g) * (latest_t2 - earliest_t2 + 1)).long()
-    t = torch.arange(frames)
-    # pixels moved so far: 0 before t1, up to `shift` after the first move, back to 0 after the second
-    moved = ((t - t1[:, None] + 1).clamp(0, shift) - (t - t2[:, None] + 1).clamp(0, shift))  # (num_clips, frames)
-    sign = torch.where(direction == 0, -1, 1)[:, None]                  # left first: moves left, starts right
-    start = torch.where(direction == 0, low + shift, low)[:, None]
-    positions = torch.stack([row[:, None].expand(-1, frames), start + sign * moved], dim=-1)  # (num_clips, frames, 2)
+    rest = shift + torch.randint(size - w - 2 * shift + 1, (num_clips,), generator=g)
+    start = timings[torch.randint(len(timings), (num_clips,), generator=g)]  # (num_clips, 2)
+    first_side = torch.where(direction == 0, -1, 1)[:, None]                   # left first: -1
+    away = _out_and_back(start[:, 0], frames, shift, hold) - _out_and_back(start[:, 1], frames, shift, hold)
+    columns = rest[:, None] + first_side * away                               # (num_clips, frames)
+    positions = torch.stack([row[:, None].expand(-1, frames), columns], dim=-1)  # (num_clips, frames, 2)
 
-    clips = torch.zeros(num_clips, frames, size, size, dtype=torch.uint8)
-    clip_ids = torch.arange(num_clips)[:, None, None]
-    for k in range(frames):
-        rows = (positions[:, k, 0, None] + torch.arange(h))[:, :, None]
-        cols = (positions[:, k, 1, None] + torch.arange(w))[:, None, :]
-        clips[clip_ids, k, rows, cols] = images[index]
-    return MovingClips(clips=clips.unsqueeze(2), direction=direction, garment=labels[index].clone(),
-                       positions=positions)
+    return MovingClips(clips=_paint(images[index], positions, size), direction=direction,
+                       garment=labels[index].clone(), positions=positions)
 
 
 def reverse_clips(
@@ -411,6 +440,33 @@ class CNNLSTM(nn.Module):
         return self.head(h_n[-1])
 
 
+class PixelLSTM(nn.Module):
+    """An LSTM on the raw frames, with no CNN: the pure-LSTM answer to a video.
+
+    Every frame is flattened to its H * W pixels, and an LSTM reads the (B, T, H * W)
+    sequence in order; a linear layer classifies its last hidden state (B, hidden_size).
+    Nearly all its parameters sit in the LSTM's input weights, 4 * hidden_size * H * W.
+
+    Input (B, T, 1, image_size, image_size) with any T >= 1 -> logits (B, num_classes).
+
+    Introduced in lesson 04.
+    """
+
+    def __init__(self, num_classes: int = 4, image_size: int = 48, hidden_size: int = 64) -> None:
+        super().__init__()
+        self.image_size = image_size
+        self.lstm = nn.LSTM(image_size * image_size, hidden_size, batch_first=True)
+        self.head = nn.Linear(hidden_size, num_classes)
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        expected = (1, self.image_size, self.image_size)
+        if clips.dim() != 5 or clips.shape[1] < 1 or tuple(clips.shape[2:]) != expected:
+            raise ValueError(f"expected clips (B, T, {', '.join(map(str, expected))}) with T >= 1, "
+                             f"got {tuple(clips.shape)}")
+        _, (h_n, _) = self.lstm(clips.flatten(2))  # (B, T, H*W) in; h_n: (1, B, hidden_size)
+        return self.head(h_n[-1])
+
+
 class Conv3DClassifier(nn.Module):
     """A small 3D CNN: convolutions over (time, height, width) at once.
 
@@ -441,6 +497,246 @@ class Conv3DClassifier(nn.Module):
             )
         # Conv3d wants (B, C, T, H, W).
         return self.head(self.features(clips.transpose(1, 2)))
+
+
+# --------------------------------------------------------------------------- rules for the results
+# Each rule below is one object: the lesson applies it to its numbers and prints its text,
+# so the rule a sentence states is the rule that produced it.
+
+
+@dataclass(frozen=True)
+class ChanceLossRule:
+    """Did a model train at all? Yes if its training loss fell below ln(classes), the
+    cross-entropy of a uniform guess, by more than ``margin`` nats in some epoch.
+
+    A model that fails this rule has learned nothing from its training data, so its test
+    accuracy says nothing about what its architecture could learn.
+
+    Introduced in lesson 04.
+    """
+
+    margin: float = 0.05
+
+    def trained(self, train_losses: list[float], num_classes: int) -> bool:
+        """train_losses: the mean training loss of each epoch."""
+        if not train_losses or num_classes < 2:
+            raise ValueError(f"need at least one epoch's loss and 2 classes, got {len(train_losses)} losses "
+                             f"and {num_classes} classes")
+        return min(train_losses) < math.log(num_classes) - self.margin
+
+    def text(self, num_classes: int) -> str:
+        return (f"a model trained if its training loss fell more than {self.margin} below "
+                f"ln {num_classes} = {math.log(num_classes):.3f} (a uniform guess) in some epoch")
+
+
+@dataclass(frozen=True)
+class SeedRule:
+    """Compare two models measured over the same seeds: a difference of mean accuracy counts
+    only beyond twice its standard error, 2 * sqrt((sd_a^2 + sd_b^2) / n), and beyond
+    ``floor``; otherwise it is within the run-to-run spread. A model "learned" the task if
+    its accuracy reached ``learned`` in every seed.
+
+    Introduced in lesson 04.
+    """
+
+    floor: float = 0.01
+    learned: float = 0.9
+
+    def compare(self, a: list[float], b: list[float]) -> str:
+        """"higher", "lower" or "within spread": mean of `a` against mean of `b`."""
+        if len(a) != len(b) or len(a) < 2:
+            raise ValueError(f"need the same seeds (at least 2) for both models, got {len(a)} and {len(b)} values")
+        spread = 2 * math.sqrt((statistics.variance(a) + statistics.variance(b)) / len(a))
+        difference = statistics.fmean(a) - statistics.fmean(b)
+        if abs(difference) <= max(spread, self.floor):
+            return "within spread"
+        return "higher" if difference > 0 else "lower"
+
+    def text(self) -> str:
+        return (f"a difference counts only beyond twice its standard error over the seeds (and beyond "
+                f"{self.floor}); a model learned the task if it reached {self.learned} in every seed")
+
+
+def learned_in_seeds(accuracies: dict[str, list[float]], rule: SeedRule = SeedRule()) -> str:
+    """One sentence: which models reached ``rule.learned`` in every seed, in some, in none.
+
+    accuracies: model name -> its test accuracy in each seed.
+
+    Introduced in lesson 04.
+    """
+    groups: dict[str, list[str]] = {"every seed": [], "some seeds only": [], "no seed": []}
+    for name, values in accuracies.items():
+        hits = sum(a >= rule.learned for a in values)
+        groups["every seed" if hits == len(values) else "some seeds only" if hits else "no seed"].append(name)
+    return "; ".join(f"{where}: {', '.join(names)}" for where, names in
+                     [(f"reached {rule.learned} in {key}", names) for key, names in groups.items()] if names) + "."
+
+
+def failed_to_train_sentence(trained: dict[str, list[bool]], seeds: list[int]) -> str:
+    """Name every model and seed whose training loss never left chance (``ChanceLossRule``).
+
+    trained: model name -> one ``ChanceLossRule.trained`` result per seed, in the order of `seeds`.
+
+    Introduced in lesson 04.
+    """
+    failed = {name: [seed for seed, ok in zip(seeds, flags, strict=True) if not ok] for name, flags in trained.items()}
+    failed = {name: seeds_failed for name, seeds_failed in failed.items() if seeds_failed}
+    if not failed:
+        return "Every model trained in every seed (its training loss left chance)."
+    return "Failed to train (the training loss never left chance): " + "; ".join(
+        f"{name} in seed{'s' if len(found) > 1 else ''} {', '.join(map(str, found))}" for name, found in failed.items()) + "."
+
+
+def order_free_control_sentence(accuracy: float, trained: bool) -> str:
+    """What the order-free control (frame pooling on the two-move clips) shows, from its test
+    accuracy and whether its training loss left chance (``ChanceLossRule``).
+
+    Introduced in lesson 04.
+    """
+    if trained:
+        return (f"Frame pooling, which sees the frames but not their order, scores {accuracy:.3f} (chance 0.5), and its "
+                "training loss left chance: look at these numbers before trusting the claim that the frames alone "
+                "carry no clue.")
+    return (f"Frame pooling, which sees the frames but not their order, scores {accuracy:.3f} (chance 0.5), and its "
+            "training loss never left chance: it found nothing to learn, as it must when every clip of either "
+            "class holds the same frames (checked above).")
+
+
+def compare_sentence(a_name: str, a: list[float], b_name: str, b: list[float], rule: SeedRule = SeedRule()) -> str:
+    """One sentence comparing two models' test accuracies over the same seeds with ``rule``.
+
+    Introduced in lesson 04.
+    """
+    verdict = rule.compare(a, b)
+    mean_a, mean_b, n = statistics.fmean(a), statistics.fmean(b), len(a)
+    if verdict == "within spread":
+        return (f"{a_name} ({mean_a:.3f}) and {b_name} ({mean_b:.3f}) differ by less than the spread over {n} seeds: "
+                "this run cannot rank them.")
+    return (f"{a_name}'s mean test accuracy ({mean_a:.3f}) is {verdict} than {b_name}'s ({mean_b:.3f}), beyond the "
+            f"spread over {n} seeds.")
+
+
+def lstm_share_sentence(pool_ms: float, cnn_lstm_ms: float) -> str:
+    """What the LSTM adds to a CNN-LSTM training step, from the measured step times (ms) of
+    frame pooling and the CNN-LSTM, which share the same per-frame CNN and differ only in what
+    reads its features (an average, or an LSTM).
+
+    Introduced in lesson 04.
+    """
+    if min(pool_ms, cnn_lstm_ms) <= 0:
+        raise ValueError(f"step times must be positive, got {pool_ms} and {cnn_lstm_ms} ms")
+    difference = cnn_lstm_ms - pool_ms
+    if difference <= 0:
+        return (f"The CNN-LSTM's step ({cnn_lstm_ms:.1f} ms) was not slower than frame pooling's ({pool_ms:.1f} ms) "
+                "in this run: the LSTM's share is below what this run's timings can resolve.")
+    return (f"Frame pooling and the CNN-LSTM share the same per-frame CNN and differ only in what reads its features "
+            f"(an average, or an LSTM), so the LSTM's share of a CNN-LSTM step is the difference of their times: "
+            f"{difference:.1f} ms of {cnn_lstm_ms:.1f} ms ({difference / cnn_lstm_ms:.0%}) in this run.")
+
+
+def axis_reading(predicted: torch.Tensor, direction: torch.Tensor) -> dict[str, float]:
+    """How much of the axis of motion a direction classifier got right.
+
+    predicted, direction: (N,) int64 indices into ``DIRECTIONS`` (0, 1 horizontal; 2, 3 vertical).
+    Returns the fraction of clips whose predicted axis is right ("axis right", chance 0.5 when
+    the axes are balanced), its binomial standard error at chance ("chance sd" = 0.5 / sqrt(N)),
+    and, for each predicted axis, the fraction of those predictions that fall on clips of that
+    axis ("horizontal when predicted horizontal", "vertical when predicted vertical"; NaN when
+    the model never predicts that axis).
+
+    Introduced in lesson 04.
+    """
+    if predicted.shape != direction.shape or predicted.dim() != 1 or len(predicted) == 0:
+        raise ValueError(f"expected predicted and direction of the same shape (N,), N >= 1, got "
+                         f"{tuple(predicted.shape)} and {tuple(direction.shape)}")
+    predicted_axis, true_axis = predicted // 2, direction // 2  # 0 horizontal, 1 vertical
+    reading = {"axis right": (predicted_axis == true_axis).float().mean().item(),
+               "chance sd": 0.5 / math.sqrt(len(predicted))}
+    for axis, name in enumerate(("horizontal", "vertical")):
+        chosen = predicted_axis == axis
+        reading[f"{name} when predicted {name}"] = (
+            (true_axis[chosen] == axis).float().mean().item() if chosen.any() else math.nan)
+    return reading
+
+
+def axis_sentence(name: str, reading: dict[str, float]) -> str:
+    """Say, from ``axis_reading``'s numbers, whether a model found the axis beyond chance.
+
+    Beyond chance means more than 2 standard errors above 0.5.
+
+    Introduced in lesson 04.
+    """
+    above = reading["axis right"] - 0.5
+    share = ", ".join(f"{reading[f'{axis} when predicted {axis}']:.2f} of its {axis} answers are {axis} clips"
+                      for axis in ("horizontal", "vertical") if not math.isnan(reading[f"{axis} when predicted {axis}"]))
+    if above > 2 * reading["chance sd"]:
+        return (f"{name} got the axis right in {reading['axis right']:.3f} of the test clips, "
+                f"{above / reading['chance sd']:.1f} standard errors above chance (0.5): it partly learned the axis "
+                f"({share}), but not the side.")
+    return (f"{name} got the axis right in {reading['axis right']:.3f} of the test clips, within 2 standard errors "
+            f"({2 * reading['chance sd']:.3f}) of chance (0.5): it did not learn the axis ({share}).")
+
+
+def gap_sweep_sentence(gaps: list[int], accuracy: dict[str, list[float]], trained: dict[str, list[bool]],
+                       window: int, learned: float = 0.9) -> str:
+    """Say, for each model of the sweep, at which gaps it learned the order and where it failed to train.
+
+    gaps: the time gaps between the two moves, increasing; accuracy[name][i] and
+    trained[name][i] (``ChanceLossRule``) belong to gaps[i]; window: the 3D CNN's temporal
+    receptive field (from gap window - 1 on, no window of it shows both moves).
+
+    Introduced in lesson 04.
+    """
+    if sorted(gaps) != list(gaps) or any(len(v) != len(gaps) for v in (*accuracy.values(), *trained.values())):
+        raise ValueError(f"expected increasing gaps and one accuracy and one 'trained' per gap, got gaps {gaps}")
+    sentences = []
+    for name, values in accuracy.items():
+        learned_at = [g for g, a in zip(gaps, values) if a >= learned]
+        untrained = [g for g, ok in zip(gaps, trained[name]) if not ok]
+        if len(learned_at) == len(gaps):
+            verdict = f"{name} learned the order (accuracy >= {learned}) at every gap, up to {gaps[-1]} frames"
+        elif not learned_at:
+            verdict = f"{name} learned the order at no gap tried"
+        else:
+            verdict = (f"{name} learned the order at gaps {', '.join(map(str, learned_at))} and not at "
+                       f"{', '.join(str(g) for g in gaps if g not in learned_at)}")
+        if untrained:
+            verdict += (f"; at gaps {', '.join(map(str, untrained))} its training loss never left chance: it failed to "
+                        "train there, so those runs say nothing about its architecture by themselves")
+            if learned_at:
+                verdict += (f", only that the same model and recipe that learned at gap {learned_at[0]} found nothing "
+                            "to learn once the moves were further apart")
+        sentences.append(verdict + ".")
+    far = [g for g in gaps if g >= window - 1]
+    if far:
+        sentences.append(f"From gap {far[0]} on (the 3D CNN's window is {window} frames), no window of the 3D CNN "
+                         "shows both moves.")
+    return " ".join(sentences)
+
+
+@dataclass(frozen=True)
+class SweepPrediction:
+    """The lesson's prediction for the gap sweep, as numbers: the CNN-LSTM reaches ``learned``
+    at every gap; the 3D CNN reaches ``learned`` at the smallest gap and stays at or below
+    ``at_most`` (near chance, 0.5) at every gap where no window of it shows both moves
+    (gap >= window - 1).
+
+    Introduced in lesson 04.
+    """
+
+    learned: float = 0.9
+    at_most: float = 0.65
+
+    def holds(self, gaps: list[int], cnn_lstm: list[float], conv3d: list[float], window: int) -> bool:
+        far = [a for g, a in zip(gaps, conv3d) if g >= window - 1]
+        if len(cnn_lstm) != len(gaps) or len(conv3d) != len(gaps) or not far or gaps[0] >= window - 1:
+            raise ValueError(f"need one accuracy per gap, a gap below {window - 1} and one at or above it, got gaps {gaps}")
+        return (min(cnn_lstm) >= self.learned and conv3d[0] >= self.learned
+                and max(far) <= self.at_most)
+
+    def text(self, window: int) -> str:
+        return (f"the CNN-LSTM reaches {self.learned} at every gap; the 3D CNN reaches {self.learned} at the smallest "
+                f"gap and at most {self.at_most} (chance 0.5) from gap {window - 1} on")
 
 
 def _frames_for_display(clip: torch.Tensor) -> tuple[torch.Tensor, float]:

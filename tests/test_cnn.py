@@ -37,6 +37,10 @@ def test_conv_output_size_errors():
         conv_output_size(2, 5)
     with pytest.raises(ValueError, match="must be >= 1"):
         conv_output_size(10, 3, stride=0)
+    with pytest.raises(TypeError, match=r"expected ints, got size=nan, kernel=3"):
+        conv_output_size(float("nan"), 3)  # would return nan
+    with pytest.raises(TypeError, match=r"stride=1.5"):
+        conv_output_size(28, 3, stride=1.5)
 
 
 def _measured_field(model: nn.Module, length: int = 200) -> int:

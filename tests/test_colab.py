@@ -298,3 +298,12 @@ def test_plots_of_lesson_02_accept_tensors_that_need_grad():
     text.plot_activations(values, "abc\nde")
     text.plot_gradient_norms({"model": torch.rand(5, requires_grad=True) + 0.1})
     plt.close("all")
+
+
+@pytest.mark.parametrize("versions", ["lesson", "", "exercises,solutions"])
+def test_an_unknown_version_is_an_error_before_anything_is_built(tmp_path, versions, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        colab_check.main(["--out", str(tmp_path / "out"), "--versions", versions])
+    assert exit_.value.code == 2
+    assert "versions: expected some of exercises, lessons" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

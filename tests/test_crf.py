@@ -2,12 +2,15 @@
 enumeration of all tag sequences, and the NLL/decoding against pytorch-crf."""
 
 import itertools
+import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from course_utils.crf import CRF, TransitionConstraints, scheme_constraints
-from course_utils.ner_data import SCHEMES, read_conll, tag_violations
+from course_utils.crf import CRF
+from course_utils.ner_data import SCHEMES, TransitionConstraints, read_conll, scheme_constraints, tag_violations
 
 # Batches of sentence lengths: single token, one length, and mixed lengths.
 LENGTH_CASES = [[1], [1, 1], [3], [4, 1, 2, 3], [2, 4]]
@@ -56,7 +59,7 @@ def all_paths(crf: CRF, emissions_row: torch.Tensor, length: int, valid=lambda p
 
 
 def brute_log_partition(scored) -> float:
-    return float(torch.logsumexp(torch.tensor([score for score, _ in scored]), dim=0))
+    return float(torch.logsumexp(torch.tensor([score for score, _ in scored], dtype=torch.float64), dim=0))
 
 
 def is_valid(names: list[str], scheme: str) -> bool:
@@ -146,6 +149,8 @@ def test_viterbi_and_nbest_match_brute_force(lengths, num_tags):
     nbest = crf.decode_nbest(emissions, mask, n=n)
     assert [[path for _, path in sentence] for sentence in nbest] == \
            [[path for _, path in sentence] for sentence in expected]
+    assert [[path for _, path in sentence] for sentence in crf.decode_nbest(emissions, mask, n=1)] == \
+           [[sentence[0][1]] for sentence in expected]
     for got, want in zip(nbest, expected):
         assert [score for score, _ in got] == pytest.approx([score for score, _ in want])
 
@@ -163,14 +168,14 @@ def test_decode_matches_pytorch_crf():
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_decode_in_lower_precision_matches_float32(dtype):
-    """The backtrace runs in NumPy, which has no bfloat16: such emissions are decoded in float32."""
+    """Half-precision emissions (and parameters) are decoded in float32."""
     crf = make_crf(5, seed=9).float()
     lengths = [7, 3, 1, 5]
     emissions, _, mask = make_batch(lengths, 5, seed=10)
     emissions = emissions.to(dtype)
     assert crf.decode(emissions, mask) == crf.decode(emissions.float(), mask)
     assert [len(path) for path in crf.decode(emissions, mask)] == lengths
-    low = crf.to(dtype)  # scores computed in `dtype` throughout
+    low = crf.to(dtype)  # half-precision parameters are computed in float32 too
     assert [len(path) for path in low.decode(emissions, mask)] == lengths
 
 
@@ -392,7 +397,7 @@ def test_an_empty_batch_is_an_error_not_a_nan_loss():
 def test_benchmark_skips_with_a_message_without_pytorch_crf(monkeypatch, capsys):
     import builtins
 
-    from course_utils import crf as crf_module
+    from course_utils.tooling import bench
 
     real_import = builtins.__import__
 
@@ -402,7 +407,212 @@ def test_benchmark_skips_with_a_message_without_pytorch_crf(monkeypatch, capsys)
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_torchcrf)
-    table = crf_module.benchmark()
+    table = bench.crf_benchmark()
     assert table.empty and list(table.columns) == ["threads", "tags", "op", "ours_ms", "torchcrf_ms", "speedup"]
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and "pip install pytorch-crf" in out[0]
+
+
+# --- constrained marginals, numbers that cannot go silently wrong ----------
+
+
+@pytest.mark.parametrize("lengths", LENGTH_CASES)
+def test_constrained_marginals_match_brute_force_over_valid_paths(lengths):
+    crf = make_crf(len(BIO_TAGS), seed=60, constraints=scheme_constraints(BIO_TAGS, "BIO"))
+    emissions, _, mask = make_batch(lengths, len(BIO_TAGS), seed=61 + sum(lengths))
+    valid = lambda path: is_valid([BIO_TAGS[i] for i in path], "BIO")  # noqa: E731
+    expected = torch.zeros(len(lengths), max(lengths), len(BIO_TAGS), dtype=torch.float64)
+    for b, length in enumerate(lengths):
+        scored = all_paths(crf, emissions[b], length, valid)
+        log_z = brute_log_partition(scored)
+        for score, path in scored:
+            for t, tag in enumerate(path):
+                expected[b, t, tag] += math.exp(score - log_z)
+    torch.testing.assert_close(crf.marginals(emissions, mask), expected)
+
+
+@pytest.mark.parametrize("name", ["transitions", "start_transitions", "end_transitions"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_parameters_are_refused_by_every_method(name, bad):
+    """Probe C40: a NaN in the CRF's own parameters (corrupted weights) decoded every token as tag 0."""
+    crf = make_crf(4, seed=62)
+    getattr(crf, name).data.view(-1)[0] = bad
+    emissions, tags, mask = make_batch([3, 2], 4, seed=63)
+    for call in (lambda: crf(emissions, tags, mask), lambda: crf.decode(emissions, mask),
+                 lambda: crf.decode_nbest(emissions, mask, n=2), lambda: crf.marginals(emissions, mask),
+                 lambda: crf.log_partition(emissions, mask), lambda: crf.score(emissions, tags, mask)):
+        with pytest.raises(ValueError, match=f"parameter {name} holds NaN or inf"):
+            call()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_emissions_are_computed_in_float32(dtype):
+    """Probe C14: large float16 emissions gave a loss of -inf (the gold score overflowed)."""
+    crf = CRF(5)
+    emissions = torch.full((1, 100, 5), 1000.0, dtype=dtype)
+    tags = torch.zeros(1, 100, dtype=torch.long)
+    loss = crf(emissions, tags, reduction="sum")
+    assert loss.dtype == torch.float32 and torch.isfinite(loss) and loss >= 0
+    torch.testing.assert_close(loss, crf(emissions.float(), tags, reduction="sum"))
+    assert crf.marginals(emissions).dtype == torch.float32
+
+
+def test_finite_emissions_that_overflow_are_an_error_not_a_nan_loss():
+    """Probe C15: emissions of 1e38 are finite, but their sums are not."""
+    crf = CRF(5)
+    emissions, tags = torch.full((1, 4, 5), 1e38), torch.zeros(1, 4, dtype=torch.long)
+    with pytest.raises(ValueError, match="not finite: the scores overflow"):
+        crf(emissions, tags)
+    with pytest.raises(ValueError, match="not finite: the scores overflow"):
+        crf.decode(emissions)
+    with pytest.raises(ValueError, match="not finite: the scores overflow"):
+        crf.marginals(emissions)
+
+
+def test_bool_sizes_are_refused_with_a_clear_message():
+    """Probes C35 and C39: CRF(True) and decode_nbest(n=True) failed inside torch."""
+    with pytest.raises(ValueError, match="num_tags must be a positive int"):
+        CRF(True)
+    with pytest.raises(ValueError, match="n must be a positive int"):
+        CRF(3).decode_nbest(torch.zeros(1, 2, 3), n=True)
+
+
+def test_constraints_must_be_three_masks():
+    with pytest.raises(TypeError, match=r"tuple \(transitions, start, end\)"):
+        CRF(2, constraints=torch.ones(2, 2, dtype=torch.bool))
+
+
+def test_crf_module_imports_nothing_from_the_package():
+    """Like pytorch-crf, the layer stands alone: no import of course_utils at module level."""
+    import ast
+    import inspect
+
+    from course_utils import crf as crf_module
+
+    tree = ast.parse(inspect.getsource(crf_module))
+    top_level = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    assert all(not (isinstance(n, ast.ImportFrom) and (n.level or "course_utils" in (n.module or "")))
+               for n in top_level)
+
+
+# --- property: the CRF against brute force on random small shapes ----------
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 4), min_size=1, max_size=3),
+    num_tags=st.integers(1, 3),
+    seed=st.integers(0, 2**16),
+    scheme=st.sampled_from([None, "BIO"]),
+)
+def test_property_log_partition_viterbi_and_marginals_match_brute_force(lengths, num_tags, seed, scheme):
+    tags_names = BIO_TAGS[:3] if scheme else None
+    num_tags = 3 if scheme else num_tags
+    constraints = scheme_constraints(tags_names, scheme) if scheme else None
+    valid = (lambda path: is_valid([tags_names[i] for i in path], scheme)) if scheme else (lambda path: True)
+    crf = make_crf(num_tags, seed=seed, constraints=constraints)
+    emissions, _, mask = make_batch(lengths, num_tags, seed=seed)
+    log_z, paths, marginals = crf.log_partition(emissions, mask), crf.decode(emissions, mask), crf.marginals(emissions, mask)
+    for b, length in enumerate(lengths):
+        scored = all_paths(crf, emissions[b], length, valid)
+        assert log_z[b].item() == pytest.approx(brute_log_partition(scored), abs=1e-9)
+        assert path_score(crf, emissions[b], tuple(paths[b])) == pytest.approx(scored[0][0], abs=1e-9)
+        expected = torch.zeros(length, num_tags, dtype=torch.float64)
+        for score, path in scored:
+            expected[torch.arange(length), torch.tensor(path)] += math.exp(score - brute_log_partition(scored))
+        torch.testing.assert_close(marginals[b, :length], expected)
+
+
+# --- error messages print the offending values; the overflow guard ----------
+
+
+def test_error_messages_print_the_offending_shape_position_and_values():
+    crf = CRF(4)
+    emissions, tags, mask = make_batch([3, 3], 4, seed=70)
+    emissions, tags = emissions.float(), tags.clamp(max=2)
+    with pytest.raises(ValueError, match=r"num_tags=4\), got \(2, 3, 3\)$"):
+        crf.decode(emissions[:, :, :3])
+    with pytest.raises(ValueError, match=r"length >= 1, num_tags=4\), got \(2, 0, 4\)$"):
+        crf.decode(emissions[:, :0])
+    bad = emissions.clone()
+    bad[1, 2, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"first at sentence 1, token 2\)"):
+        crf.decode(bad)
+    for wrong, values in ((5, r"\[0, 5\]"), (-1, r"\[-1, 2\]")):
+        with pytest.raises(ValueError, match=rf"must lie in \[0, 3\] on unmasked positions, got values in {values}$"):
+            crf(emissions, tags.index_put((torch.tensor(1), torch.tensor(2)), torch.tensor(wrong)), mask)
+
+
+def test_error_messages_name_only_the_sentences_at_fault():
+    bio = CRF(len(BIO_TAGS), constraints=scheme_constraints(BIO_TAGS, "BIO"))
+    emissions = torch.randn(3, 2, len(BIO_TAGS))
+    with pytest.raises(ValueError, match=r"tags of sentence\(s\) \[1, 2\] break"):
+        bio(emissions, torch.tensor([[0, 1], [0, 2], [2, 2]]))  # O I-PER, I-PER I-PER
+    crf = CRF(3)
+    emissions = torch.zeros(3, 2, 3)
+    emissions[1] = 3e38
+    with pytest.raises(ValueError, match=r"log partition function of sentence\(s\) \[1\] is not finite"):
+        crf.log_partition(emissions)
+
+
+def test_parameters_start_uniform_in_plus_minus_a_tenth():
+    torch.manual_seed(71)
+    crf = CRF(40)
+    for parameter in crf.parameters():
+        assert -0.1 <= parameter.min() < -0.05 and 0.05 < parameter.max() <= 0.1
+
+
+@pytest.mark.parametrize("constraints", [
+    [torch.ones(2, 2, dtype=torch.bool), torch.ones(2, dtype=torch.bool), torch.ones(2, dtype=torch.bool)],
+    (torch.ones(2, 2, dtype=torch.bool), torch.ones(2, dtype=torch.bool)),
+], ids=["a list", "two masks"])
+def test_constraints_that_are_not_a_tuple_of_three_raise_type_error(constraints):
+    with pytest.raises(TypeError, match=rf"\(transitions, start, end\) of bool tensors, got {type(constraints).__name__}$"):
+        CRF(2, constraints=constraints)
+
+
+@pytest.mark.parametrize("size", [1e38, 1e30])
+def test_huge_finite_parameters_are_an_error_not_a_loss_of_zero(size):
+    """Probe: CRF parameters of 1e38 gave a loss of 0: float32 rounding swallowed every emission."""
+    crf = CRF(5)
+    with torch.no_grad():
+        for parameter in crf.parameters():
+            parameter.fill_(size)
+    emissions, tags = torch.randn(2, 2, 5), torch.zeros(2, 2, dtype=torch.long)
+    refused = r"sentence\(s\) \[0, 1\] is (not finite|\S+, too large to resolve a difference of 1): the scores overflow"
+    for call in (lambda: crf(emissions, tags), lambda: crf.log_partition(emissions), lambda: crf.marginals(emissions),
+                 lambda: crf.score(emissions, tags), lambda: crf.decode(emissions),
+                 lambda: crf.decode_nbest(emissions, n=2)):
+        with pytest.raises(ValueError, match=refused):
+            call()
+
+
+def test_scores_are_refused_from_where_float32_rounding_exceeds_1():
+    """log Z = start score here (one tag, one token, zero emission and end): the limit is 1 / eps."""
+    eps = torch.finfo(torch.float32).eps
+    crf = CRF(1)
+    torch.nn.init.zeros_(crf.end_transitions)
+    emissions = torch.zeros(1, 1, 1)
+    with torch.no_grad():
+        crf.start_transitions.fill_(0.5 / eps)
+    assert crf.log_partition(emissions).item() == 0.5 / eps
+    with torch.no_grad():
+        crf.start_transitions.fill_(1.5 / eps)
+    with pytest.raises(ValueError, match=r"is 1\.26e\+07, too large to resolve a difference of 1"):
+        crf.log_partition(emissions)
+
+
+def test_nbest_of_more_sequences_than_exist_or_fit_in_memory():
+    """Probe: decode_nbest(n=10**9) tried to allocate (B, T, n) scores."""
+    crf = make_crf(3, seed=60)
+    short = torch.randn(1, 2, 3, dtype=torch.float64)
+    assert len(crf.decode_nbest(short, n=10**9)[0]) == 9  # 3 tags, 2 tokens: 9 sequences exist
+    with pytest.raises(ValueError, match="n must be at most 10000 .*got 1000000000"):
+        crf.decode_nbest(torch.randn(1, 30, 3, dtype=torch.float64), n=10**9)
+
+
+def test_sparse_emissions_are_refused_with_what_to_do():
+    crf = make_crf(3, seed=61)
+    emissions = torch.randn(1, 2, 3, dtype=torch.float64).to_sparse()
+    with pytest.raises(ValueError, match="dense tensor, got layout torch.sparse_coo: call .to_dense"):
+        crf.decode(emissions)

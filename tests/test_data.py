@@ -5,6 +5,7 @@ import hashlib
 import http.server
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from course_utils import data
+from course_utils.tooling import datasets
 
 
 def _sha(b: bytes) -> str:
@@ -26,9 +28,9 @@ def toy(tmp_path, monkeypatch):
     (mirror / "toy").mkdir(parents=True)
     for name, content in contents.items():
         (mirror / "toy" / name).write_bytes(content)
-    info = data.DatasetInfo("toy", "a test dataset", tuple(
-        data.RemoteFile(n, f"http://127.0.0.1:9/toy/{n}", _sha(c)) for n, c in contents.items()))
-    monkeypatch.setitem(data.REGISTRY, "toy", info)
+    info = datasets.DatasetInfo("toy", "a test dataset", tuple(
+        datasets.RemoteFile(n, f"http://127.0.0.1:9/toy/{n}", _sha(c)) for n, c in contents.items()))
+    monkeypatch.setitem(datasets.REGISTRY, "toy", info)
     monkeypatch.setenv("COURSE_DATA_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("COURSE_DATA_MIRROR", str(mirror))
     return contents, mirror, tmp_path / "cache" / "toy"
@@ -39,7 +41,7 @@ def test_fetch_copies_from_mirror_and_verifies(toy):
     paths = data.fetch("toy")
     assert {n: p.read_bytes() for n, p in paths.items()} == contents
     assert all(p.parent == cache for p in paths.values())
-    assert data.verify("toy") == {"a.txt": "ok", "b.txt": "ok"}
+    assert datasets.verify("toy") == {"a.txt": "ok", "b.txt": "ok"}
     assert not list(cache.glob("*.part")), "no temporary file may be left behind"
 
 
@@ -62,20 +64,20 @@ def test_verify_checks_every_file_and_says_what_to_do(toy):
     data.fetch("toy")
     (cache / "a.txt").write_bytes(b"y")
     (cache / "b.txt").write_bytes(b"x")
-    status = data.verify("toy")
+    status = datasets.verify("toy")
     assert set(status) == {"a.txt", "b.txt"}, "a bad first file must not stop the check"
     assert all(s.startswith("BAD") for s in status.values())
     assert _sha(contents["b.txt"]) in status["b.txt"] and _sha(b"x") in status["b.txt"]
     assert "data fetch toy" in status["b.txt"]
     assert not (cache / "a.txt").exists() and not (cache / "b.txt").exists()
     data.fetch("toy")
-    assert data.verify("toy") == {"a.txt": "ok", "b.txt": "ok"}
+    assert datasets.verify("toy") == {"a.txt": "ok", "b.txt": "ok"}
 
 
 def test_verify_command_reports_every_bad_file_and_exits_1(toy, capsys, monkeypatch):
     from course_utils.tooling.cli import main
 
-    monkeypatch.setattr(data, "REGISTRY", {"toy": data.REGISTRY["toy"]})
+    monkeypatch.setattr(datasets, "REGISTRY", {"toy": datasets.REGISTRY["toy"]})
     contents, _, cache = toy
     data.fetch("toy")
     (cache / "a.txt").write_bytes(b"y")
@@ -114,8 +116,8 @@ def test_a_cache_that_is_a_file_gives_a_clear_error(toy, tmp_path, monkeypatch):
 
 def test_a_read_only_cache_gives_a_clear_error(toy, monkeypatch):
     """(Simulated with os.access: root may write anywhere.)"""
-    real_access = data.os.access
-    monkeypatch.setattr(data.os, "access", lambda path, mode: False if str(path).endswith("toy") else real_access(path, mode))
+    real_access = datasets.os.access
+    monkeypatch.setattr(datasets.os, "access", lambda path, mode: False if str(path).endswith("toy") else real_access(path, mode))
     with pytest.raises(data.DataError, match="not writable.*COURSE_DATA_HOME"):
         data.fetch("toy")
 
@@ -125,7 +127,7 @@ def test_racing_fetches_over_a_corrupted_file_both_succeed(toy, monkeypatch):
     contents, _, cache = toy
     data.fetch("toy")
     (cache / "a.txt").write_bytes(b"garbage")
-    real_hash = data.sha256_of
+    real_hash = datasets.sha256_of
 
     def hash_then_lose_the_race(path):
         digest = real_hash(path)
@@ -133,10 +135,10 @@ def test_racing_fetches_over_a_corrupted_file_both_succeed(toy, monkeypatch):
             Path(path).unlink()  # the other process's unlink
         return digest
 
-    monkeypatch.setattr(data, "sha256_of", hash_then_lose_the_race)
+    monkeypatch.setattr(datasets, "sha256_of", hash_then_lose_the_race)
     with pytest.warns(UserWarning, match="corrupted"):
-        path = data.fetch_file(data.REGISTRY["toy"], data.REGISTRY["toy"].files[0])
-    monkeypatch.setattr(data, "sha256_of", real_hash)
+        path = datasets.fetch_file(datasets.REGISTRY["toy"], datasets.REGISTRY["toy"].files[0])
+    monkeypatch.setattr(datasets, "sha256_of", real_hash)
     assert path.read_bytes() == contents["a.txt"]
 
 
@@ -152,33 +154,61 @@ def test_cached_files_follow_the_umask(toy):
     assert stat.S_IMODE(path.stat().st_mode) == 0o644, "other users of a shared cache must be able to read it"
 
 
-def test_parts_of_dead_processes_are_removed_and_live_ones_kept(toy, tmp_path):
-    import subprocess
-    import sys
+def test_parts_of_dead_writers_are_removed_and_live_ones_kept(toy, monkeypatch):
+    """A writer adds bytes at least every stall limit; an older .part is a dead writer's."""
+    import os
+    import time
 
     contents, _, cache = toy
     cache.mkdir(parents=True)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
-    dead_part = cache / f".a.txt.{dead.stdout.strip()}.part"
+    monkeypatch.setenv(datasets.STALL_ENV, "5")
+    dead_part, live_part = cache / ".a.txt.x1y2z3.part", cache / ".b.txt.q4r5s6.part"
     dead_part.write_bytes(b"half a download")
-    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    try:
-        live_part = cache / f".b.txt.{live.pid}.part"
-        live_part.write_bytes(b"being written")
+    live_part.write_bytes(b"being written")
+    an_hour_ago = time.time() - 3600
+    os.utime(dead_part, (an_hour_ago, an_hour_ago))
+    data.fetch("toy")
+    assert not dead_part.exists(), "a kill -9 during a copy must not leave its .part forever"
+    assert live_part.exists(), "another live process's download must not be removed"
+
+
+def test_a_folder_or_an_unreadable_file_in_the_cache_gives_one_clear_error(toy, monkeypatch):
+    contents, _, cache = toy
+    (cache / "a.txt").mkdir(parents=True)
+    with pytest.raises(data.DataError, match="holds a folder where a.txt belongs"):
         data.fetch("toy")
-        assert not dead_part.exists(), "a kill -9 during a copy must not leave its .part forever"
-        assert live_part.exists(), "another live process's download must not be removed"
-    finally:
-        live.kill()
-        live.wait()
+    (cache / "a.txt").rmdir()
+    data.fetch("toy")
+
+    def unreadable(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(datasets, "sha256_of", unreadable)
+    with pytest.raises(data.DataError, match=r"cannot read the cached file .*a.txt \(Permission denied\)"):
+        data.fetch("toy")
+
+
+def test_a_full_cache_disk_is_named_as_such(toy, monkeypatch):
+    import errno
+
+    def full(source, target):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(shutil, "copyfile", full)
+    with pytest.raises(data.DataError, match="cannot write to the data cache .*No space left on device"):
+        data.fetch("toy")
+
+
+def test_dataset_info_says_a_name_is_expected():
+    with pytest.raises(TypeError, match="expected a dataset name"):
+        datasets.dataset_info(["conll2003"])
 
 
 def test_colab_caches_under_content(monkeypatch):
     monkeypatch.delenv("COURSE_DATA_HOME", raising=False)
     monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab-test")
-    monkeypatch.setattr(data.Path, "is_file", lambda self: False)  # as for an installed package
-    assert data.data_home() == Path("/content/datasets")
+    monkeypatch.setattr(datasets.Path, "is_file", lambda self: False)  # as for an installed package
+    assert datasets.data_home() == Path("/content/datasets")
 
 
 def test_a_failed_download_names_the_url_and_what_to_try(toy):
@@ -238,9 +268,9 @@ def test_download_when_the_mirror_copy_is_truncated(toy, web_server, monkeypatch
     root, url = web_server
     (root / "a.txt").write_bytes(contents["a.txt"])
     (mirror / "toy" / "a.txt").write_bytes(contents["a.txt"][:10])
-    info = data.REGISTRY["toy"]
-    files = (data.RemoteFile("a.txt", url + "a.txt", info.files[0].sha256), info.files[1])
-    monkeypatch.setitem(data.REGISTRY, "toy", data.DatasetInfo("toy", "", files))
+    info = datasets.REGISTRY["toy"]
+    files = (datasets.RemoteFile("a.txt", url + "a.txt", info.files[0].sha256), info.files[1])
+    monkeypatch.setitem(datasets.REGISTRY, "toy", datasets.DatasetInfo("toy", "", files))
     assert data.fetch("toy")["a.txt"].read_bytes() == contents["a.txt"]
 
 
@@ -249,19 +279,99 @@ def test_a_bad_download_is_not_kept(toy, web_server, monkeypatch):
     root, url = web_server
     (root / "a.txt").write_bytes(b"this is not the file")
     (mirror / "toy" / "a.txt").unlink()
-    info = data.REGISTRY["toy"]
-    files = (data.RemoteFile("a.txt", url + "a.txt", info.files[0].sha256),)
-    monkeypatch.setitem(data.REGISTRY, "toy", data.DatasetInfo("toy", "", files))
+    info = datasets.REGISTRY["toy"]
+    files = (datasets.RemoteFile("a.txt", url + "a.txt", info.files[0].sha256),)
+    monkeypatch.setitem(datasets.REGISTRY, "toy", datasets.DatasetInfo("toy", "", files))
     with pytest.raises(data.DataError, match="checksum mismatch"):
         data.fetch("toy")
     assert not (cache / "a.txt").exists() and not list(cache.glob("*.part"))
 
 
+class Trickle(http.server.BaseHTTPRequestHandler):
+    """Announces `size` bytes, sends `sent` of them `pause` seconds apart, then hangs or closes."""
+
+    size, sent, pause, hang = 1000, 3, 0.0, 0.0
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(self.size))
+        self.end_headers()
+        for _ in range(self.sent):
+            self.wfile.write(b"x")
+            self.wfile.flush()
+            time.sleep(self.pause)
+        time.sleep(self.hang)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def trickle(toy, monkeypatch):
+    """A server on 127.0.0.1 behaving as `Trickle` says, and the toy registry pointing at it."""
+    handler = type("Handler", (Trickle,), {})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    contents, mirror, cache = toy
+    (mirror / "toy" / "a.txt").unlink()
+    url = f"http://127.0.0.1:{server.server_port}/a.txt"
+    info = datasets.REGISTRY["toy"]
+    monkeypatch.setitem(datasets.REGISTRY, "toy",
+                        datasets.DatasetInfo("toy", "", (datasets.RemoteFile("a.txt", url, info.files[0].sha256),)))
+    yield handler, url, cache
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_stalled_download_stops_with_a_clear_error_and_leaves_nothing(trickle, monkeypatch, capsys):
+    handler, url, cache = trickle
+    handler.hang = 10.0
+    monkeypatch.setenv(datasets.STALL_ENV, "0.5")
+    start = time.monotonic()
+    with pytest.raises(data.DataError) as err:
+        data.fetch("toy")
+    assert time.monotonic() - start < 5, "the stall limit must stop the download"
+    assert "no data for 0.5 s" in str(err.value) and datasets.STALL_ENV in str(err.value)
+    assert f"downloading toy/a.txt from {url}" in capsys.readouterr().err, "say which source is tried"
+    assert not (cache / "a.txt").exists() and not list(cache.glob(".*.part"))
+
+
+def test_a_dripping_download_stops_at_the_deadline(trickle, monkeypatch):
+    handler, url, cache = trickle
+    handler.sent, handler.pause = 100, 0.2  # a byte every 0.2 s: never a stall
+    monkeypatch.setenv(datasets.STALL_ENV, "2")
+    monkeypatch.setenv(datasets.DEADLINE_ENV, "1")
+    start = time.monotonic()
+    with pytest.raises(data.DataError, match=r"longer than 1 s \(COURSE_DOWNLOAD_DEADLINE_S\)"):
+        data.fetch("toy")
+    assert time.monotonic() - start < 5
+    assert not list(cache.glob(".*.part"))
+
+
+def test_a_truncated_download_names_expected_and_actual_checksums(trickle):
+    handler, url, cache = trickle
+    handler.size = handler.sent = 3  # a complete response, but not the registered file
+    with pytest.raises(data.DataError) as err:
+        data.fetch("toy")
+    expected = datasets.REGISTRY["toy"].files[0].sha256
+    assert f"expected sha256 {expected}, got {_sha(b'xxx')}" in str(err.value)
+    assert not (cache / "a.txt").exists() and not list(cache.glob(".*.part"))
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "soon", "inf"])
+def test_download_limits_must_be_positive_seconds(toy, monkeypatch, value):
+    monkeypatch.setenv(datasets.DEADLINE_ENV, value)
+    with pytest.raises(data.DataError, match="COURSE_DOWNLOAD_DEADLINE_S must be a positive number of seconds"):
+        datasets.deadline()
+
+
 def test_registry_covers_the_course_datasets():
-    assert set(data.REGISTRY) == {"fashion_mnist", "tinyshakespeare", "conll2003", "resume_ner"}
-    assert len(data.REGISTRY["fashion_mnist"].files) == 4
-    assert [f.name for f in data.REGISTRY["conll2003"].files] == ["eng.train", "eng.testa", "eng.testb"]
-    for info in data.REGISTRY.values():
+    assert set(datasets.REGISTRY) == {"fashion_mnist", "tinyshakespeare", "conll2003", "resume_ner"}
+    assert len(datasets.REGISTRY["fashion_mnist"].files) == 4
+    assert [f.name for f in datasets.REGISTRY["conll2003"].files] == ["eng.train", "eng.testa", "eng.testb"]
+    for info in datasets.REGISTRY.values():
         for f in info.files:
             assert f.url.startswith(("http://", "https://")) and len(f.sha256) == 64
 
@@ -274,7 +384,7 @@ def test_registry_checksums_match_the_shared_copies():
     for line in sums.read_text().splitlines():
         digest, rel = line.split()
         folder, name = rel.split("/")
-        entry = {f.name: f for f in data.REGISTRY[folder].files}[name]
+        entry = {f.name: f for f in datasets.REGISTRY[folder].files}[name]
         assert entry.sha256 == digest
 
 
@@ -304,3 +414,12 @@ def test_real_fashion_mnist_sizes():
     x, y = data.load_fashion_mnist("test")
     assert x.shape == (10_000, 28, 28) and y.shape == (10_000,)
     assert torch.bincount(y).tolist() == [1000] * 10
+
+
+def test_a_download_larger_than_any_course_file_is_refused(tmp_path, monkeypatch):
+    """Re-probes ND11/ND12: a server that sends without end filled the disk."""
+    source = tmp_path / "big.bin"
+    source.write_bytes(bytes(5000))
+    monkeypatch.setattr(datasets, "MAX_DOWNLOAD_BYTES", 1000)
+    with pytest.raises(ValueError, match=r"announces 5,000 bytes, more than the 1,000"):
+        datasets.download(source.as_uri(), tmp_path / "out.bin")

@@ -5,13 +5,16 @@ nbgrader's markers; tests/test_grading.py puts them into notebooks.
 """
 
 import json
+import re
+import subprocess
+import sys
 
 import pytest
 import torch
 from torch import nn
 
 from course_utils import crf, exercises
-from course_utils.tooling import grading, runner
+from course_utils.tooling import notebooks, runner
 from course_utils.exercises import NOT_IMPLEMENTED, check, run_check
 
 # -- reference solutions, one per exercise ------------------------------------
@@ -192,6 +195,10 @@ def viterbi_no_end(emissions, transitions, start, end):
     return viterbi(emissions, transitions, start, torch.zeros_like(end))
 
 
+def viterbi_subtracts(emissions, transitions, start, end):
+    return viterbi(emissions, -transitions, start, end)
+
+
 def bio_spans_inclusive(tags):
     return [(t, s, e - 1) for t, s, e in bio_spans(tags)]
 
@@ -216,6 +223,7 @@ WRONG = [
     ("04.unfold_time", unfold_time_major, "the batch comes first"),
     ("05.viterbi", viterbi_greedy, "ignores the transitions"),
     ("05.viterbi", viterbi_no_end, "add end[tag]"),
+    ("05.viterbi", viterbi_subtracts, "you subtracted it"),
     ("05.bio_spans", bio_spans_inclusive, "end is exclusive"),
     ("05.bio_spans", bio_spans_with_prefix, "without its prefix"),
 ]
@@ -251,7 +259,7 @@ def test_random_cases_change_with_the_seed_and_edge_cases_do_not(exercise):
 
 @pytest.mark.parametrize("exercise", sorted(SOLUTIONS))
 def test_not_implemented(exercise):
-    stub_source = grading.strip_solutions(_source(SOLUTIONS[exercise]))
+    stub_source = notebooks.strip_solutions(_source(SOLUTIONS[exercise]))
     namespace = {"torch": torch, "nn": nn}
     exec(stub_source, namespace)
     result = run_check(exercise, namespace[SOLUTIONS[exercise].__name__])
@@ -309,7 +317,8 @@ def test_check_shows_the_result(capsys):
 def test_every_id_names_the_function_the_learner_writes():
     for exercise in exercises.EXERCISES.values():
         assert exercise.signature.startswith(exercise.function + "("), exercise.id
-        assert exercise.id == f"{exercise.lesson}.{exercise.function}"
+        assert re.fullmatch(r"\d\d\.[a-z_][a-z0-9_]*", exercise.id), exercise.id  # "NN.function_name"
+        assert exercise.id in exercises.lesson_exercises(exercise.id[:2])
 
 
 @pytest.mark.parametrize("old, new", sorted(exercises.RENAMED.items()))
@@ -326,6 +335,14 @@ def test_an_old_id_still_checks_with_a_note(old, new):
 def test_unknown_exercise_is_a_clear_error():
     with pytest.raises(ValueError, match=r"unknown exercise '01.conv3d'.*: 01.conv2d_loops, 01.output_size"):
         run_check("01.conv3d", conv2d_loops)
+
+
+@pytest.mark.parametrize("seed", [2**63, -1, 1.5, True, "0"])
+def test_a_seed_out_of_range_is_a_clear_error(seed):
+    """Probe: a seed above 2**63 raised torch's overflow error from inside the check."""
+    with pytest.raises(ValueError, match=r"seed must be an int from 0 to 2\*\*63 - 1, got "):
+        run_check("01.conv2d_loops", conv2d_loops, seed=seed)
+    assert run_check("01.conv2d_loops", conv2d_loops, seed=2**63 - 1).passed
 
 
 def test_check_keeps_the_random_state_and_the_inputs_safe():
@@ -349,7 +366,7 @@ def test_viterbi_reference_matches_the_crf_and_accepts_ties():
             layer.transitions.copy_(transitions)
             layer.start_transitions.copy_(start)
             layer.end_transitions.copy_(end)
-        best_score, best_path = exercises._viterbi_reference(emissions, transitions, start, end)
+        best_score, best_path = exercises.lesson05._viterbi_reference(emissions, transitions, start, end)
         assert layer.decode(emissions[None]) == [best_path]
         score = layer.score(emissions[None], torch.tensor([best_path])).item()
         assert score == pytest.approx(best_score, abs=1e-5)
@@ -369,7 +386,7 @@ def test_lstm_reference_matches_torch_lstm():
         lstm.bias_ih_l0.copy_(bias)
         lstm.bias_hh_l0.zero_()
         _, (h_new, c_new) = lstm(x[None], (h[None], c[None]))
-    ours = exercises._lstm_step_reference(x, h, c, weight_ih, weight_hh, bias)
+    ours = exercises.lesson02._lstm_step_reference(x, h, c, weight_ih, weight_hh, bias)
     torch.testing.assert_close(ours, (h_new[0], c_new[0]))
 
 
@@ -387,8 +404,8 @@ def _lesson_exercise_cells():
     for notebook in runner.lesson_notebooks():
         for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
             source = "".join(cell["source"])
-            calls = grading.check_calls(source) if cell["cell_type"] == "code" else []
-            if calls and grading.SOLUTION_BEGIN in source:
+            calls = notebooks.check_calls(source) if cell["cell_type"] == "code" else []
+            if calls and notebooks.SOLUTION_BEGIN in source:
                 cells.append(pytest.param(source, id=calls[0]))
     return cells
 
@@ -403,3 +420,86 @@ def test_lesson_solution_passes_its_check(source):
                  "check": lambda exercise, answer: results.append(run_check(exercise, answer))}
     exec(source, namespace)
     assert results and all(r.passed for r in results), [r.message for r in results]
+
+
+# -- what the learner's code does never escapes check() as a traceback (probes X14, X15, X17) --------
+
+
+class _ReprExplodes:
+    def __repr__(self):
+        raise RuntimeError("repr exploded")
+
+
+class _EqExplodes(int):
+    def __eq__(self, other):
+        raise RuntimeError("eq exploded")
+
+    __hash__ = int.__hash__
+
+
+class _EqLies(int):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = int.__hash__
+
+
+@pytest.mark.parametrize("answer, expected", [
+    (lambda n, k, s, p: _ReprExplodes(), "got _ReprExplodes <repr raised RuntimeError>"),
+    (lambda n, k, s, p: _EqExplodes(7), "comparing your answer raised RuntimeError (got _EqExplodes 7)"),
+    (lambda n, k, s, p: _EqLies(7), "expected the int 26, got _EqLies 7"),
+    (lambda n, k, s, p: __import__("sys").exit(0), "your function raised SystemExit"),
+])
+def test_a_hostile_answer_is_a_failed_case_not_a_traceback(answer, expected, capsys):
+    result = run_check("01.output_size", answer)
+    assert not result.passed and expected in result.message, result.message
+    check("01.output_size", answer)
+    assert capsys.readouterr().out.startswith("❌ 01.output_size: test case 1 of 12")
+
+
+def test_the_exercises_do_not_import_the_distributed_module():
+    """No import cycle: the lesson-06 harness lives in exercises.lesson06, not in distributed.py."""
+    code = ("import sys, course_utils.exercises; "
+            "print('course_utils.distributed' in sys.modules, 'course_utils.tooling.grading' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_every_lesson_registers_its_exercises_in_its_own_module():
+    for exercise in exercises.EXERCISES.values():
+        module = sys.modules[f"course_utils.exercises.lesson{exercise.lesson}"]
+        assert exercise in [e for e in exercises.EXERCISES.values() if e.lesson == module.__name__[-2:]]
+    assert {e.lesson for e in exercises.EXERCISES.values()} == {"01", "02", "03", "04", "05", "06"}
+
+
+class _Custom(BaseException):
+    pass
+
+
+@pytest.mark.parametrize("error", [GeneratorExit, _Custom])
+def test_any_base_exception_of_the_learner_is_a_failed_case(error):
+    """Re-probe: GeneratorExit or a BaseException subclass escaped check()."""
+    def answer(*args):
+        raise error("from the learner")
+
+    result = run_check("01.conv2d_loops", answer)
+    assert not result.passed and error.__name__ in result.message
+
+
+def test_ctrl_c_in_the_learner_code_still_stops_the_check():
+    def answer(*args):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_check("01.conv2d_loops", answer)
+
+
+def test_a_path_a_little_worse_than_the_best_is_not_a_best_path():
+    """The Viterbi check's tolerance is for float rounding (1e-4), not for near-best paths."""
+    exercise = exercises.EXERCISES["05.viterbi"]
+    args = (torch.tensor([[0.0, -0.005]]), torch.zeros(2, 2), torch.zeros(2), torch.zeros(2))
+    expected = exercise.reference(*args)
+    assert expected[1] == [0]
+    assert "scores -0.0050, but the best path [0] scores 0.0000" in exercise.compare((-0.005, [1]), expected, args)
+    assert "expected best_score 0.0000, got 0.0050" in exercise.compare((0.005, [0]), expected, args)
+    assert exercise.compare((1e-6, [0]), expected, args) is None

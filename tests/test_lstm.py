@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.lstm import LSTM, LSTMLayer, benchmark, input_gradient_norms
+from course_utils.lstm import LSTM, LSTMLayer, input_gradient_norms
+from course_utils.tooling.bench import lstm_benchmark as benchmark
 
 ATOL = 1e-5
 
@@ -68,6 +69,14 @@ def test_step_matches_torch_lstm_cell():
         torch.testing.assert_close(a, e, atol=ATOL, rtol=0)
 
 
+def test_parameters_start_uniform_in_plus_minus_one_over_sqrt_hidden():
+    torch.manual_seed(0)
+    layer = LSTMLayer(30, 25)  # bound 1/sqrt(25) = 0.2
+    for parameter in layer.parameters():
+        assert parameter.min() < -0.15 and parameter.max() > 0.15
+        assert parameter.abs().max() <= 0.2
+
+
 def test_parameter_layout_matches_torch_layer_0():
     torch_lstm = nn.LSTM(4, 6)
     cell_shapes = {name: p.shape for name, p in LSTMLayer(4, 6).named_parameters()}
@@ -87,6 +96,30 @@ def test_dropout_between_layers():
     assert not torch.allclose(ours(x)[0], torch_lstm(x)[0], atol=1e-3)
 
 
+def test_no_dropout_on_the_input_nor_after_the_last_layer():
+    """As in torch.nn.LSTM: one layer never drops anything; with two, only layer 1's input is dropped."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 6, 3)
+    one = LSTM(3, 8, num_layers=1, dropout=0.5)
+    torch.testing.assert_close(one.train()(x), one.eval()(x), atol=0, rtol=0)
+    two = LSTM(3, 8, num_layers=2, dropout=1.0)  # drops every input of layer 1
+    out, (h, c) = two.train()(x)
+    _, (h_eval, c_eval) = two.eval()(x)
+    torch.testing.assert_close((h[0], c[0]), (h_eval[0], c_eval[0]), atol=0, rtol=0)
+    on_zeros, (h1, _) = two.layers[1](torch.zeros(4, 6, 8))
+    torch.testing.assert_close(out, on_zeros, atol=ATOL, rtol=0)
+    torch.testing.assert_close(h[1], h1, atol=ATOL, rtol=0)
+
+
+def test_each_layer_starts_from_its_own_initial_state():
+    torch.manual_seed(0)
+    torch_lstm, ours = _pair(3, 2, 4)
+    x = torch.randn(2, 5, 2)
+    state = (torch.randn(3, 2, 4), torch.randn(3, 2, 4))
+    for got, want in zip(ours(x, state)[1], torch_lstm(x, state)[1]):
+        torch.testing.assert_close(got, want, atol=ATOL, rtol=0)
+
+
 @pytest.mark.parametrize(
     "x, error, message",
     [
@@ -94,6 +127,7 @@ def test_dropout_between_layers():
         (torch.randn(2, 5, 3, 1), ValueError, "3 dimensions"),
         (torch.randn(2, 5, 4), ValueError, "3 features"),
         (torch.randn(2, 0, 3), ValueError, "one time step"),
+        (torch.randn(0, 5, 3), ValueError, "at least one sequence"),
         (torch.ones(2, 5, 3, dtype=torch.long), TypeError, "floating-point"),
         ([[[0.0, 1.0, 2.0]]], TypeError, "torch.Tensor"),
     ],
@@ -120,6 +154,10 @@ def test_bad_state_type_raises():
     model = LSTM(3, 4)
     with pytest.raises(TypeError, match="pair"):
         model(torch.randn(2, 5, 3), torch.zeros(1, 2, 4))
+    with pytest.raises(TypeError, match=r"a pair \(h, c\) of tensors, got tuple"):
+        model(torch.randn(2, 5, 3), (torch.zeros(1, 2, 4),) * 3)
+    with pytest.raises(ValueError, match=r"expected state c of shape \(1, 2, 4\), got \(1, 2, 5\)"):
+        model(torch.randn(2, 5, 3), (torch.zeros(1, 2, 4), torch.zeros(1, 2, 5)))
     with pytest.raises(ValueError, match=r"state h of shape \(2, 4\)"):
         model.layers[0](torch.randn(2, 5, 3), (torch.zeros(1, 2, 4), torch.zeros(1, 2, 4)))
 
@@ -139,9 +177,14 @@ def test_copy_weights_from_rejects_mismatch(torch_lstm, error):
         LSTM(3, 4, num_layers=2).copy_weights_from(torch_lstm)
 
 
-@pytest.mark.parametrize("kwargs", [{"num_layers": 0}, {"dropout": 1.5}, {"hidden_size": 0}])
-def test_bad_constructor_arguments_raise(kwargs):
-    with pytest.raises(ValueError, match="expected"):
+@pytest.mark.parametrize("kwargs, message", [
+    ({"num_layers": 0}, "num_layers must be a positive int, got 0"),
+    ({"dropout": 1.5}, r"expected dropout to be a number in \[0, 1\], got 1.5"),
+    ({"hidden_size": 0}, "hidden_size must be a positive int, got 0"),
+    ({"input_size": True}, "input_size must be a positive int, got True"),
+])
+def test_bad_constructor_arguments_raise(kwargs, message):
+    with pytest.raises(ValueError, match=message):
         LSTM(**{"input_size": 3, "hidden_size": 4, **kwargs})
 
 
@@ -199,6 +242,45 @@ def test_benchmark_returns_one_row_per_size():
     assert (table[["ours_ms", "torch_ms", "ratio"]] > 0).all().all()
     with pytest.raises(ValueError, match="hidden, batch, steps, layers"):
         benchmark(sizes=[(4, 2, 3)], input_size=3)
+
+
+def test_benchmark_ratio_is_ours_over_torch(monkeypatch):
+    from course_utils.tooling import bench
+
+    monkeypatch.setattr(bench, "_forward_backward_ms",
+                        lambda model, x, warmup, min_run_time: 6.0 if isinstance(model, LSTM) else 2.0)
+    row = benchmark(sizes=[(4, 2, 3, 1)], input_size=3).iloc[0]
+    assert (row.ours_ms, row.torch_ms, row.ratio) == (6.0, 2.0, 3.0)
+
+
+def test_input_gradient_norms_follow_the_model_dtype_and_check_its_output():
+    model = LSTM(3, 4).double()
+    assert input_gradient_norms(model, seq_len=5, input_size=3).dtype == torch.float64
+
+    class DropsAStep(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(3, 3)
+
+        def forward(self, x):
+            return self.linear(x)[:, 1:]  # (B, T - 1, 3): not one output per step
+
+    with pytest.raises(ValueError, match=r"expected the model's output of shape \(16, 5, H\)"):
+        input_gradient_norms(DropsAStep(), seq_len=5, input_size=3)
+
+
+def test_trace_keeps_no_graph():
+    x = torch.randn(2, 3, 3, requires_grad=True)
+    assert not any(v.requires_grad for v in LSTMLayer(3, 4).trace(x).values())
+
+
+def test_input_gradient_norms_defaults_are_the_documented_ones():
+    torch.manual_seed(0)
+    model = LSTM(3, 4)
+    torch.testing.assert_close(input_gradient_norms(model, seq_len=6, input_size=3),
+                               input_gradient_norms(model, seq_len=6, input_size=3, batch=16, seed=0))
+    assert not torch.equal(input_gradient_norms(model, seq_len=6, input_size=3, batch=17),
+                           input_gradient_norms(model, seq_len=6, input_size=3, batch=16))
 
 
 def test_trace_records_the_gates_of_forward():

@@ -1,20 +1,37 @@
 """Tests for course_utils.ner (the BiLSTM-CNN-CRF tagger and its saving) and course_utils.ner_train
 (its training and CLI)."""
 
+import errno
+import hashlib
 import io
 import itertools
 import json
+import os
+import re
+import signal
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
-from course_utils import ner, ner_train
+from course_utils import ner
+from course_utils.tooling import cli, ner_cli
 from course_utils.ner import (
     Batch, BiLSTMTagger, CharCNN, Tagger, TaggerConfig, Vocabularies, casing, collate,
     entity_report, entity_scores, invalid_sequences, normalise_word,
 )
-from course_utils.ner_train import train_tagger
+from course_utils.ner_train import TrainingInterrupted, train_tagger
 from course_utils.ner_data import Corpus, Sentence, read_conll, tag_violations
+
+
+def run_ner(argv: list[str]) -> int:
+    """``python -m course_utils ner ARGS``, returning the exit status (--help and usage errors exit)."""
+    try:
+        return cli.main(["ner", *argv])
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+
 
 PEOPLE = [["John", "Smith"], ["Mary"], ["Ann", "Lee"]]
 PLACES = [["Paris"], ["New", "York"], ["Berlin"]]
@@ -200,7 +217,7 @@ def test_save_and_load_give_identical_predictions(trained, corpus, tmp_path):
     tagger, _ = trained
     tagger.save(tmp_path / "model")
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [
-        "config.json", "vocabularies.json", "weights.pt"]
+        "config.json", "manifest.json", "vocabularies.json", "weights.pt"]
     assert json.loads((tmp_path / "model" / "config.json").read_text())["scheme"] == "BIOES"
     loaded = Tagger.load(tmp_path / "model")
     sentences = [s.tokens for s in corpus] + [["Zürich", "is", "nice"]]
@@ -221,6 +238,8 @@ def test_entity_scores_and_report():
         entity_scores([["O", "O"]], [["O"]])
     with pytest.raises(ValueError, match="as many predicted"):
         entity_scores([["O"]], [])
+    with pytest.raises(ValueError, match="no sentences to score: expected at least one gold sentence"):
+        entity_scores([], [])
 
 
 def test_invalid_sequences_counts_sentences():
@@ -282,14 +301,14 @@ def test_cli_trains_saves_and_tags(corpus, tmp_path, capsys):
     for name in ("train", "dev"):
         write_conll(tmp_path / f"{name}.txt", corpus.sentences)
     out = tmp_path / "model"
-    status = ner_train.main(["train", "--train", str(tmp_path / "train.txt"), "--dev", str(tmp_path / "dev.txt"),
+    status = run_ner(["train", "--train", str(tmp_path / "train.txt"), "--dev", str(tmp_path / "dev.txt"),
                        "--test", str(tmp_path / "dev.txt"), "--epochs", "2", "--minutes", "0.5",
                        "--out", str(out), "--threads", "1"])
     printed = capsys.readouterr().out
     assert status == 0
     assert "dev entity F1" in printed and "test entity F1" in printed
     assert (out / "weights.pt").is_file()
-    assert ner_train.main(["tag", "--model", str(out), "--scheme", "BIO", "Mary lives in Paris ."]) == 0
+    assert run_ner(["tag", "--model", str(out), "--scheme", "BIO", "Mary lives in Paris ."]) == 0
     tokens = capsys.readouterr().out.split()
     assert [t.rsplit("/", 1)[0] for t in tokens] == ["Mary", "lives", "in", "Paris", "."]
     assert all(t.rsplit("/", 1)[1] in {"O", "B-PER", "I-PER", "B-LOC", "I-LOC"} for t in tokens)
@@ -299,41 +318,77 @@ def test_cli_errors(corpus, tmp_path, capsys):
     write_conll(tmp_path / "train.txt", corpus.sentences)
     train = ["train", "--train", str(tmp_path / "train.txt"), "--dev", str(tmp_path / "train.txt"),
              "--out", str(tmp_path / "m")]
-    assert ner_train.main(train) == 1
+    assert run_ner(train) == 1
     assert "--minutes or --epochs" in capsys.readouterr().err
     missing = ["train", "--train", str(tmp_path / "nope.txt"), "--dev", str(tmp_path / "train.txt"),
                "--epochs", "1", "--out", str(tmp_path / "m")]
-    assert ner_train.main(missing) == 1
+    assert run_ner(missing) == 1
     assert "nope.txt" in capsys.readouterr().err
     (tmp_path / "bad.txt").write_text("word B-XYZ\nonlyonecolumn\n", encoding="utf-8")
-    assert ner_train.main(["train", "--train", str(tmp_path / "bad.txt"), "--dev", str(tmp_path / "train.txt"),
+    assert run_ner(["train", "--train", str(tmp_path / "bad.txt"), "--dev", str(tmp_path / "train.txt"),
                      "--epochs", "1", "--out", str(tmp_path / "m")]) == 1
     assert "line 2" in capsys.readouterr().err
-    assert ner_train.main(["tag", "--model", str(tmp_path), "hello"]) == 1
+    assert run_ner(["tag", "--model", str(tmp_path), "hello"]) == 1
     assert "not a saved tagger" in capsys.readouterr().err
-    assert ner_train.main(["frobnicate"]) == 2
-    assert ner_train.main(["train", "--scheme"]) == 2
+    assert run_ner(["frobnicate"]) == 2
+    assert run_ner(["train", "--scheme"]) == 2
 
 
 def test_cli_tags_stdin(trained, tmp_path, capsys, monkeypatch):
     tagger, _ = trained
     tagger.save(tmp_path / "model")
     monkeypatch.setattr("sys.stdin", io.StringIO("Mary lives in Paris .\n\nAnn Lee smiled .\n"))
-    assert ner_train.main(["tag", "--model", str(tmp_path / "model")]) == 0
+    assert run_ner(["tag", "--model", str(tmp_path / "model")]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines == [" ".join(f"{t}/{tag}" for t, tag in pairs)
                      for pairs in tagger.tag(["Mary lives in Paris .", "Ann Lee smiled ."])]
+    monkeypatch.setattr("sys.stdin", io.StringIO("Mary lives\u2028in Paris .\r\nAnn Lee smiled .\r"))
+    assert run_ner(["tag", "--model", str(tmp_path / "model")]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2  # U+2028 does not end a sentence; CRLF and CR do
     monkeypatch.setattr("sys.stdin", io.StringIO("  \n"))
-    assert ner_train.main(["tag", "--model", str(tmp_path / "model")]) == 1
+    assert run_ner(["tag", "--model", str(tmp_path / "model")]) == 1
     assert "no text" in capsys.readouterr().err
 
 
 def test_load_refuses_foreign_weights(trained, tmp_path):
     tagger, _ = trained
-    tagger.save(tmp_path / "model")
-    torch.save({"something": torch.zeros(2)}, tmp_path / "model" / "weights.pt")
+    model = tmp_path / "model"
+    tagger.save(model)
+    torch.save({"something": torch.zeros(2)}, model / "weights.pt")
+    with pytest.raises(ValueError, match=r"weights\.pt does not match manifest\.json"):
+        Tagger.load(model)
+    files = {name: (model / name).read_bytes() for name in ner.SAVED_FILES if name != ner.MANIFEST}
+    (model / ner.MANIFEST).write_text(ner._manifest_text(files))  # a manifest that vouches for them
     with pytest.raises(ValueError, match="does not hold this tagger's weights"):
-        Tagger.load(tmp_path / "model")
+        Tagger.load(model)
+
+
+def test_a_saved_tagger_with_any_flipped_byte_is_refused(trained, tmp_path):
+    """Probes L01, L02, L14, L15: a flipped byte in the weights or the vocabularies, or two
+    swapped tag names, loaded silently and tagged wrongly."""
+    tagger, _ = trained
+    model = tmp_path / "model"
+    tagger.save(model)
+    for name in ner.SAVED_FILES:
+        data = (model / name).read_bytes()
+        for offset in sorted({0, len(data) // 2, len(data) - 1, *range(7, len(data), max(1, len(data) // 25))}):
+            flipped = bytearray(data)
+            flipped[offset] ^= 0x01 if offset % 2 else 0x40
+            (model / name).write_bytes(bytes(flipped))
+            with pytest.raises(ValueError, match=rf"{name if name != ner.MANIFEST else '.*'} does not match"):
+                Tagger.load(model)
+        (model / name).write_bytes(data)
+    vocabularies = json.loads((model / "vocabularies.json").read_text())
+    vocabularies["tags"][1], vocabularies["tags"][2] = vocabularies["tags"][2], vocabularies["tags"][1]
+    (model / "vocabularies.json").write_text(json.dumps(vocabularies, ensure_ascii=False))
+    with pytest.raises(ValueError, match=r"vocabularies\.json does not match manifest\.json"):
+        Tagger.load(model)
+
+
+def test_evaluate_on_an_empty_corpus_says_so(trained):
+    """Probe A08: seqeval's 'Found input variables without list of list'."""
+    with pytest.raises(ValueError, match="no sentences"):
+        trained[0].evaluate(Corpus([], "BIO"))
 
 
 def test_read_conll_corpus_works_with_the_tagger(trained, corpus, tmp_path):
@@ -363,8 +418,8 @@ def test_cli_checks_out_before_training(corpus, tmp_path, capsys, monkeypatch, w
     out = {"a file": tmp_path / "notes.txt", "under a file": tmp_path / "notes.txt" / "model",
            "a folder of other files": tmp_path}[where]
     trained = []
-    monkeypatch.setattr(ner_train, "train_tagger", lambda *a, **k: trained.append(1))
-    assert ner_train.main(_train_args(tmp_path, out)) == 1
+    monkeypatch.setattr(ner_cli, "train_tagger", lambda *a, **k: trained.append(1))
+    assert run_ner(_train_args(tmp_path, out)) == 1
     err = capsys.readouterr().err
     assert f"cannot save a tagger to {out}" in err and "Traceback" not in err
     assert trained == [], "the --out check must come before training"
@@ -374,9 +429,17 @@ def test_cli_checks_out_before_training(corpus, tmp_path, capsys, monkeypatch, w
 @pytest.mark.parametrize("threads", ["0", "-2"])
 def test_cli_refuses_non_positive_threads(corpus, tmp_path, capsys, threads):
     write_conll(tmp_path / "train.txt", corpus.sentences)
-    assert ner_train.main(_train_args(tmp_path, tmp_path / "m") + ["--threads", threads]) == 1
-    assert f"--threads must be a positive number of threads, got {threads}" in capsys.readouterr().err
+    assert run_ner(_train_args(tmp_path, tmp_path / "m") + ["--threads", threads]) == 2
+    assert f"argument --threads: expected a positive int, got '{threads}'" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("lr", ["inf", "nan", "0", "-1e-3"])
+def test_cli_refuses_a_learning_rate_that_is_not_positive_and_finite(corpus, tmp_path, capsys, lr):
+    """--lr inf made the first step diverge: an error about the log partition function, no tagger."""
+    write_conll(tmp_path / "train.txt", corpus.sentences)
+    assert run_ner(_train_args(tmp_path, tmp_path / "m") + [f"--lr={lr}"]) == 2
+    assert f"argument --lr: expected a positive, finite float, got '{lr}'" in capsys.readouterr().err
 
 
 def test_save_over_a_saved_tagger_is_atomic(trained, corpus, tmp_path, monkeypatch):
@@ -389,13 +452,17 @@ def test_save_over_a_saved_tagger_is_atomic(trained, corpus, tmp_path, monkeypat
                                 len(tagger.vocabularies.chars), tagger.vocabularies.tags.itos),
                    tagger.vocabularies)
 
-    def half_written(obj, path):  # the disk fills up half-way through the weights
-        with open(path, "wb") as file:
-            file.write(b"\x80\x02partial")
-        raise OSError(28, "No space left on device")
+    real_write = Path.write_bytes
 
-    monkeypatch.setattr(ner.torch, "save", half_written)
-    with pytest.raises(OSError, match="No space left"):
+    def half_written(self, data):  # the disk fills up half-way through the weights
+        if self.name == "weights.pt":
+            real_write(self, data[: len(data) // 2])
+            raise OSError(28, "No space left on device")
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", half_written)
+    with pytest.raises(OSError, match=r"could not save the tagger to .*model \(the disk is full\); a tagger "
+                                      "saved there before is unchanged"):
         other.save(model)
     monkeypatch.undo()
     assert Tagger.load(model).predict(sentences) == before
@@ -411,3 +478,362 @@ def test_save_refuses_to_delete_other_files(trained, tmp_path):
     with pytest.raises(ValueError, match="other files than a saved tagger"):
         tagger.save(tmp_path)
     assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+# --- ner train loses nothing (probes N04, N05, N29-N34, L22) ---------------------------------
+
+def _files(tmp_path, corpus) -> None:
+    write_conll(tmp_path / "train.txt", corpus.sentences)
+    (tmp_path / "empty.txt").write_text("\n\n")
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--test", "empty.txt", r"empty\.txt: no sentences"),
+    ("--dev", "adir", r"--dev .*adir: cannot read it \(Is a directory\)"),
+    ("--train", "nope.txt", r"--train .*nope\.txt: cannot read it \(No such file or directory\)"),
+    ("--embeddings", "nope.vec", r"--embeddings .*nope\.vec: no such file"),
+])
+def test_cli_checks_every_path_before_training(corpus, tmp_path, capsys, monkeypatch, option, value, message):
+    """Probes N04 (a folder as --train: traceback) and N29 (an empty --test: the trained model lost)."""
+    _files(tmp_path, corpus)
+    (tmp_path / "adir").mkdir()
+    trained = []
+    monkeypatch.setattr(ner_cli, "train_tagger", lambda *a, **k: trained.append(1))
+    args = _train_args(tmp_path, tmp_path / "m")
+    if option in args:
+        args[args.index(option) + 1] = str(tmp_path / value)
+    else:
+        args += [option, str(tmp_path / value)]
+    assert run_ner(args) == 1
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "Traceback" not in err and len(err.splitlines()) == 1
+    assert trained == [] and not (tmp_path / "m").exists()
+
+
+def test_cli_checks_that_out_is_writable_before_training(corpus, tmp_path, capsys, monkeypatch):
+    """Probe N30: a read-only parent of --out was found only after training."""
+    _files(tmp_path, corpus)
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(ner.tempfile, "TemporaryDirectory", read_only)
+    monkeypatch.setattr(ner_cli, "train_tagger", lambda *a, **k: pytest.fail("trained"))
+    assert run_ner(_train_args(tmp_path, tmp_path / "ro" / "model")) == 1
+    assert "cannot write in" in capsys.readouterr().err
+
+
+def test_an_error_during_training_saves_the_best_tagger_so_far(corpus, tmp_path, capsys, monkeypatch):
+    _files(tmp_path, corpus)
+    evaluate, calls = Tagger.evaluate, []
+
+    def evaluate_then_fail(self, corpus_):
+        calls.append(1)
+        if len(calls) == 2:
+            raise MemoryError("out of memory")
+        return evaluate(self, corpus_)
+
+    monkeypatch.setattr(Tagger, "evaluate", evaluate_then_fail)
+    out = tmp_path / "model"
+    args = _train_args(tmp_path, out)
+    args[args.index("--epochs") + 1] = "5"
+    assert run_ner(args) == 1
+    err = capsys.readouterr().err
+    assert "stopped by MemoryError: out of memory: saved the best tagger so far (dev F1 " in err and str(out) in err
+    assert Tagger.load(out).tag(["Mary lives in Paris ."])
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_during_training_saves_the_best_tagger_so_far(corpus, tmp_path, capsys, monkeypatch,
+                                                               signal_number):
+    """Probes N31, N32 and re-probe row 2: Ctrl-C, SIGTERM or SIGHUP lost the model (and Ctrl-C
+    printed a traceback)."""
+    _files(tmp_path, corpus)
+    evaluate, calls = Tagger.evaluate, []
+
+    def evaluate_then_signal(self, corpus_):
+        calls.append(1)
+        if len(calls) == 2:  # during the second epoch's scoring
+            os.kill(os.getpid(), signal_number)
+        return evaluate(self, corpus_)
+
+    monkeypatch.setattr(Tagger, "evaluate", evaluate_then_signal)
+    out = tmp_path / "model"
+    args = _train_args(tmp_path, out)
+    args[args.index("--epochs") + 1] = "5"
+    assert run_ner(args) == 128 + signal_number
+    err = capsys.readouterr().err
+    name = signal.Signals(signal_number).name
+    assert f"stopped by {name}: saved the best tagger so far (dev F1 " in err and str(out) in err
+    assert "Traceback" not in err and len(calls) == 2
+    assert Tagger.load(out).tag(["Mary lives in Paris ."])
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL, "the handlers are put back"
+
+
+def test_a_signal_before_the_first_evaluation_says_nothing_was_saved(corpus, tmp_path, capsys, monkeypatch):
+    _files(tmp_path, corpus)
+    monkeypatch.setattr(Tagger, "evaluate", lambda self, c: os.kill(os.getpid(), signal.SIGTERM))
+    assert run_ner(_train_args(tmp_path, tmp_path / "model")) == 143
+    assert "before the first evaluation: no tagger to save" in capsys.readouterr().err
+    assert not (tmp_path / "model").exists()
+
+
+def _fail_writes_under(monkeypatch, folder_name: str) -> None:
+    """Make every write of weights.pt into a staging folder of ``folder_name`` fail as on a full disk."""
+    real_write = Path.write_bytes
+
+    def full(self, data):
+        if self.name == "weights.pt" and self.parent.name.startswith(f".{folder_name}."):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+
+
+def test_a_full_disk_keeps_the_previous_tagger_and_saves_the_new_one_elsewhere(trained, corpus, tmp_path,
+                                                                              capsys, monkeypatch):
+    """Probe L22 (a full disk was an obscure RuntimeError) and re-probe row 1 (the trained
+    weights were lost): --out keeps its tagger, the new one goes to a fallback folder."""
+    _files(tmp_path, corpus)
+    out, rescue = tmp_path / "model", tmp_path / "rescue"
+    trained[0].save(out)
+    before = (out / "weights.pt").read_bytes()
+    monkeypatch.setattr(ner_cli, "fallback_folders", lambda: [tmp_path / "nowhere" / "x", rescue])
+    (tmp_path / "nowhere").write_text("a file, so the first fallback fails")
+    _fail_writes_under(monkeypatch, "model")
+    assert run_ner(_train_args(tmp_path, out)) == 1
+    err = capsys.readouterr().err
+    assert "could not save the tagger" in err and "the disk is full" in err and "unchanged" in err
+    assert f"saved to {rescue} instead" in err and "Traceback" not in err
+    monkeypatch.undo()
+    assert (out / "weights.pt").read_bytes() == before and Tagger.load(out)
+    assert Tagger.load(rescue).tag(["Mary lives in Paris ."])
+
+
+def test_a_tagger_that_no_folder_takes_is_reported_lost(trained, corpus, tmp_path, capsys, monkeypatch):
+    _files(tmp_path, corpus)
+    monkeypatch.setattr(ner_cli, "fallback_folders", lambda: [tmp_path / "rescue"])
+    _fail_writes_under(monkeypatch, "model")
+    _fail_writes_under(monkeypatch, "rescue")
+    assert run_ner(_train_args(tmp_path, tmp_path / "model")) == 1
+    err = capsys.readouterr().err
+    assert f"saving to {tmp_path / 'rescue'} failed too: the trained tagger is lost" in err
+
+
+@pytest.mark.parametrize("limit", ["disk", "ulimit -f"])
+def test_cli_checks_the_room_for_the_tagger_before_training(corpus, tmp_path, capsys, monkeypatch, limit):
+    """Re-probe row 1: a full disk or a file size limit was found only at the save."""
+    _files(tmp_path, corpus)
+    monkeypatch.setattr(ner_cli, "train_tagger", lambda *a, **k: pytest.fail("trained"))
+    if limit == "disk":
+        monkeypatch.setattr(ner_cli.shutil, "disk_usage", lambda path: SimpleNamespace(free=1000))
+        message = r"--out .*model: .* has 0\.0 MiB free, but the tagger needs about \d+\.\d MiB"
+    else:
+        fake = SimpleNamespace(RLIMIT_FSIZE=1, RLIM_INFINITY=-1, getrlimit=lambda which: (1000, 1000))
+        monkeypatch.setattr(ner_cli, "resource", fake)
+        message = r"the file size limit \(ulimit -f\) is 1,000 bytes, but the tagger's weights take about"
+    assert run_ner(_train_args(tmp_path, tmp_path / "model")) == 1
+    err = capsys.readouterr().err
+    assert re.search(message, err) and len(err.splitlines()) == 1 and not (tmp_path / "model").exists()
+
+
+def test_the_room_estimate_covers_the_saved_files(trained, corpus, tmp_path):
+    tagger, _ = trained
+    tagger.save(tmp_path / "model")
+    total, largest = ner_cli._saved_size(tagger.model.config, corpus)
+    on_disk = [(tmp_path / "model" / name).stat().st_size for name in ner.SAVED_FILES]
+    assert sum(on_disk) <= total and max(on_disk) <= largest
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_the_final_save_waits_for_it_then_stops(corpus, tmp_path, capsys, monkeypatch,
+                                                                signal_number):
+    """Re-probe row 3: a signal that arrived during the save was discarded."""
+    _files(tmp_path, corpus)
+    real_write = Path.write_bytes
+
+    def write_then_signal(self, data):
+        if self.name == "weights.pt":
+            os.kill(os.getpid(), signal_number)
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", write_then_signal)
+    out = tmp_path / "model"
+    assert run_ner(_train_args(tmp_path, out)) == 128 + signal_number
+    captured = capsys.readouterr()
+    assert f"saved the tagger to {out}" in captured.out and "entity F1" not in captured.out
+    assert f"stopped by {signal.Signals(signal_number).name} after the tagger was saved" in captured.err
+    monkeypatch.undo()
+    assert Tagger.load(out).tag(["Mary lives in Paris ."])
+
+
+def test_save_holds_signals_until_the_files_are_whole(trained, tmp_path, monkeypatch, request):
+    tagger, _ = trained
+    real_write, seen = Path.write_bytes, []
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # whatever an earlier test left
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
+
+    def write_then_interrupt(self, data):
+        if self.name == "config.json":
+            os.kill(os.getpid(), signal.SIGINT)
+            seen.append("written after the signal")
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", write_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        tagger.save(tmp_path / "model")
+    monkeypatch.undo()
+    assert seen and Tagger.load(tmp_path / "model").tag(["Mary lives ."])
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_leftovers_of_a_killed_save_are_named_at_load_and_removed_at_save(trained, tmp_path):
+    """Re-probe row 3: kill -9 during a save left a .part folder for ever."""
+    tagger, _ = trained
+    model = tmp_path / "model"
+    tagger.save(model)
+    staging = tmp_path / ".model.ab12cd_9.part"
+    staging.mkdir()
+    (staging / "weights.pt").write_bytes(b"half")
+    with pytest.warns(UserWarning, match=rf"{re.escape(str(staging))} was left by an interrupted save"):
+        Tagger.load(model)
+    tagger.save(model)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    old = tmp_path / ".model.zz99yy88.old"
+    model.rename(old)  # killed between the two renames of the swap
+    with pytest.raises(FileNotFoundError, match=rf"left the previous tagger in {re.escape(str(old))}: rename it"):
+        Tagger.load(model)
+
+
+def _vouch(model: Path) -> None:
+    """Rewrite the manifest so that it matches the files as they are now."""
+    files = {name: (model / name).read_bytes() for name in ner.SAVED_FILES if name != ner.MANIFEST}
+    (model / ner.MANIFEST).write_text(ner._manifest_text(files))
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("weights.pt", b"\x80\x04K\x05.", r"weights\.pt is not a file torch\.save writes \(expected a zip archive"),
+    ("weights.pt", b"PK\x03\x04" + bytes(4 * 2**20), r"weights\.pt is 4,194,308 bytes, more than the [\d,]+ this file"),
+    ("config.json", b"[" * 100_000 + b"]" * 100_000, r"config\.json is not the config Tagger\.save writes \(RecursionError"),
+    ("vocabularies.json", b'{"words": 1, "chars": 2, "tags": 3, "lowercase": true}',
+     r"vocabularies\.json is not the vocabularies Tagger\.save writes \(TypeError"),
+    ("vocabularies.json", b'"words"', r"vocabularies\.json is not the vocabularies Tagger\.save writes"),
+    ("config.json", b'{"scheme": ["BIO"]}', r"config\.json is not the config Tagger\.save writes \(ValueError"),
+])
+def test_hostile_files_that_match_their_manifest_are_clear_errors(trained, tmp_path, name, content, message):
+    """Re-probe rows 4 and 5 (NK05, NK06, NM07): a huge or non-torch weights.pt, deeply nested or
+    mistyped JSON gave MemoryError, pickle, AttributeError or RecursionError tracebacks."""
+    model = tmp_path / "model"
+    trained[0].save(model)
+    (model / name).write_bytes(content)
+    _vouch(model)
+    with pytest.raises(ValueError, match=message):
+        Tagger.load(model)
+
+
+@pytest.mark.parametrize("manifest", ["{not json", '{"sha256": {}}', "[1]", '{"sha256": {"config.json": 5}}'])
+def test_a_corrupt_manifest_is_named_not_config_json(trained, tmp_path, manifest):
+    """Re-probe NL02: a corrupt manifest was blamed on config.json."""
+    model = tmp_path / "model"
+    trained[0].save(model)
+    (model / ner.MANIFEST).write_text(manifest)
+    with pytest.raises(ValueError, match=r"manifest\.json does not match the manifest Tagger\.save writes") as error:
+        Tagger.load(model)
+    assert "config.json" not in str(error.value).split("expected")[0]
+
+
+def test_a_changed_file_shows_both_full_hashes(trained, tmp_path):
+    """Re-probe NK03: two hashes that looked identical in the message."""
+    model = tmp_path / "model"
+    trained[0].save(model)
+    recorded = json.loads((model / ner.MANIFEST).read_text())["sha256"]["config.json"]
+    (model / "config.json").write_bytes((model / "config.json").read_bytes() + b" ")
+    actual = hashlib.sha256((model / "config.json").read_bytes()).hexdigest()
+    with pytest.raises(ValueError, match=rf"config\.json does not match manifest\.json .* the file has {actual}, "
+                                         rf"the manifest records {recorded} \(from digit \d+ on\)"):
+        Tagger.load(model)
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda t: entity_scores("B-PER", "B-PER"), TypeError, r"gold: expected a list of sentences"),
+    (lambda t: entity_scores([["B-PER"]], ["B-PER"]), TypeError, r"predicted, sentence 0: expected a list of tags"),
+    (lambda t: entity_scores([["B-PER"]], [[float("nan")]]), TypeError, r"predicted, sentence 0: .* got list \[nan\]"),
+    (lambda t: entity_report([[None]], [["O"]]), TypeError, r"gold, sentence 0"),
+    (lambda t: invalid_sequences("O O", "BIO"), TypeError, r"tag_lists: expected a list of sentences"),
+    (lambda t: t.predict([["Mary"]], batch_size=float("nan")), ValueError, r"batch_size must be a positive int"),
+    (lambda t: t.vocabularies.encode(["Mary", float("nan")]), TypeError, r"sentence 0: expected a string or a list"),
+    (lambda t: t.vocabularies.encode(["Mary"], ["B-PER", "O"]), TypeError, r"expected 1 tags"),
+    (lambda t: collate([]), ValueError, r"expected at least one encoded sentence"),
+])
+def test_bad_arguments_to_the_public_functions_are_clear_errors(trained, call, error, message):
+    """Re-probe row 7: string arguments and NaN went through to cryptic errors or wrong scores."""
+    with pytest.raises(error, match=message):
+        call(trained[0])
+
+
+def test_epochs_make_training_reproducible(corpus):
+    runs = [train_tagger(corpus, corpus, config=TaggerConfig(**SMALL), epochs=2, batch_size=8, seed=3,
+                         verbose=False) for _ in range(2)]
+    assert runs[0][1].drop(columns="seconds").equals(runs[1][1].drop(columns="seconds"))
+    for a, b in zip(runs[0][0].model.state_dict().values(), runs[1][0].model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_a_run_that_diverges_hands_over_the_best_tagger_so_far(corpus, monkeypatch):
+    """Probe: a NaN in the weights after the first epoch used to lose the trained tagger."""
+    real_step, steps = torch.optim.Adam.step, []
+
+    def step_then_diverge(self, *args, **kwargs):
+        result = real_step(self, *args, **kwargs)
+        steps.append(1)
+        if len(steps) > 4:  # 27 sentences in batches of 8: the second epoch
+            with torch.no_grad():
+                self.param_groups[0]["params"][0].fill_(float("nan"))
+        return result
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step_then_diverge)
+    with pytest.raises(TrainingInterrupted, match="training stopped by ValueError: .*NaN.*holds the best") as stop:
+        train_tagger(corpus, corpus, config=TaggerConfig(**SMALL), epochs=3, batch_size=8, verbose=False)
+    assert isinstance(stop.value.error, ValueError) and stop.value.__cause__ is stop.value.error
+    assert list(stop.value.history["epoch"]) == [1.0]
+    assert all(torch.isfinite(p).all() for p in stop.value.tagger.model.parameters())
+    assert not stop.value.tagger.model.training
+
+
+# --- pre-trained embeddings -------------------------------------------------------------------
+
+def test_embeddings_start_the_words_of_the_vocabulary(corpus, tmp_path, capsys):
+    lines = ["paris " + " ".join(["0.5"] * 16), "John " + " ".join(["-1"] * 16),
+             "paris " + " ".join(["9"] * 16), "unseen " + " ".join(["2"] * 16), ""]
+    (tmp_path / "vectors.txt").write_text("\n".join(lines), encoding="utf-8")
+    tagger, _ = train_tagger(corpus, corpus, config=TaggerConfig(**SMALL), epochs=1, lr=1e-9,
+                             embeddings=tmp_path / "vectors.txt", verbose=True)
+    assert "2 of " in capsys.readouterr().out
+    words, weight = tagger.vocabularies.words, tagger.model.word_embedding.weight
+    torch.testing.assert_close(weight[words.stoi["paris"]], torch.full((16,), 0.5), atol=1e-5, rtol=0)
+    torch.testing.assert_close(weight[words.stoi["john"]], torch.full((16,), -1.0), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", r"holds no vectors: expected lines of a word and 16 numbers"),
+    ("\n\n", r"holds no vectors"),
+    ("paris 1 2 3\n", r"line 1: expected a word and 16 numbers .*got 3 values"),
+    ("paris " + " ".join(["1"] * 16) + "\nlyon " + " ".join(["1"] * 15) + " x\n", r"line 2: expected 16 numbers"),
+    ("paris " + " ".join(["nan"] * 16) + "\n", r"line 1: expected finite numbers"),
+])
+def test_malformed_embeddings_are_clear_errors(corpus, tmp_path, text, message):
+    (tmp_path / "vectors.txt").write_text(text, encoding="utf-8")
+    vocabularies = ner.Vocabularies.from_sentences(corpus.sentences)
+    with pytest.raises(ValueError, match=r"vectors\.txt:? " + message if "line" not in message
+                       else r"vectors\.txt " + message):
+        ner.read_embeddings(tmp_path / "vectors.txt", vocabularies, 16)
+
+
+def test_ner_cli_registers_one_subcommand_that_runs():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    ner_cli.add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["ner", "tag", "--model", "m", "x"])
+    assert callable(args.run) and args.model == "m"
+    assert parser.parse_args(["ner", "train", "--train", "a", "--dev", "b", "--out", "c", "--epochs", "3"]).epochs == 3

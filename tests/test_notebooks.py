@@ -21,19 +21,33 @@ EXPECTATIONS = {
     "01_cnn_image_classification": {
         "smoke": {"test_accuracy": (">=", 0.5), "cnn_parameters": ("<", "mlp_parameters"),
                   "gap_cnn_parameters": ("<", "cnn_parameters"), "cnn_multiply_adds": (">", "mlp_multiply_adds"),
-                  "gap_cnn_test_accuracy": (">=", 0.1)},
-        "cpu": {"test_accuracy": (">=", 0.92), "cnn_parameters": ("<", "mlp_parameters"),
+                  "gap_cnn_test_accuracy": (">=", 0.1), "seeds": (">=", 3),
+                  "local_vs_conv_max_abs_difference": ("<=", 1e-5),
+                  "local_layer_multiply_adds": ("<", "dense_layer_multiply_adds"),
+                  "conv_layer_parameters": ("<", "local_layer_parameters")},
+        "cpu": {"seconds": ("<=", 600), "test_accuracy": (">=", 0.92), "cnn_parameters": ("<", "mlp_parameters"),
                 "conv_max_abs_difference": ("<=", 1e-5), "gap_cnn_parameters": ("<", "cnn_parameters"),
-                "cnn_multiply_adds": (">", "mlp_multiply_adds"), "gap_cnn_test_accuracy": (">=", 0.85)},
+                "cnn_multiply_adds": (">", "mlp_multiply_adds"), "gap_cnn_test_accuracy": (">=", 0.85),
+                "seeds": (">=", 3), "local_vs_conv_max_abs_difference": ("<=", 1e-5),
+                "local_layer_multiply_adds": ("<", "dense_layer_multiply_adds"),
+                "conv_layer_parameters": ("<", "local_layer_parameters")},
     },
     "02_lstm_text_modeling": {
         "smoke": {"lstm_max_abs_output_difference": ("<=", 1e-5), "lstm_max_abs_gradient_difference": ("<=", 1e-5),
                   "val_loss_nats": ("<", 4.17),  # ln(65) = 4.17 nats: a uniform guess over the 65 characters
-                  "gru_val_loss_nats": ("<", 4.17), "lstm_equal_time_val_loss_nats": ("<", 4.17)},
-        "cpu": {"lstm_max_abs_output_difference": ("<=", 1e-5), "lstm_max_abs_gradient_difference": ("<=", 1e-5),
+                  # section 8: 1 s per run in smoke, so only recorded and finite
+                  "rnn_equal_time_val_loss_nats_mean": ("<", 10), "lstm_equal_time_val_loss_nats_mean": ("<", 10),
+                  "gru_equal_time_val_loss_nats_mean": ("<", 10), "gru_lstm_pass_ratio_onednn_on": (">", 0),
+                  "gru_lstm_pass_ratio_onednn_off": (">", 0)},
+        "cpu": {"seconds": ("<=", 600),
+                "lstm_max_abs_output_difference": ("<=", 1e-5), "lstm_max_abs_gradient_difference": ("<=", 1e-5),
                 "val_loss_nats": ("<=", 1.45),
-                # 60 s of training each: far from converged, but well below a unigram model (about 3.3 nats)
-                "gru_val_loss_nats": ("<", 2.5), "lstm_equal_time_val_loss_nats": ("<", 2.5)},
+                # section 8, 13 s of training each: far from converged, but below a unigram model (about 3.3 nats)
+                "rnn_equal_time_val_loss_nats_mean": ("<", 3.0), "lstm_equal_time_val_loss_nats_mean": ("<", 3.0),
+                "gru_equal_time_val_loss_nats_mean": ("<", 3.0),
+                # after training, the LSTM's gradient reaches further back than the plain RNN's
+                "gradient_log10_k50_trained_lstm": (">", "gradient_log10_k50_trained_rnn"),
+                "gru_lstm_pass_ratio_onednn_on": (">", 0), "gru_lstm_pass_ratio_onednn_off": (">", 0)},
     },
     "03_cnn_vs_lstm": {
         "smoke": {"seeds": (">=", 2), "lstm_packed_max_diff": ("<=", 1e-5), "cnn_masked_max_diff": ("<=", 1e-5),
@@ -65,22 +79,30 @@ EXPECTATIONS = {
     },
     "04_cnn_lstm_video": {
         "smoke": {"fold_max_abs_difference": ("<=", 1e-6), "frame_pool_reversal_logit_change": ("<=", 1e-5)},
-        "cpu": {"cnn_lstm_test_accuracy": (">=", 0.97), "frame_pool_test_accuracy": ("<=", 0.30),
+        "cpu": {"seconds": ("<=", 600),
+                "cnn_lstm_test_accuracy": (">=", 0.97), "frame_pool_test_accuracy": ("<=", 0.30),
                 "fold_max_abs_difference": ("<=", 1e-6), "frame_pool_reversal_logit_change": ("<=", 1e-5),
                 "combined_task_cnn_lstm_accuracy": (">", "combined_task_frame_pool_accuracy"),
-                "far_cnn_lstm_test_accuracy": (">=", 0.9), "far_conv3d_test_accuracy": ("<=", 0.65)},
+                "far_cnn_lstm_test_accuracy": (">=", 0.9), "far_conv3d_test_accuracy": ("<=", 0.65),
+                # the order-free control: frame pooling sees the same frames in both classes, so stays at chance
+                "far_frame_pool_test_accuracy": ("<=", 0.6)},
     },
     "05_ner_bilstm_cnn_crf": {
-        "smoke": {"crf_invalid_sequences": ("<=", 0)},
-        "cpu": {"crf_invalid_sequences": ("<=", 0), "conll2003_test_f1": (">=", 0.85), "resume_test_f1": (">=", 0.92),
-                "ablation_bilstm_cnn_crf_test_f1": (">", "ablation_bilstm_softmax_test_f1")},
+        "smoke": {"crf_invalid_sequences": ("<=", 0), "crf_shift_loss_difference": ("<=", 1e-3)},
+        # the targets and the 15-min budget (issue 25); the ablation's order is for the lesson's rule
+        "cpu": {"seconds": ("<=", 900), "crf_invalid_sequences": ("<=", 0), "conll2003_test_f1": (">=", 0.85),
+                "resume_test_f1": (">=", 0.92), "crf_shift_loss_difference": ("<=", 1e-3)},
     },
     "06_distributed_training": {
-        "smoke": {"ddp_max_abs_param_difference": ("<=", 1e-5), "ddp_speedup": (">", 0),
-                  "ddp_resume_max_abs_param_difference": ("<=", 1e-6), "ner_ddp_model_writes": ("<=", 1),
+        # 2 processes: bit-identical to 1 process by construction; 3 processes: the order of summation differs
+        "smoke": {"ddp_max_abs_param_difference": ("<=", 0), "ddp3_max_abs_param_difference": (">", 0),
+                  "ddp_speedup": (">", 0), "ddp_all_reduce_ms": (">", 0),
+                  "ddp_resume_max_abs_param_difference": ("<=", 0), "ner_ddp_model_writes": ("<=", 1),
                   "two_node_world_size": (">=", 2)},
-        "cpu": {"ddp_max_abs_param_difference": ("<=", 1e-5), "ddp_speedup": (">", 0),
-                "ddp_test_accuracy": (">=", 0.85), "ddp_resume_max_abs_param_difference": ("<=", 1e-6),
+        "cpu": {"seconds": ("<=", 480), "ddp_max_abs_param_difference": ("<=", 0),
+                "ddp3_max_abs_param_difference": (">", 0), "thread_max_abs_param_difference": (">", 0),
+                "ddp_speedup": (">", 0), "ddp_all_reduce_ms": (">", 0),
+                "ddp_test_accuracy": (">=", 0.85), "ddp_resume_max_abs_param_difference": ("<=", 0),
                 "ddp_resumed_from_step": (">", 0), "ner_ddp_model_writes": ("<=", 1),
                 "ner_ddp_dev_f1": (">=", 0.3), "two_node_world_size": (">=", 2)},
     },
@@ -142,7 +164,10 @@ def test_colab_run_of_the_student_version(notebook):
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_colab_run_of_the_lesson(notebook):
     """The smoke run of the lesson itself: its solutions pass every check, its metrics reach the
-    smoke expectations."""
+    smoke expectations. CI runs the learner versions only (`VERSIONS=exercises`): nbval runs the
+    lessons, whose code cells the learner versions share."""
+    if not (Path(COLAB_RUNS) / "lessons").is_dir():
+        pytest.skip("make colab-check ran the learner versions only")
     checks = _colab_run("lessons", notebook)
     assert all(c["passed"] for c in checks), [c["message"] for c in checks if not c["passed"]]
 
@@ -251,11 +276,117 @@ def test_lesson_checks_every_exercise_of_its_lesson(notebook):
 
 @pytest.mark.parametrize("notebook", [p for p in NOTEBOOKS if p.stem == "03_cnn_vs_lstm"], ids=lambda p: p.stem)
 def test_lesson_03_verdict_table_agrees_with_its_numbers(notebook):
-    from course_utils import sequence
+    from course_utils.tooling.lesson03_verdicts import verdicts
 
     metrics = results.read_metrics(notebook)
-    table = sequence.verdicts(metrics)
+    table = verdicts(metrics)
     assert len(table) >= 10
     for claim, verdict in table["verdict"].items():
         assert verdict == metrics[f"verdict_{claim}"]
-        assert verdict.startswith(sequence.VERDICT_STARTS)
+        assert verdict.startswith(("holds", "does not hold", "inconclusive"))
+
+
+def _lesson_definitions(notebook, names: set[str]) -> dict:
+    """The top-level functions and constants called `names` in the notebook's code cells, run in a fresh namespace."""
+    import ast
+
+    def python(source: str) -> str:  # IPython's magics (%%writefile, %time, !pip) are not Python
+        if source.lstrip().startswith("%%"):
+            return ""
+        return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+
+    nodes = [node for c in _cells(notebook) if c["cell_type"] == "code"
+             for node in ast.parse(python("".join(c["source"]))).body
+             if (isinstance(node, ast.FunctionDef) and node.name in names)
+             or (isinstance(node, ast.Assign) and {getattr(t, "id", None) for t in node.targets} & names)]
+    namespace: dict = {}
+    exec(compile(ast.Module(body=nodes, type_ignores=[]), str(notebook), "exec"), namespace)
+    assert names <= set(namespace), f"not defined in {notebook.name}: {names - set(namespace)}"
+    return namespace
+
+
+LESSON_01 = [p for p in NOTEBOOKS if p.stem == "01_cnn_image_classification"]
+
+
+@pytest.mark.parametrize("notebook", LESSON_01, ids=lambda p: p.stem)
+@pytest.mark.parametrize("differences, starts", [
+    ([0.040, 0.045, 0.042], "CNN is more accurate than MLP:"),       # ahead in every seed, beyond the spread
+    ([-0.040, -0.045, -0.042], "MLP is more accurate than CNN:"),    # the other model leads
+    ([0.040, 0.010, 0.060], "CNN is ahead of MLP in every seed"),     # one sign, within the spread
+    ([-0.010, -0.060, -0.040], "MLP is ahead of CNN in every seed"),
+    ([0.01, 0.02, 0.02], "CNN is ahead of MLP in every seed"),       # smallest lead equal to the spread: no claim
+    ([0.020, -0.010, 0.005], "CNN minus MLP is +2.0, -1.0, +0.5 points over the seeds, not of one sign"),
+    ([0.0, 0.0, 0.0], "CNN minus MLP is +0.0, +0.0, +0.0 points over the seeds, not of one sign"),
+    ([0.0004, 0.0003, 0.0001], "CNN minus MLP is +0.0, +0.0, +0.0 points over the seeds, not of one sign"),
+    ([0.0012, 0.0011, 0.0015], "CNN is more accurate than MLP:"),  # leads all print as 0.1: spread 0.0
+    ([0.0104, 0.0196, 0.015], "CNN is ahead of MLP in every seed"),  # 1.0 is not beyond a spread of 1.0
+])
+def test_lesson_01_seed_verdict_applies_its_stated_rule(notebook, differences, starts):
+    """Every branch of the sentence section 10 renders, on synthetic differences: a model is called
+    more accurate only when it leads in every seed by more than the spread of its leads."""
+    namespace = _lesson_definitions(notebook, {"SEED_RULE", "seed_verdict"})
+    verdict = namespace["seed_verdict"]("CNN", "MLP", differences)
+    assert verdict.startswith(starts), verdict
+    claims_more = "is more accurate than" in verdict
+    printed = [round(100 * d, 1) for d in differences]  # the rule reads the leads as the sentence prints them
+    leads = sorted(abs(p) for p in printed)
+    one_sign = all(p > 0 for p in printed) or all(p < 0 for p in printed)
+    assert claims_more == (one_sign and leads[0] > leads[-1] - leads[0]), verdict
+    assert "ahead in every seed and its smallest lead is larger than the spread" in namespace["SEED_RULE"]
+
+
+@pytest.mark.parametrize("notebook", LESSON_01, ids=lambda p: p.stem)
+@pytest.mark.parametrize("difference, words", [
+    (0.042, "4.2 points higher than"), (-0.025, "2.5 points lower than"),
+    (0.0004, "the same (to 0.1 point) as"), (0.0, "the same (to 0.1 point) as"),
+])
+def test_lesson_01_points_never_says_higher_for_a_tie(notebook, difference, words):
+    assert _lesson_definitions(notebook, {"points"})["points"](difference) == words
+
+
+def test_readme_states_the_minutes_of_each_committed_run():
+    """The README's lesson table gives each lesson's cpu-mode minutes: those of the committed run."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    stated = {}
+    for line in readme.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0].isdigit():
+            stated[cells[0]] = float(cells[4])
+    assert sorted(stated) == sorted(nb.name[:2] for nb in NOTEBOOKS)
+    for notebook in NOTEBOOKS:
+        minutes = results.read_metrics(notebook)["seconds"] / 60
+        assert abs(stated[notebook.name[:2]] - minutes) <= 0.051, \
+            f"README says {stated[notebook.name[:2]]} min for {notebook.name}, its committed run took {minutes:.2f}"
+
+
+LESSON_05 = [p for p in NOTEBOOKS if p.stem == "05_ner_bilstm_cnn_crf"]
+LESSON_06 = [p for p in NOTEBOOKS if p.stem == "06_distributed_training"]
+
+
+@pytest.mark.parametrize("notebook", LESSON_05, ids=lambda p: p.stem)
+@pytest.mark.parametrize("a, b, words", [
+    ([0.80, 0.81, 0.82], [0.70, 0.71, 0.72], "**A is better than B**"),
+    ([0.70, 0.71, 0.72], [0.80, 0.81, 0.82], "**B is better than A**"),
+    ([0.70, 0.75, 0.80], [0.74, 0.76, 0.78], "**cannot be told apart**"),
+    ([0.70, 0.71, 0.72], [0.72, 0.73, 0.74], "**cannot be told apart**"),  # touching ranges overlap
+])
+def test_lesson_05_range_verdict_applies_its_stated_rule(notebook, a, b, words):
+    """Every branch of the ablation's sentence, on synthetic scores over seeds."""
+    namespace = _lesson_definitions(notebook, {"RANGE_RULE", "range_verdict"})
+    verdict = namespace["range_verdict"]("A", a, "B", b, "dev F1")
+    assert words in verdict, verdict
+    assert "do not overlap" in namespace["RANGE_RULE"]
+
+
+@pytest.mark.parametrize("notebook", LESSON_06, ids=lambda p: p.stem)
+@pytest.mark.parametrize("speedups, words", [
+    ([1.10, 1.20, 1.05], "**2 DDP processes were faster**"),
+    ([0.90, 0.95, 0.80], "**2 DDP processes were slower**"),
+    ([0.94, 1.17, 1.03], "**neither is faster**"),
+    ([1.00, 1.10, 1.20], "**neither is faster**"),  # a repeat at exactly 1 is no speed-up
+])
+def test_lesson_06_speedup_verdict_applies_its_stated_rule(notebook, speedups, words):
+    """Every branch of the speed-up sentence, on synthetic repeats."""
+    namespace = _lesson_definitions(notebook, {"SPEED_RULE", "speedup_verdict"})
+    assert words in namespace["speedup_verdict"](speedups)
+    assert "in every repeat" in namespace["SPEED_RULE"]

@@ -6,10 +6,11 @@ import torch.nn.functional as F
 
 from course_utils.cnn import receptive_field
 from course_utils.sequence import (MODEL_NAMES, AttentionClassifier, CausalConv1d, CNNLSTMClassifier,
-                                   ConvClassifier, GRUClassifier, LSTMClassifier, adding_task, compare,
+                                   ConvClassifier, RNNClassifier, adding_task, compare,
                                    growth_exponent, make_model, mean_sd, order_task, pair_task,
                                    positional_encoding, saved_activation_bytes, seconds_per_step,
-                                   sequence_cost, verdicts)
+                                   sequence_cost)
+from course_utils.tooling.lesson03_verdicts import verdicts
 from course_utils.train import count_parameters
 
 
@@ -79,9 +80,9 @@ def test_the_six_models_have_similar_sizes_and_shapes():
 @pytest.mark.parametrize("model", [
     ConvClassifier(3, 4, channels=8, readout="last"),
     ConvClassifier(3, 4, channels=8, kernel_size=3, layers=3, dilated=True, readout="mean"),
-    LSTMClassifier(3, 4, hidden=8),
+    RNNClassifier(3, 4, hidden=8),
     CNNLSTMClassifier(3, 4, channels=8, pool=2, hidden=8),
-    GRUClassifier(3, 4, hidden=8),
+    RNNClassifier(3, 4, hidden=8, cell="gru"),
     AttentionClassifier(3, 4, width=8, heads=2, layers=1, hidden=16),
 ], ids=["cnn-last", "tcn-mean", "lstm-packed", "cnn-lstm-packed", "gru-packed", "attention-masked"])
 def test_a_padded_batch_gives_each_sequence_its_own_output(model):
@@ -96,7 +97,7 @@ def test_a_padded_batch_gives_each_sequence_its_own_output(model):
 
 
 def test_models_reject_bad_inputs():
-    model = LSTMClassifier(3, 2, hidden=4)
+    model = RNNClassifier(3, 2, hidden=4)
     with pytest.raises(ValueError, match=r"\(batch, steps, 3\)"):
         model(torch.randn(2, 5, 4))
     with pytest.raises(TypeError, match="float tensor"):
@@ -127,7 +128,7 @@ def test_cnn_lstm_sees_the_last_step_whatever_the_length(steps, pool):
 
 def test_saved_activations_grow_with_the_sequence_and_leave_out_parameters():
     torch.manual_seed(0)
-    model = LSTMClassifier(2, 3, hidden=16)
+    model = RNNClassifier(2, 3, hidden=16)
     y = torch.tensor([0, 1])
     short, long = (saved_activation_bytes(model, torch.randn(2, t, 2), y) for t in (50, 100))
     assert 1.8 < long / short < 2.2
@@ -139,7 +140,7 @@ def test_saved_activations_grow_with_the_sequence_and_leave_out_parameters():
 
 
 def test_cost_table_and_step_timer():
-    models = {"lstm": LSTMClassifier(2, 3, hidden=4), "cnn": ConvClassifier(2, 3, channels=4)}
+    models = {"lstm": RNNClassifier(2, 3, hidden=4), "cnn": ConvClassifier(2, 3, channels=4)}
     table = sequence_cost(models, [8, 16], features=2, classes=3, batch_size=4, min_run_time=0.01, threads=(1, 2))
     assert list(table.columns) == ["model", "T", "threads", "ms_per_step", "saved_mb"]
     assert len(table) == 8 and (table.ms_per_step > 0).all() and (table.saved_mb > 0).all()
@@ -156,7 +157,7 @@ def test_attention_keeps_a_t_by_t_matrix_for_backward():
     y = torch.tensor([0, 1])
     short, long = (saved_activation_bytes(model, torch.randn(2, t, 2), y) for t in (64, 256))
     assert growth_exponent([64, 256], [short, long]) > 1.5  # the (T, T) weights dominate
-    lstm = LSTMClassifier(2, 3, hidden=8)
+    lstm = RNNClassifier(2, 3, hidden=8)
     assert growth_exponent([64, 256], [saved_activation_bytes(lstm, torch.randn(2, t, 2), y) for t in (64, 256)]) < 1.1
 
 
@@ -175,11 +176,11 @@ def test_positional_encoding_and_order():
 
 def test_gru_gets_the_chrono_initialisation_on_its_update_gate():
     torch.manual_seed(0)
-    model = GRUClassifier(2, 2, hidden=50, max_steps=100)
-    z = model.gru.bias_ih_l0[50:100]
+    model = RNNClassifier(2, 2, hidden=50, max_steps=100, cell="gru")
+    z = model.rnn.bias_ih_l0[50:100]
     assert (z >= 0).all() and z.max() > 3.0
-    assert torch.equal(model.gru.bias_ih_l0[:50], torch.zeros(50))
-    assert torch.equal(model.gru.bias_hh_l0, torch.zeros(150))
+    assert torch.equal(model.rnn.bias_ih_l0[:50], torch.zeros(50))
+    assert torch.equal(model.rnn.bias_hh_l0, torch.zeros(150))
 
 
 def test_order_task_places_the_events_at_aligned_blocks():
@@ -220,6 +221,9 @@ def test_mean_sd_compare_and_growth():
     assert compare(m, "a", "b") == "higher" and compare(m, "b", "a") == "lower"
     assert compare(m, "a", "c") == "within spread"  # 0.02 < 2 * sqrt((0.01^2 + 0.05^2) / 3)
     assert compare({**m, "c_sd": 0.0}, "a", "c", floor=0.05) == "within spread"
+    m9 = {"seeds": 9, "a_mean": 0.9, "a_sd": 0.05, "d_mean": 0.84, "d_sd": 0.05}
+    assert compare(m9, "a", "d") == "higher"  # 0.06 > 2 sqrt(0.005 / 9) = 0.047: the standard error shrinks with n
+    assert compare({**m9, "seeds": 1}, "a", "d") == "within spread"  # 0.06 < 2 sqrt(0.005) = 0.141
     with pytest.raises(KeyError, match="seeds"):
         compare({"a_mean": 1, "a_sd": 0, "b_mean": 1, "b_sd": 0}, "a", "b")
     assert growth_exponent([256, 1024, 64], [4.0, 16.0, 1.0]) == pytest.approx(1.0)
@@ -327,11 +331,18 @@ def test_verdicts_name_a_missing_metric():
 
 def test_chrono_init_spreads_the_forget_gate_memory():
     torch.manual_seed(0)
-    model = LSTMClassifier(2, 2, hidden=200, max_steps=100)
+    model = RNNClassifier(2, 2, hidden=200, max_steps=100)
     hidden = 200
-    forget = model.lstm.bias_ih_l0[hidden:2 * hidden] + model.lstm.bias_hh_l0[hidden:2 * hidden]
+    forget = model.rnn.bias_ih_l0[hidden:2 * hidden] + model.rnn.bias_hh_l0[hidden:2 * hidden]
     span = 1 / (1 - torch.sigmoid(forget))  # steps the cell remembers at the start
     assert 1.9 < span.min() < 10 and 50 < span.max() < 100.1
-    torch.testing.assert_close(model.lstm.bias_ih_l0[:hidden], -model.lstm.bias_ih_l0[hidden:2 * hidden])
+    torch.testing.assert_close(model.rnn.bias_ih_l0[:hidden], -model.rnn.bias_ih_l0[hidden:2 * hidden])
     with pytest.raises(ValueError, match="max_steps must be an int >= 3"):
-        LSTMClassifier(2, 2, max_steps=2)
+        RNNClassifier(2, 2, max_steps=2)
+
+
+def test_rnn_classifier_takes_an_lstm_or_a_gru():
+    assert isinstance(RNNClassifier(2, 3).rnn, torch.nn.LSTM)
+    assert isinstance(RNNClassifier(2, 3, cell="gru").rnn, torch.nn.GRU)
+    with pytest.raises(ValueError, match=r"cell must be one of \['gru', 'lstm'\], got 'rnn'"):
+        RNNClassifier(2, 3, cell="rnn")

@@ -110,6 +110,13 @@ class _Ids(html.parser.HTMLParser):
 
 
 @functools.lru_cache(maxsize=None)
+def _lesson_title(notebook: Path) -> str:
+    """The lesson's title: the first level-1 heading of its first markdown cell."""
+    nb = nbformat.read(notebook, as_version=4)
+    first = next(cell for cell in nb.cells if cell.cell_type == "markdown")
+    return next(line[2:].strip() for line in first.source.splitlines() if line.startswith("# "))
+
+
 def _fetch(url: str) -> tuple[int, frozenset[str]]:
     """HTTP status of a same-site URL, and the ids of the page if it is HTML."""
     try:
@@ -178,7 +185,7 @@ def _check_page(driver, base_url: str, notebook: Path, folder: Path) -> list[str
         driver.save_screenshot(str(folder / f"{stem}_figure_dark.png"))
     problems += [f"broken link: {b}" for b in _broken_links(hrefs, base_url)]
 
-    title = site.lesson_title(notebook)
+    title = _lesson_title(notebook)
     if driver.title.split(" \u2014 ")[0] != title:
         problems.append(f"<title> is {driver.title!r}, expected the lesson's {title!r}")
     h1 = driver.find_element("css selector", "article h1").text.rstrip("#").strip()
@@ -188,6 +195,12 @@ def _check_page(driver, base_url: str, notebook: Path, folder: Path) -> list[str
     badge_target = colab.colab_url(f"notebooks/{notebook.name}")  # the lesson badge's target
     if badge_target not in hrefs:
         problems.append(f"no Colab launch link to {badge_target}")
+    exercises_target = colab.colab_url(f"notebooks/{colab.EXERCISES_FOLDER}/{notebook.name}")
+    links = {a.get_attribute("href"): a.text for a in driver.find_elements("css selector", "article a")}
+    if links.get(exercises_target, "").strip() != "Open the exercises in Colab":
+        problems.append(f"the exercises' badge is not the text link 'Open the exercises in Colab' to {exercises_target}")
+    if driver.find_elements("css selector", "article img[src*='colab-badge']"):
+        problems.append("a Colab badge image (from outside the site) is still on the page")
     if f"{base_url}_sources/{notebook.name}" not in hrefs:
         problems.append(f"no download link to _sources/{notebook.name}")
     return problems
@@ -277,15 +290,8 @@ def test_staging_renders_lessons_and_offers_exercises_for_download(tmp_path):
     assert "01_first\n02_second\n```" in index, "the lessons are in the navigation, in order"
     assert "{download}`01_first.ipynb <exercises/01_first.ipynb>`" in index
     assert "exercises/**" in site.sphinx_config("t")["exclude_patterns"]
-    assert site.lesson_title(staging / "02_second.ipynb") == "Lesson 02"
+    assert _lesson_title(staging / "02_second.ipynb") == "Lesson 02"
     assert (staging / "instructors.md").read_text().startswith("# For instructors")
-
-
-def test_lesson_title_needs_a_heading(tmp_path):
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("no title")])
-    nbformat.write(nb, tmp_path / "01_x.ipynb")
-    with pytest.raises(ValueError, match="# Title"):
-        site.lesson_title(tmp_path / "01_x.ipynb")
 
 
 def test_math_becomes_mathml_with_aligned_columns():

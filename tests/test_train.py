@@ -117,19 +117,21 @@ def test_checkpoint_errors(tmp_path):
 
 
 def test_plots_are_titled_and_labelled():
-    history = pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "val_loss": [1.1, 0.7],
-                            "train_accuracy": [0.6, 0.8], "val_accuracy": [0.55, 0.75]})
-    fig = plots.plot_history(history, title="Curves")
-    assert fig._suptitle.get_text() == "Curves"
-    assert [ax.get_ylabel() for ax in fig.axes] == ["loss", "accuracy"]
-    assert all(ax.get_xlabel() == "epoch" for ax in fig.axes)
-
     fig = plots.plot_confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], ["a", "b", "c"], title="CM")
     ax = fig.axes[0]
     assert ax.get_title() == "CM" and ax.get_xlabel() == "predicted class"
 
     fig = plots.show_images(torch.zeros(5, 1, 8, 8), titles=list("abcde"), ncols=3, title="grid")
     assert fig._suptitle.get_text() == "grid" and len(fig.axes) == 6
+
+
+def test_plots_reject_bad_input():
+    with pytest.raises(ValueError, match="equal length"):
+        plots.plot_confusion_matrix([0, 1], [0], ["a", "b"])
+    with pytest.raises(ValueError, match=r"\(N, H, W\)"):
+        plots.show_images(torch.zeros(2, 3, 8, 8))
+    with pytest.raises(ValueError, match="2 images but 1 titles"):
+        plots.show_images(torch.zeros(2, 8, 8), titles=["a"])
 
 
 def test_show_images_signed_uses_symmetric_limits_and_a_colour_bar():
@@ -146,17 +148,6 @@ def test_course_style_is_opaque_and_colour_blind_safe():
     plots.use_course_style()
     assert plt.rcParams["figure.facecolor"] == "white"
     assert plt.rcParams["axes.prop_cycle"].by_key()["color"][:2] == ["#0072B2", "#E69F00"]
-
-
-def test_plots_reject_bad_input():
-    with pytest.raises(ValueError, match="'epoch' and 'train_loss'"):
-        plots.plot_history(pd.DataFrame({"loss": [1.0]}))
-    with pytest.raises(ValueError, match="equal length"):
-        plots.plot_confusion_matrix([0, 1], [0], ["a", "b"])
-    with pytest.raises(ValueError, match=r"\(N, H, W\)"):
-        plots.show_images(torch.zeros(2, 3, 8, 8))
-    with pytest.raises(ValueError, match="2 images but 1 titles"):
-        plots.show_images(torch.zeros(2, 8, 8), titles=["a"])
 
 
 class _TokenScores(nn.Module):
@@ -221,3 +212,79 @@ def test_checkpoint_metadata_round_trips(tmp_path):
     path = train.save_checkpoint(tmp_path / "m.pt", nn.Linear(2, 2), **meta)
     loaded = train.load_checkpoint(path, nn.Linear(2, 2))
     assert loaded == {**meta, "d": {"a": (1, 2.5)}}
+
+
+def test_a_checkpoint_with_any_flipped_byte_is_refused(tmp_path):
+    """Probe K01: one flipped byte in the middle of a checkpoint loaded silently."""
+    path = train.save_checkpoint(tmp_path / "m.pt", nn.Linear(3, 2), epoch=3)
+    data = path.read_bytes()
+    for offset in sorted({0, 25, 70, len(data) // 2, len(data) - 1, *range(100, len(data), 97)}):
+        flipped = bytearray(data)
+        flipped[offset] ^= 0x40
+        (tmp_path / "flip.pt").write_bytes(bytes(flipped))
+        with pytest.raises(ValueError, match="corrupted|not a readable checkpoint"):
+            train.load_checkpoint(tmp_path / "flip.pt", nn.Linear(3, 2))
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"cut\.pt is corrupted"):
+        train.load_checkpoint(tmp_path / "cut.pt", nn.Linear(3, 2))
+
+
+def test_a_plain_torch_file_is_not_a_checkpoint(tmp_path):
+    torch.save(nn.Linear(3, 2).state_dict(), tmp_path / "bare.pt")
+    with pytest.raises(ValueError, match="not a readable checkpoint: expected the line"):
+        train.load_checkpoint(tmp_path / "bare.pt", nn.Linear(3, 2))
+
+
+def test_saving_under_a_file_or_onto_a_folder_says_so(tmp_path):
+    """Probe K12: saving to good.pt/x.pt raised a bare FileExistsError."""
+    good = train.save_checkpoint(tmp_path / "good.pt", nn.Linear(2, 2))
+    with pytest.raises(ValueError, match=r"good\.pt is a file, not a folder"):
+        train.save_checkpoint(good / "x.pt", nn.Linear(2, 2))
+    (tmp_path / "dir.pt").mkdir()
+    with pytest.raises(ValueError, match="it is a folder"):
+        train.save_checkpoint(tmp_path / "dir.pt", nn.Linear(2, 2))
+
+
+def test_a_full_disk_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    path = train.save_checkpoint(tmp_path / "m.pt", nn.Linear(2, 2), epoch=1)
+
+    def full(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(OSError, match=r"could not write .*m\.pt \(No space left on device\); the previous"):
+        train.save_checkpoint(path, nn.Linear(2, 2), epoch=2)
+    monkeypatch.undo()
+    assert train.load_checkpoint(path, nn.Linear(2, 2)) == {"epoch": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
+
+
+@pytest.mark.parametrize("saved", [{"state_dict": [1, 2]}, {"state_dict": {"weight": 5}, "meta": {}},
+                                   {"state_dict": {}, "meta": [1]}, [1, 2]])
+def test_a_hostile_checkpoint_is_a_clear_error(tmp_path, saved):
+    """Re-probe NK05: a checkpoint holding a list where a dict belongs gave a TypeError traceback."""
+    train.save_verified(saved, tmp_path / "x.pt")
+    with pytest.raises(ValueError, match=r"x\.pt"):
+        train.load_checkpoint(tmp_path / "x.pt", nn.Linear(2, 2))
+
+
+def test_hashes_that_look_alike_are_shown_as_they_are(tmp_path):
+    """Re-probe NK03: a header with a trailing space printed two identical-looking hashes."""
+    path = train.save_checkpoint(tmp_path / "x.pt", nn.Linear(2, 2))
+    header, _, payload = path.read_bytes().partition(b"\n")
+    path.write_bytes(header + b" \n" + payload)
+    with pytest.raises(ValueError, match=r"the file records '[0-9a-f]{64} '"):
+        train.load_checkpoint(path, nn.Linear(2, 2))
+
+
+def test_deeply_nested_metadata_is_refused_before_saving(tmp_path):
+    """Re-probe NK06: metadata nested 3,000 deep gave a RecursionError traceback."""
+    nested = []
+    for _ in range(3000):
+        nested = [nested]
+    with pytest.raises(TypeError, match=r"checkpoint metadata x is nested more than 100 levels deep"):
+        train.save_checkpoint(tmp_path / "x.pt", nn.Linear(2, 2), x=nested)
+    assert not (tmp_path / "x.pt").exists()

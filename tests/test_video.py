@@ -1,6 +1,7 @@
 """Tests for course_utils.video (lesson 04: moving-garment clips and video classifiers)."""
 import base64
 import dataclasses
+import math
 import struct
 
 import pytest
@@ -287,29 +288,220 @@ def test_labels_are_computed_once_per_task(monkeypatch):
     assert dataclasses.replace(data, task="direction")[3][1] == 3
 
 
-def test_two_move_clips_move_there_and_back_far_apart(images):
+def _changes(columns: torch.Tensor) -> list[torch.Tensor]:
+    """Frames at which each clip's column changes: one (K,) tensor per row of columns (N, T)."""
+    moves = columns[:, 1:] - columns[:, :-1]
+    return [(m != 0).nonzero().flatten() + 1 for m in moves]
+
+
+def test_two_move_clips_move_out_and_back_to_each_side_far_apart(images):
     from course_utils.video import make_two_move_clips
-    d = make_two_move_clips(images, torch.arange(len(images)), 200, frames=32, size=36, shift=3, gap=8, margin=8)
+    d = make_two_move_clips(images, torch.arange(len(images)), 200, frames=32, size=36, shift=2, gap=8, margin=8)
     assert d.clips.shape == (200, 32, 1, 36, 36) and d.clips.dtype == torch.uint8
     assert torch.bincount(d.direction).tolist() == [100, 100]
-    columns = d.positions[..., 1]                                       # (N, T)
-    moves = columns[:, 1:] - columns[:, :-1]                            # (N, T-1): moves[:, k] happens at frame k+1
-    assert ((moves.abs() <= 1) & ((moves != 0).sum(1, keepdim=True) == 6)).all()  # 3 + 3 one-pixel steps
-    for i in range(len(d)):
-        changes = (moves[i] != 0).nonzero().flatten() + 1               # frames where the position changes
-        first, second = changes[:3], changes[3:]
-        assert torch.equal(first, torch.arange(first[0], first[0] + 3))  # one pixel per frame
+    columns = d.positions[..., 1]                                           # (N, T)
+    moves = columns[:, 1:] - columns[:, :-1]                                # moves[:, k] happens at frame k+1
+    assert (moves.abs() <= 1).all()
+    for i, changes in enumerate(_changes(columns)):
+        assert len(changes) == 8                                            # 2 moves x (2 out + 2 back)
+        first, second = changes[:4], changes[4:]
+        assert torch.equal(first, torch.arange(first[0], first[0] + 4))    # one pixel per frame, no pause
+        assert torch.equal(second, torch.arange(second[0], second[0] + 4))
         assert second[0] - first[-1] >= 8 and first[0] >= 8 and second[-1] <= 32 - 8
-        assert (moves[i, first - 1] == (-1 if d.direction[i] == 0 else 1)).all()  # label 0 = left first
-        assert (moves[i, second - 1] == -moves[i, first[0] - 1]).all()  # and back
-    # the frames show the garment where positions say
+        side = -1 if d.direction[i] == 0 else 1                             # label 0 = left move first
+        assert moves[i, first - 1].tolist() == [side, side, -side, -side]  # out and back
+        assert moves[i, second - 1].tolist() == [-side, -side, side, side]  # the other side
+    assert (d.positions[..., 0] == d.positions[:, :1, 0]).all()           # the row never changes
     r, c = d.positions[3, 12]
     assert torch.equal(d.clips[3, 12, 0, r:r + 28, c:c + 28], images[d.garment[3]])
 
 
-def test_two_move_clips_reject_too_short_clips(images):
+def test_two_move_clips_show_the_same_frames_in_both_classes(images):
+    """Order-free statistics cannot tell the classes apart: every clip holds the same columns
+    (relative to its rest column) the same number of times, and starts and ends at rest."""
     from course_utils.video import make_two_move_clips
-    with pytest.raises(ValueError, match="need at least 28 frames"):
-        make_two_move_clips(images, torch.arange(len(images)), 4, frames=20, shift=3, gap=8, margin=8)
-    with pytest.raises(ValueError, match="canvas of at least 31"):
+    d = make_two_move_clips(images, torch.arange(len(images)), 300, gap=3, seed=5)
+    columns = d.positions[..., 1]
+    rest = columns[:, :1]
+    assert torch.equal(columns[:, -1:], rest)
+    relative = (columns - rest).sort(dim=1).values                         # the multiset of columns
+    assert (relative == relative[0]).all()
+    assert torch.bincount(relative[0] + 2).tolist() == [1, 2, 32 - 6, 2, 1]  # 2 px each way, rest otherwise
+    # the rest column has the same range in both classes
+    for k in (0, 1):
+        assert set(rest[d.direction == k].flatten().tolist()) == set(range(2, 36 - 28 - 2 + 1))
+
+
+def test_two_move_clip_played_backwards_is_a_clip_of_the_other_class(images):
+    from course_utils.video import make_two_move_clips, two_move_timings
+    d = make_two_move_clips(images, torch.arange(len(images)), 100, frames=32, shift=2, gap=4, margin=8, seed=2)
+    allowed = {tuple(p) for p in two_move_timings(32, 2, 4, 8).tolist()}
+    backwards = d.positions.flip(1)[..., 1]
+    for i, changes in enumerate(_changes(backwards)):
+        assert (int(changes[0]), int(changes[4])) in allowed              # an allowed timing
+        first_move = int(backwards[i, changes[0]] - backwards[i, changes[0] - 1])
+        assert first_move == (1 if d.direction[i] == 0 else -1)            # the other side first
+    clips, direction = reverse_clips(d.clips, d.direction)
+    pool = FramePoolClassifier(num_classes=2, image_size=36).eval()
+    with torch.no_grad():
+        assert torch.allclose(pool(d.clips[:8].float()), pool(clips[:8].float()), atol=1e-5)
+    assert torch.equal(direction, d.direction ^ 1)
+
+
+def test_two_move_timings_are_symmetric_under_reversal():
+    from course_utils.video import two_move_timings
+    for frames, shift, gap, margin in [(32, 2, 8, 8), (32, 2, 1, 8), (36, 3, 4, 5), (30, 1, 3, 2)]:
+        pairs = two_move_timings(frames, shift, gap, margin)
+        last = 2 * shift - 1
+        assert len(pairs) > 0
+        assert ((pairs[:, 1] - pairs[:, 0] - last >= gap) & (pairs[:, 0] >= margin)
+                & (pairs[:, 1] + last <= frames - margin)).all()
+        as_set = {tuple(p) for p in pairs.tolist()}
+        assert {(frames - (s2 + last), frames - (s1 + last)) for s1, s2 in as_set} == as_set
+    assert two_move_timings(32, 2, 10, 8).tolist() == [[8, 21]]           # the widest gap that fits
+    for hold in (0, 3):
+        pairs = {tuple(p) for p in two_move_timings(46, 3, 5, 8, hold).tolist()}
+        last = 2 * 3 + hold - 1
+        assert {(46 - (s2 + last), 46 - (s1 + last)) for s1, s2 in pairs} == pairs
+
+
+def test_two_move_clips_hold_the_garment_out_for_hold_frames(images):
+    from course_utils.video import make_two_move_clips
+    d = make_two_move_clips(images, torch.arange(len(images)), 50, frames=46, shift=3, hold=6, gap=8, seed=4)
+    columns = d.positions[..., 1]
+    relative = (columns - columns[:, :1]).sort(dim=1).values
+    assert (relative == relative[0]).all()                                 # same frames in both classes
+    assert torch.bincount(relative[0] + 3).tolist() == [7, 2, 2, 46 - 22, 2, 2, 7]  # 6 + 1 frames at 3 px
+    for i, changes in enumerate(_changes(columns)):
+        assert len(changes) == 12
+        assert changes[3] - changes[2] == 7                                # out, 6 frames still, back
+        side = -1 if d.direction[i] == 0 else 1
+        assert int(columns[i, changes[0]] - columns[i, 0]) == side
+
+
+def test_two_move_clips_reject_too_short_clips(images):
+    from course_utils.video import make_two_move_clips, two_move_timings
+    with pytest.raises(ValueError, match="need at least 34 frames"):
+        make_two_move_clips(images, torch.arange(len(images)), 4, frames=32, shift=3, gap=8, margin=8)
+    with pytest.raises(ValueError, match="canvas of at least 32"):
         make_two_move_clips(images, torch.arange(len(images)), 4, size=30)
+    with pytest.raises(ValueError, match=">= 1 and hold >= 0"):
+        two_move_timings(32, 2, 0, 8)
+    with pytest.raises(ValueError, match=">= 1 and hold >= 0"):
+        two_move_timings(32, 2, 1, 8, hold=-1)
+    with pytest.raises(ValueError, match=">= 1"):
+        make_two_move_clips(images, torch.arange(len(images)), 0)
+
+
+def test_pixel_lstm_reads_raw_frames():
+    from course_utils.video import PixelLSTM
+    model = PixelLSTM(num_classes=3, image_size=12, hidden_size=5)
+    assert model(torch.rand(2, 4, 1, 12, 12)).shape == (2, 3)
+    lstm_weights = 4 * 5 * (12 * 12 + 5) + 2 * 4 * 5
+    assert sum(p.numel() for p in model.parameters()) == lstm_weights + 5 * 3 + 3
+    clips = torch.rand(1, 6, 1, 12, 12)
+    with torch.no_grad():
+        assert not torch.allclose(model(clips), model(clips.flip(1)), atol=1e-6)  # order matters
+    with pytest.raises(ValueError, match=r"expected clips \(B, T, 1, 12, 12\)"):
+        model(torch.rand(2, 4, 1, 10, 10))
+
+
+def test_chance_loss_rule():
+    from course_utils.video import ChanceLossRule
+    rule = ChanceLossRule(margin=0.05)
+    assert not rule.trained([0.6935, 0.6933, 0.6931], 2)                   # stuck at ln 2
+    assert rule.trained([0.69, 0.60], 2)
+    assert not rule.trained([1.40, 1.35], 4)                               # ln 4 = 1.386: within the margin
+    assert rule.trained([1.0], 4)
+    assert "0.05 below ln 4 = 1.386" in rule.text(4)
+    with pytest.raises(ValueError, match="at least one epoch"):
+        rule.trained([], 2)
+
+
+def test_seed_rule_compares_beyond_the_spread():
+    from course_utils.video import SeedRule, compare_sentence
+    rule = SeedRule(floor=0.01)
+    assert rule.compare([0.99, 1.0, 0.98], [0.80, 0.82, 0.81]) == "higher"
+    assert rule.compare([0.80, 0.82, 0.81], [0.99, 1.0, 0.98]) == "lower"
+    assert rule.compare([0.99, 0.60, 0.95], [0.90, 0.85, 0.80]) == "within spread"  # one bad seed
+    assert rule.compare([0.5, 0.5, 0.5], [0.505, 0.505, 0.505]) == "within spread"  # below the floor
+    # the standard error shrinks with the seeds: 0.06 > 2 sqrt(2 * 0.00286 / 8) = 0.053, but < 0.141 with 2 seeds
+    assert rule.compare([0.85, 0.95] * 4, [0.79, 0.89] * 4) == "higher"
+    assert rule.compare([0.85, 0.95], [0.79, 0.89]) == "within spread"
+    with pytest.raises(ValueError, match="same seeds"):
+        rule.compare([0.5, 0.6], [0.5])
+    assert "higher than B's (0.810), beyond the spread over 3 seeds" in compare_sentence(
+        "A", [0.99, 1.0, 0.98], "B", [0.80, 0.82, 0.81])
+    assert "lower than" in compare_sentence("A", [0.80, 0.82, 0.81], "B", [0.99, 1.0, 0.98])
+    assert "cannot rank them" in compare_sentence("A", [0.99, 0.60, 0.95], "B", [0.90, 0.85, 0.80])
+
+
+def test_learned_in_seeds_names_every_group():
+    from course_utils.video import SeedRule, learned_in_seeds
+    sentence = learned_in_seeds({"a": [0.95, 0.99], "b": [0.95, 0.5], "c": [0.3, 0.25]}, SeedRule(learned=0.9))
+    assert sentence == "reached 0.9 in every seed: a; reached 0.9 in some seeds only: b; reached 0.9 in no seed: c."
+    assert learned_in_seeds({"a": [0.95, 0.99]}) == "reached 0.9 in every seed: a."
+
+
+def test_axis_reading_and_sentence():
+    from course_utils.video import axis_reading, axis_sentence
+    direction = torch.tensor([0, 1, 2, 3] * 50)
+    found = torch.where(direction < 2, 0, 2)                               # right axis, never the side
+    reading = axis_reading(found, direction)
+    assert reading["axis right"] == 1.0 and reading["horizontal when predicted horizontal"] == 1.0
+    assert "partly learned the axis" in axis_sentence("frame pooling", reading)
+    constant = torch.full_like(direction, 2)                               # always "up", as a stuck model
+    reading = axis_reading(constant, direction)
+    assert reading["axis right"] == 0.5 and math.isnan(reading["horizontal when predicted horizontal"])
+    sentence = axis_sentence("frame pooling", reading)
+    assert "did not learn the axis" in sentence and "0.50 of its vertical answers are vertical clips" in sentence
+    with pytest.raises(ValueError, match="same shape"):
+        axis_reading(constant[:3], direction)
+
+
+def test_gap_sweep_sentence_covers_every_case():
+    from course_utils.video import gap_sweep_sentence
+    gaps = [1, 4, 8, 10]
+    sentence = gap_sweep_sentence(gaps, {"CNN-LSTM": [1.0, 1.0, 0.99, 0.98], "3D CNN": [0.97, 0.7, 0.5, 0.5]},
+                                  {"CNN-LSTM": [True] * 4, "3D CNN": [True, True, False, False]}, window=9)
+    assert "CNN-LSTM learned the order (accuracy >= 0.9) at every gap, up to 10 frames." in sentence
+    assert "3D CNN learned the order at gaps 1 and not at 4, 8, 10" in sentence
+    assert "at gaps 8, 10 its training loss never left chance: it failed to train there" in sentence
+    assert "learned at gap 1 found nothing" in sentence and "From gap 8 on" in sentence
+    none = gap_sweep_sentence([1, 8], {"3D CNN": [0.5, 0.5]}, {"3D CNN": [False, False]}, window=9)
+    assert "learned the order at no gap tried" in none and "found nothing" not in none
+    assert "From gap" not in gap_sweep_sentence([1, 4], {"m": [1.0, 1.0]}, {"m": [True, True]}, window=9)
+    with pytest.raises(ValueError, match="one accuracy"):
+        gap_sweep_sentence([1, 4], {"m": [1.0]}, {"m": [True, True]}, window=9)
+
+
+def test_sweep_prediction():
+    from course_utils.video import SweepPrediction
+    rule = SweepPrediction(learned=0.9, at_most=0.65)
+    gaps = [1, 4, 8, 10]
+    assert rule.holds(gaps, [1.0, 1.0, 0.99, 0.95], [0.95, 0.7, 0.5, 0.52], window=9)
+    assert not rule.holds(gaps, [1.0, 1.0, 0.8, 0.95], [0.95, 0.7, 0.5, 0.52], window=9)   # CNN-LSTM fails
+    assert not rule.holds(gaps, [1.0] * 4, [0.6, 0.5, 0.5, 0.5], window=9)                # 3D CNN never learns
+    assert not rule.holds(gaps, [1.0] * 4, [0.95, 0.9, 0.8, 0.5], window=9)               # sees past its window
+    assert "at most 0.65 (chance 0.5) from gap 8 on" in rule.text(9)
+    with pytest.raises(ValueError, match="a gap below 8"):
+        rule.holds([8, 10], [1.0, 1.0], [0.5, 0.5], window=9)
+
+
+def test_lstm_share_sentence():
+    from course_utils.video import lstm_share_sentence
+    assert "36.0 ms of 81.0 ms (44%)" in lstm_share_sentence(45.0, 81.0)
+    assert "below what this run's timings can resolve" in lstm_share_sentence(60.0, 55.0)
+    with pytest.raises(ValueError, match="positive"):
+        lstm_share_sentence(0.0, 10.0)
+
+
+def test_failed_to_train_and_control_sentences():
+    from course_utils.video import failed_to_train_sentence, order_free_control_sentence
+    assert failed_to_train_sentence({"a": [True, True], "b": [True, True]}, [0, 1]).startswith("Every model trained")
+    sentence = failed_to_train_sentence({"a": [False, False], "b": [True, False], "c": [True, True]}, [0, 1])
+    assert sentence == "Failed to train (the training loss never left chance): a in seeds 0, 1; b in seed 1."
+    with pytest.raises(ValueError):
+        failed_to_train_sentence({"a": [True]}, [0, 1])
+    assert "found nothing to learn" in order_free_control_sentence(0.5, trained=False)
+    assert "look at these numbers" in order_free_control_sentence(0.62, trained=True)

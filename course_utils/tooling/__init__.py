@@ -1,11 +1,20 @@
 """What runs the course, apart from what it teaches.
 
-Learners never need to open this sub-package; the lessons import nothing from it.
+Learners never need to open this sub-package; lessons 02, 03 and 05 import one
+report each from it (`bench.lstm_benchmark`, `lesson03_verdicts.verdicts`, `bench.crf_benchmark`).
 
-- `cli`            ``python -m course_utils ...``: data, metrics, run, stale, bench, sync-headers, ner, assign, grade.
+- `cli`            ``python -m course_utils ...``: one parser with a subcommand each for data, metrics,
+                   run, stale, bench, sync-headers, ner, assign, grade.
+- `ner_cli`, `grading_cli` register the ``ner`` and the ``assign``, ``grade`` and gradebook subcommands.
+- `notebooks`      the markers of a lesson's exercise cells and check calls, shared by grading and formats.
+- `gradebook`      one row per student with totals per lesson, a feedback file per student, copy flags.
+- `datasets`       the data hub behind course_utils.data: registry, cache, mirrors, downloads that talk.
+- `files`          the one atomic writer of the package.
 - `runner`         executes the lesson notebooks with papermill (``make run``) and stamps each run.
 - `results`        reads what an executed notebook recorded, and which code it ran with (``stale``).
-- `bench`          the benchmarks behind ``bench lstm|crf|grading``.
+- `bench`          our LSTM timed against ``torch.nn.LSTM`` (``bench lstm``), our CRF against pytorch-crf.
+- `lesson03_verdicts` lesson 03's table of ten claims, judged by fixed rules.
+- `mutation`       ``make mutation``: the share of mutants the tests kill, per module.
 - `colab`          the Colab badges and set-up cell of every notebook (``REPO`` is written here once).
 - `colab_check`    ``make colab-check``: every lesson and its learner version in a Colab-like venv
                    (the packages Colab ships are listed in ``colab_runtime.txt``).

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .files import atomic_file
+
 REPO = "dl-course/cnn-lstm-course"
 BRANCH = "main"
 SETUP_MARKER = "# Set-up for Google Colab"
@@ -105,5 +107,6 @@ def sync_headers(notebook: Path) -> bool:
         if new != source:
             cell.source, changed = new, True
     if changed:
-        nbformat.write(nb, notebook)
+        with atomic_file(notebook) as tmp:
+            nbformat.write(nb, tmp)
     return changed

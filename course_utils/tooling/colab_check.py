@@ -9,7 +9,7 @@
 2. Registers a Jupyter kernel for that environment whose start imports ``google.colab``, as
    Colab's kernels do, so that each lesson's set-up cell takes its Colab branch.
 3. For every lesson, the learner's version (``notebooks/exercises/``) and then the lesson
-   itself run in smoke mode with that kernel, each in an empty folder of its own (Colab's
+   itself (``--versions`` picks either) run in smoke mode with that kernel, each in an empty folder of its own (Colab's
    ``/content``) and each in a runtime as Colab starts it: whatever an earlier set-up cell
    installed is uninstalled first. Each notebook runs its own set-up cell with one change:
    the GitHub address is replaced by ``git+file://`` of this checkout at its HEAD commit.
@@ -41,6 +41,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from . import colab
+from .files import atomic_file, write_text
 from .runner import NOTEBOOKS, ROOT, lesson_notebooks
 
 RUNTIME = Path(__file__).with_name("colab_runtime.txt")
@@ -93,8 +94,8 @@ def colab_notebook(notebook: Path, output: Path, checkout: Path, commit: str) ->
         raise ValueError(f"{notebook}: expected one set-up cell starting with {colab.SETUP_MARKER!r}, "
                          f"found {len(cells)}")
     cells[0].source = colab_setup_source(cells[0].source, checkout, commit)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, output)
+    with atomic_file(output) as tmp:
+        nbformat.write(nb, tmp)
 
 
 def _python(env_dir: Path) -> Path:
@@ -139,7 +140,7 @@ def build_environment(env_dir: Path, requirements: Path = RUNTIME, torch_index: 
                         env=_clean_env()).strip())
     package = purelib / "google" / "colab"
     package.mkdir(parents=True)
-    (package / "__init__.py").write_text(STAND_IN)
+    write_text(package / "__init__.py", STAND_IN)
 
 
 def register_kernel(env_dir: Path, jupyter_dir: Path, ipython_dir: Path, data_home: Path) -> None:
@@ -147,7 +148,7 @@ def register_kernel(env_dir: Path, jupyter_dir: Path, ipython_dir: Path, data_ho
     Python, whose IPython start-up file imports google.colab; smoke mode, progress bars off."""
     startup = ipython_dir / "profile_default" / "startup"
     startup.mkdir(parents=True, exist_ok=True)
-    (startup / "00-google-colab.py").write_text("import google.colab  # as in Colab's kernels\n")
+    write_text(startup / "00-google-colab.py", "import google.colab  # as in Colab's kernels\n")
     spec = jupyter_dir / "kernels" / KERNEL
     spec.mkdir(parents=True, exist_ok=True)
     env = {"COURSE_MODE": "smoke", "COURSE_PROGRESS": "0", "IPYTHONDIR": str(ipython_dir),
@@ -155,7 +156,7 @@ def register_kernel(env_dir: Path, jupyter_dir: Path, ipython_dir: Path, data_ho
            "PATH": f"{env_dir / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
     if os.environ.get("COURSE_DATA_MIRROR"):
         env["COURSE_DATA_MIRROR"] = os.environ["COURSE_DATA_MIRROR"]
-    (spec / "kernel.json").write_text(json.dumps({
+    write_text(spec / "kernel.json", json.dumps({
         "argv": [str(_python(env_dir)), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "Python 3 (Colab-like)", "language": "python", "env": env}, indent=1))
 
@@ -236,10 +237,18 @@ def head_commit(checkout: Path = ROOT) -> str:
     return commit
 
 
+VERSIONS = ("exercises", "lessons")
+
+
 def run_check(out_dir: Path, selection: str | None = None, timeout_s: int = 600,
-              torch_index: str = "", notebooks: Path = NOTEBOOKS) -> list[dict]:
+              torch_index: str = "", notebooks: Path = NOTEBOOKS,
+              versions: tuple[str, ...] = VERSIONS) -> list[dict]:
     """The whole check (see the module docstring) of the lessons in `notebooks` and their
-    learner versions in its ``exercises/``; returns one row per executed notebook."""
+    learner versions in its ``exercises/`` (`versions`: either or both); returns one row per
+    executed notebook."""
+    unknown = set(versions) - set(VERSIONS)
+    if unknown or not versions:
+        raise ValueError(f"versions: expected some of {', '.join(VERSIONS)}, got {', '.join(versions) or 'none'}")
     # Absolute: papermill runs each notebook from its own folder, and the kernel is found
     # through $JUPYTER_PATH, which a relative path would point elsewhere from there.
     out_dir = Path(out_dir).resolve()
@@ -259,6 +268,8 @@ def run_check(out_dir: Path, selection: str | None = None, timeout_s: int = 600,
         for lesson in lesson_notebooks(selection, Path(notebooks)):
             learner = lesson.parent / colab.EXERCISES_FOLDER / lesson.name
             for version, source in (("exercises", learner), ("lessons", lesson)):
+                if version not in versions:
+                    continue
                 if not source.is_file():
                     raise FileNotFoundError(f"no {source}: run `make exercises`")
                 reset_runtime(env_dir, baseline)
@@ -284,9 +295,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--torch-index", default="", help="the index torch comes from (default: pip's configuration)")
     parser.add_argument("--notebooks", default=str(NOTEBOOKS),
                         help="folder of the lessons, with their learner versions in exercises/ (default: notebooks/)")
+    parser.add_argument("--versions", default=",".join(VERSIONS),
+                        help="which versions run: exercises, lessons or both (default: exercises,lessons)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    rows = run_check(Path(args.out), args.nb or None, args.timeout, args.torch_index, Path(args.notebooks))
+    try:
+        rows = run_check(Path(args.out), args.nb or None, args.timeout, args.torch_index, Path(args.notebooks),
+                         tuple(v.strip() for v in args.versions.split(",") if v.strip()))
+    except ValueError as error:
+        parser.error(str(error))
     print(f"colab-check: {len(rows)} notebooks ran in the Colab-like environment; "
           f"{time.perf_counter() - start:.0f} s in all")
     return 0

@@ -14,16 +14,23 @@ each exercise it takes the learner's last ``def`` of the exercise's function in
 cell order, with what that function needs, runs it in a sandbox on test cases
 the grader draws, and judges the answers itself (course_utils.tooling.sandbox).
 Students may move, delete or repeat cells; an exercise without a function gets
-a row that says why, a function that loops forever runs out of its time, and a
-notebook whose code reaches for the checker is failed with "tampering suspected".
+a row that says why, a function that loops forever runs out of its time, and
+code that reaches outside its sandbox is failed with "tampering suspected".
+An answer that calls a library function doing the exercise's work is flagged
+in the ``review`` column; two notebooks of one student for one lesson are
+flagged in the ``duplicate`` column. Every row records the ``seed`` of the
+test cases, so that ``--seed`` reproduces a disputed grade.
 
-The student of a submission is its path relative to the submission root (the
-folder given to ``grade``):
+The student of a submission is its folder relative to the submission root (the
+folder given to ``grade``), or the notebook's name for a notebook directly in it:
 
 - ``alice/01_cnn_image_classification.ipynb`` (a folder per student, the
   notebook under its lesson's name): student "alice", lesson 01;
-- ``x/hw.ipynb`` (any name that does not start with a lesson number): student
-  "x/hw"; the lesson is read from the notebook's check calls.
+- ``grace/Homework 1.ipynb`` (any name that does not start with a lesson
+  number): student "grace"; the lesson is read from the notebook's check calls,
+  else from the exercise functions it defines, unless ``--lesson NN`` names it;
+- ``carol.ipynb``: student "carol"; ``grade submissions/alice`` grades alice's
+  lesson-named notebooks as student "alice".
 
 The exercises expected of a lesson are those registered for it in
 course_utils.exercises (``lesson_exercises``).
@@ -31,32 +38,32 @@ course_utils.exercises (``lesson_exercises``).
 
 from __future__ import annotations
 
-import argparse
-import copy
+import io
 import json
+import os
 import re
 import secrets
 import shutil
-import sys
 import tempfile
+import threading
 import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import nbformat
 import pandas as pd
 from nbformat import NotebookNode
 
-from ..exercises import EXERCISES, RENAMED, lesson_exercises
-from . import sandbox
+from ..exercises import EXERCISES, lesson_exercises
+from ..exercises.engine import known_id
+from . import files, sandbox
+from .notebooks import check_calls, check_out_dir, clean, has_solution, strip_solutions
 
-SOLUTION_BEGIN = "### BEGIN SOLUTION"
-SOLUTION_END = "### END SOLUTION"
-CODE_STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
-TEXT_STUB = ["YOUR ANSWER HERE"]
-_CHECK_CALL = re.compile(r"""\bcheck\(\s*["'](\d\d\.\w+)["']""")
 _LESSON_FILE = re.compile(r"(\d\d)_")
+SEED_MAX = 2 ** 63 - 1  # torch's generators take a seed up to here (a signed 64-bit integer)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as a formula
 
 
 # ---------------------------------------------------------------------------
@@ -64,71 +71,20 @@ _LESSON_FILE = re.compile(r"(\d\d)_")
 # ---------------------------------------------------------------------------
 
 
-def strip_solutions(source: str, cell_type: str = "code", where: str = "the cell") -> str:
-    """`source` with every solution region replaced by the stub of its cell type.
-
-    Args:
-        source: a cell's source.
-        cell_type: "code" (stub: ``# YOUR CODE HERE`` / ``raise NotImplementedError()``)
-            or "markdown" (stub: ``YOUR ANSWER HERE``).
-        where: names the cell in error messages, e.g. "01_cnn.ipynb, cell 44".
-
-    Raises:
-        ValueError: for a marker without its partner, or a region inside another.
-    """
-    stub = CODE_STUB if cell_type == "code" else TEXT_STUB
-    lines, begin = [], None  # begin: the line number of the open region's BEGIN marker
-    for number, line in enumerate(source.split("\n"), 1):
-        marker = line.strip()
-        if marker == SOLUTION_BEGIN:
-            if begin is not None:
-                raise ValueError(f"{where}, line {number}: '{SOLUTION_BEGIN}' inside the region "
-                                 f"opened on line {begin}")
-            begin = number
-            indent = line[: len(line) - len(line.lstrip())]
-            lines += [indent + s for s in stub]
-        elif marker == SOLUTION_END:
-            if begin is None:
-                raise ValueError(f"{where}, line {number}: '{SOLUTION_END}' without a "
-                                 f"'{SOLUTION_BEGIN}' before it")
-            begin = None
-        elif begin is None:
-            lines.append(line)
-    if begin is not None:
-        raise ValueError(f"{where}, line {begin}: '{SOLUTION_BEGIN}' without a '{SOLUTION_END}' after it")
-    return "\n".join(lines)
-
-
 def student_version(nb: NotebookNode, name: str = "the notebook") -> NotebookNode:
-    """A copy of `nb` with the solutions replaced by stubs and the outputs cleared.
+    """A copy of `nb` with the solutions replaced by stubs, the outputs cleared, and an answer cell
+    for each hand-graded exercise (formats.with_answer_cells, as the nbgrader and otter versions
+    have them), so that one learner version is graded by ``grade``, nbgrader and otter alike.
 
-    Cells are named "`name`, cell N" in errors, counting from 1.
+    Cells are named "`name`, cell N" in errors, counting from 1 (before the answer cells).
     """
-    nb = copy.deepcopy(nb)
-    nb.metadata.pop("papermill", None)
+    from .formats import with_answer_cells  # formats imports the sandbox and nbconvert
+
+    nb = clean(nb)
     for number, cell in enumerate(nb.cells, 1):
-        if SOLUTION_BEGIN in cell.source or SOLUTION_END in cell.source:
+        if has_solution(cell.source):
             cell.source = strip_solutions(cell.source, cell.cell_type, f"{name}, cell {number}")
-        cell.metadata.pop("papermill", None)
-        cell.metadata.pop("execution", None)
-        if cell.cell_type == "code":
-            cell.outputs = []
-            cell.execution_count = None
-    return nb
-
-
-def check_out_dir(out_dir: Path) -> Path:
-    """`out_dir` as a Path, if it is a folder or can become one.
-
-    Raises:
-        NotADirectoryError: if it, or a path above it, is an existing file.
-    """
-    out_dir = Path(out_dir)
-    for path in [out_dir, *out_dir.parents]:
-        if path.exists() and not path.is_dir():
-            raise NotADirectoryError(f"--out {out_dir}: {path} is a file, not a folder; name a folder "
-                                     "(it is created if missing)")
-    return out_dir
+    return with_answer_cells(nb)
 
 
 def assign(notebooks: Sequence[Path], out_dir: Path) -> list[Path]:
@@ -143,9 +99,8 @@ def assign(notebooks: Sequence[Path], out_dir: Path) -> list[Path]:
         if path.parent.resolve() == out_dir.resolve():
             raise ValueError(f"the student version of {path} would overwrite it: choose another --out folder")
         versions.append((out_dir / path.name, student_version(nbformat.read(path, as_version=4), path.name)))
-    out_dir.mkdir(parents=True, exist_ok=True)
     for output, nb in versions:
-        nbformat.write(nb, output)
+        files.write_text(output, nbformat.writes(nb).rstrip("\n") + "\n")  # as nbformat.write ends it
     return [output for output, _ in versions]
 
 
@@ -153,44 +108,55 @@ def assign(notebooks: Sequence[Path], out_dir: Path) -> list[Path]:
 # grade
 # ---------------------------------------------------------------------------
 
-COLUMNS = ["student", "notebook", "exercise", "passed", "message", "tampering"]
-
-
-def check_calls(source: str) -> list[str]:
-    """The exercise ids named by the ``check("NN.name", ...)`` calls in `source`, in order."""
-    return _CHECK_CALL.findall(source)
+COLUMNS = ["student", "notebook", "exercise", "passed", "message", "tampering", "review", "duplicate", "seed"]
 
 
 def identify(path: Path, root: Path) -> str:
-    """The student of a submission: its path relative to `root`, see the module docstring.
+    """The student of a submission: its folder relative to `root`; for a notebook directly in `root`,
+    its name without .ipynb, or `root`'s name if the notebook is named after its lesson.
 
-    ``root/alice/01_cnn.ipynb`` -> "alice"; ``root/x/hw.ipynb`` -> "x/hw"; ``root/carol.ipynb`` -> "carol".
+    ``root/alice/01_cnn.ipynb`` -> "alice"; ``root/x/hw.ipynb`` -> "x"; ``root/carol.ipynb`` -> "carol";
+    ``alice/01_cnn.ipynb`` with root ``alice`` -> "alice".
     """
-    relative = Path(path).resolve().relative_to(Path(root).resolve())
-    if _LESSON_FILE.match(relative.name) and len(relative.parts) > 1:
+    root = Path(os.path.abspath(root))  # links are not followed: a linked submission is still its student's
+    path = Path(os.path.abspath(path))
+    relative = path.relative_to(root) if path.is_relative_to(root) else Path(path.name)
+    if len(relative.parts) > 1:
         return relative.parent.as_posix()
-    return relative.with_suffix("").as_posix()
+    return root.name if named_lesson(relative.name) else relative.stem
+
+
+def named_lesson(name: str) -> str | None:
+    """The lesson a file name gives ("01" for "01_cnn.ipynb"): its first two digits and "_", if that
+    lesson has exercises; None otherwise ("12_03_lab.ipynb" is not lesson 12)."""
+    named = _LESSON_FILE.match(name)
+    return named[1] if named and lesson_exercises(named[1]) else None
 
 
 def _lesson(path: Path, nb: NotebookNode) -> str | None:
-    """The lesson of a submission: from its file name (NN_...), else from its first known check call."""
-    named = _LESSON_FILE.match(Path(path).name)
+    """The lesson of a submission: from its file name (`named_lesson`), else from its first known
+    check call, else the lesson most of whose exercise functions it defines; None if none of these."""
+    named = named_lesson(Path(path).name)
     if named:
-        return named[1]
-    for cell in nb.cells:
-        for exercise in check_calls(cell.source) if cell.cell_type == "code" else []:
-            current = RENAMED.get(exercise, exercise)
-            if current in EXERCISES:
-                return current[:2]
-    return None
+        return named
+    code = [cell.source for cell in nb.cells if cell.cell_type == "code"]
+    for exercise in (known_id(e) for source in code for e in check_calls(source)):
+        if exercise:
+            return exercise[:2]
+    binds = [(e.lesson, re.compile(rf"^(def\s+{e.function}\s*\(|{e.function}\s*=[^=])", re.M))
+             for e in EXERCISES.values()]
+    defined = [lesson for lesson, bind in binds if any(bind.search(source) for source in code)]
+    return max(defined, key=defined.count) if defined else None
 
 
 def read_submission(path: Path) -> NotebookNode:
     """The notebook at `path`.
 
     Raises:
-        ValueError: saying what is wrong: not valid JSON, or JSON that is not a notebook.
+        ValueError: saying what is wrong: a link, not valid JSON, or JSON that is not a notebook.
     """
+    if Path(path).is_symlink():
+        raise ValueError(f"it is a link (to {os.readlink(path)}), not a notebook: hand in the .ipynb file itself")
     text = Path(path).read_text(encoding="utf-8", errors="replace")
     try:
         json.loads(text)
@@ -198,56 +164,128 @@ def read_submission(path: Path) -> NotebookNode:
         raise ValueError(f"not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); "
                          "is it the .ipynb file as Jupyter saved it?") from None
     try:
-        return nbformat.reads(text, as_version=4)
+        nb = nbformat.reads(text, as_version=4)
     except Exception as error:
         raise ValueError(f"valid JSON but not a notebook: {type(error).__name__}: {error}") from None
+    for number, cell in enumerate(nb.get("cells", []), 1):
+        if not isinstance(cell, dict) or not isinstance(cell.get("source"), str):
+            raise ValueError(f"valid JSON but not a notebook: cell {number} has no text as its source "
+                             "(is it the .ipynb file as Jupyter saved it?)")
+    return nb
 
 
-def grade_notebook(path: Path, root: Path, seed: int, timeout_s: float = 60) -> list[dict[str, Any]]:
-    """Grade one submission: one row per exercise of its lesson (see COLUMNS).
+def grade_notebook(path: Path, root: Path, seed: int, timeout_s: float = 60,
+                   lesson: str | None = None) -> list[dict[str, Any]]:
+    """Grade one submission: one row per exercise of its lesson (see COLUMNS; without duplicate and seed).
 
     Nothing of the notebook runs but each exercise's function and what it needs,
     in a sandbox (course_utils.tooling.sandbox), on test cases drawn from `seed`.
     Problems with the notebook itself (unreadable, not valid JSON) become messages.
+    `lesson` ("01") overrides the lesson the file's name or content gives.
     """
-    row = {"student": identify(path, root), "notebook": Path(path).name}
+    row = {"student": identify(path, root), "notebook": Path(path).name, "tampering": "", "review": ""}
     try:
         nb = read_submission(path)
     except (OSError, ValueError) as error:
-        return [{**row, "exercise": "", "passed": False, "message": f"could not read the notebook: {error}",
-                 "tampering": ""}]
-    lesson = _lesson(path, nb)
+        return [{**row, "exercise": "", "passed": False, "message": f"could not read the notebook: {error}"}]
+    lesson = lesson or _lesson(path, nb)
     ids = lesson_exercises(lesson) if lesson else []
     if not ids:
-        return [{**row, "exercise": "", "passed": False, "tampering": "",
+        return [{**row, "exercise": "", "passed": False,
                  "message": f"no exercises to grade for lesson {lesson}: name the file NN_....ipynb "
-                            "after its lesson, or keep its check calls"}]
+                            "after its lesson, keep its check calls, or give --lesson NN"}]
     outcomes = sandbox.grade_cells(sandbox.python_cells(nb), ids, seed, timeout_s)
-    return [{**row, "exercise": e, "passed": o.passed, "message": o.message, "tampering": o.tampering}
-            for e, o in outcomes.items()]
+    return [{**row, "exercise": e, "passed": o.passed, "message": o.message, "tampering": o.tampering,
+             "review": o.review} for e, o in outcomes.items()]
+
+
+def _safely(path: Path, root: Path, seed: int, timeout_s: float, lesson: str | None) -> list[dict[str, Any]]:
+    """`grade_notebook`, with a failure of the grader itself as a row that says so: one
+    submission never stops the grading of the others."""
+    try:
+        return grade_notebook(path, root, seed, timeout_s, lesson)
+    except Exception as error:
+        return [{"student": identify(path, root), "notebook": Path(path).name, "exercise": "", "passed": False,
+                 "message": f"not graded: the grader failed on this notebook ({_where(error)}); "
+                            "grade it again, or report it", "tampering": "", "review": ""}]
+
+
+def _where(error: Exception) -> str:
+    """The error and the innermost frame it was raised in: "TypeError: boom at grading.py:12"."""
+    frames = traceback.extract_tb(error.__traceback__)
+    place = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"{type(error).__name__}: {error}{place}"
+
+
+def check_seed(seed: int | None) -> int:
+    """`seed`, or a random one if None.
+
+    Raises:
+        ValueError: for a seed outside 0..SEED_MAX, which torch's generators cannot take.
+    """
+    if seed is None:
+        return secrets.randbelow(2 ** 31)
+    if not 0 <= seed <= SEED_MAX:
+        raise ValueError(f"--seed must be a whole number from 0 to {SEED_MAX} (2**63 - 1), got {seed}")
+    return seed
+
+
+def flag_duplicates(rows: pd.DataFrame) -> pd.Series:
+    """For each row, the other notebooks its student handed in for the same lesson ("" if none)."""
+    lesson = rows["exercise"].str[:2]
+    per_lesson = rows.groupby([rows["student"], lesson])["notebook"]
+    notebooks = per_lesson.transform(lambda names: "; ".join(sorted(set(names))))
+    several = per_lesson.transform("nunique") > 1
+    return notebooks.where(several & (lesson != ""), "").map(
+        lambda names: f"this student handed in this lesson more than once ({names}): decide which counts"
+        if names else "")
 
 
 def grade(submissions: Sequence[tuple[Path, Path]], timeout_s: float = 60, jobs: int = 1,
-          seed: int | None = None, quiet: bool = False) -> pd.DataFrame:
+          seed: int | None = None, quiet: bool = False, lesson: str | None = None,
+          on_graded: Callable[[list[dict[str, Any]]], None] | None = None) -> pd.DataFrame:
     """Grade every (notebook, submission root) pair, `jobs` at a time; prints a line per notebook.
 
     Args:
         submissions: as ``submissions_in`` finds them.
-        timeout_s: seconds allowed to each exercise's function, for all its test cases.
+        timeout_s: seconds allowed to each exercise's function, for all its test cases
+            (the sandbox's start-up is not counted).
         jobs: how many submissions are graded at once.
         seed: seeds the test cases; None draws one at random, so that no submission can
-            know its cases in advance.
+            know its cases in advance. Each row records it.
         quiet: print nothing.
+        lesson: grade every submission as this lesson ("01"), whatever its name.
+        on_graded: called with each submission's rows (COLUMNS but duplicate) as soon as it is
+            graded, one call at a time (``append_rows`` keeps them, for ``--resume``).
 
     Returns a DataFrame with one row per (submission, exercise), COLUMNS.
+
+    Raises:
+        ValueError: for jobs < 1, a timeout that is not a positive number, a seed torch cannot
+            take (`check_seed`), or an unknown lesson.
     """
     if jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {jobs}")
-    seed = secrets.randbelow(2 ** 31) if seed is None else seed
+    if not timeout_s > 0 or timeout_s == float("inf"):
+        raise ValueError(f"--timeout must be a positive number of seconds, got {timeout_s:g}")
+    if lesson is not None and not lesson_exercises(lesson):
+        known = sorted({e.lesson for e in EXERCISES.values()})
+        raise ValueError(f"--lesson {lesson}: no exercises; expected one of {', '.join(known)}")
+    seed = check_seed(seed)
+    keeping, stopping = threading.Lock(), threading.Event()
 
     def one(submission: tuple[Path, Path]) -> list[dict[str, Any]]:
+        if stopping.is_set():  # Ctrl-C: the submissions not started yet are left for --resume
+            return []
         start = time.perf_counter()
-        rows = grade_notebook(submission[0], submission[1], seed, timeout_s)
+        try:
+            rows = [{**row, "seed": seed} for row in _safely(submission[0], submission[1], seed, timeout_s, lesson)]
+        except KeyboardInterrupt:
+            stopping.set()
+            raise
+        if on_graded is not None:
+            with keeping:
+                on_graded(rows)
         if not quiet:
             passed = sum(row["passed"] for row in rows)
             flag = ", TAMPERING SUSPECTED" if any(row["tampering"] for row in rows) else ""
@@ -255,9 +293,101 @@ def grade(submissions: Sequence[tuple[Path, Path]], timeout_s: float = 60, jobs:
                   f"({time.perf_counter() - start:.1f} s)", flush=True)
         return rows
 
+    if submissions:
+        _prepare()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        graded = list(pool.map(one, submissions))
-    return pd.DataFrame([row for rows in graded for row in rows], columns=COLUMNS)
+        try:
+            graded = list(pool.map(one, submissions))
+        except KeyboardInterrupt:  # the submissions being graded finish (and are kept); no other starts
+            stopping.set()
+            raise
+    return combine(pd.DataFrame(columns=COLUMNS), pd.DataFrame([row for rows in graded for row in rows],
+                                                               columns=COLUMNS).assign(seed=seed))
+
+
+def combine(earlier: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """The rows of an earlier, interrupted grading and those graded since, with the duplicate
+    column flagged over both (a student may have handed in one copy before and one after)."""
+    rows = pd.concat([earlier, new], ignore_index=True) if len(earlier) else new.reset_index(drop=True)
+    return rows.assign(duplicate=flag_duplicates(rows) if len(rows) else "")
+
+
+# ---------------------------------------------------------------------------
+# an interrupted grading: the rows kept so far, and --resume
+# ---------------------------------------------------------------------------
+
+
+def partial_path(csv: Path) -> Path:
+    """Where ``grade --csv CSV`` keeps the rows graded so far: CSV.partial, next to it."""
+    return csv.with_name(csv.name + ".partial")
+
+
+def append_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Append one submission's `rows` to the CSV file `path` (its header first if it is new),
+    flushed to disk, so that an interruption keeps every submission graded before it.
+
+    Raises:
+        ValueError: if the file cannot be written (a full disk), saying that --resume continues.
+    """
+    new = not path.exists()
+    try:
+        with open(path, "a", encoding="utf-8", newline="") as out:
+            pd.DataFrame(rows, columns=COLUMNS).to_csv(out, header=new, index=False)
+            out.flush()
+            os.fsync(out.fileno())
+    except OSError as error:
+        raise ValueError(f"cannot keep the rows graded so far in {path} ({error.strerror}); the rows "
+                         "already there are kept: free the space, then run the same command with --resume") from None
+
+
+def read_partial(path: Path) -> pd.DataFrame:
+    """The rows `append_rows` kept in `path`; a last line cut short by the interruption is dropped.
+
+    Raises:
+        ValueError: if `path` is not such a file, or its rows come from more than one seed.
+    """
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not a grading kept by grade --csv ({error}); delete it to start again") from None
+    whole = [line for line in lines if line.endswith("\n")]
+    try:
+        rows = pd.read_csv(io.StringIO("".join(whole)), keep_default_na=False, dtype=str)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise ValueError(f"{path} is not a grading kept by grade --csv ({error}); delete it to start again") from None
+    if (list(rows.columns) != COLUMNS or not rows.seed.str.fullmatch(r"\d+").all() or rows.seed.nunique() > 1
+            or not rows.passed.isin(["True", "False"]).all()):
+        raise ValueError(f"{path} is not a grading kept by grade --csv (expected the columns "
+                         f"{', '.join(COLUMNS)}, passed True or False, and one seed); delete it to start again")
+    return rows.assign(passed=rows.passed == "True", seed=rows.seed.astype("int64"))
+
+
+def resumed_seed(earlier: pd.DataFrame, seed: int | None) -> int | None:
+    """The seed of an interrupted grading (None if it kept no row yet), which `seed` may repeat.
+
+    Raises:
+        ValueError: if `seed` differs from it: one grading, one set of test cases.
+    """
+    kept = int(earlier.seed.iloc[0]) if len(earlier) else None
+    if kept is not None and seed is not None and seed != kept:
+        raise ValueError(f"--seed {seed}: the grading being resumed used seed {kept}; "
+                         f"leave --seed out or give --seed {kept}")
+    return seed if kept is None else kept
+
+
+def not_graded(submissions: Sequence[tuple[Path, Path]], earlier: pd.DataFrame) -> list[tuple[Path, Path]]:
+    """The submissions that `earlier` holds no row of (by student and notebook)."""
+    done = set(zip(earlier.student, earlier.notebook))
+    return [(path, root) for path, root in submissions if (identify(path, root), Path(path).name) not in done]
+
+
+def _prepare() -> None:
+    """Do once, before the grader's threads start, what each would otherwise do at the same time on its
+    first notebook: import and cache nbformat's validator and IPython's transformer (a module imported
+    by two threads at once can be seen half-initialised), and find the sandbox's interpreter."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    sandbox.python_cells(nbformat.reads(nbformat.writes(nb), as_version=4))
+    sandbox.interpreter()
 
 
 def benchmark(copies: int = 20, jobs: Sequence[int] = (1, 2)) -> pd.DataFrame:
@@ -274,7 +404,7 @@ def benchmark(copies: int = 20, jobs: Sequence[int] = (1, 2)) -> pd.DataFrame:
             (Path(folder) / "class" / f"student{n:02d}").mkdir(parents=True)
             shutil.copy(student, Path(folder) / "class" / f"student{n:02d}" / student.name)
         submissions = submissions_in([str(Path(folder) / "class")])
-        sandbox.interpreter()  # found once per grader, not per submission
+        _prepare()  # once per grader, not in the first timing
         for n in jobs:
             start = time.perf_counter()
             graded = grade(submissions, jobs=n, seed=0, quiet=True)
@@ -310,50 +440,45 @@ def submissions_in(paths: Sequence[str]) -> list[tuple[Path, Path]]:
         if name.is_dir():
             found += [(p, name) for p in sorted(name.rglob("*.ipynb")) if ".ipynb_checkpoints" not in p.parts]
         elif name.is_file():
-            named = _LESSON_FILE.match(name.name) and name.resolve().parent != name.resolve().parent.parent
-            found.append((name, name.resolve().parent.parent if named else name.resolve().parent))
+            folder = Path(os.path.abspath(name)).parent
+            found.append((name, folder.parent if named_lesson(name.name) and folder != folder.parent else folder))
         else:
             raise FileNotFoundError(f"no notebook or folder at {name}")
     return found
 
 
-def main(argv: list[str]) -> int:
-    """``python -m course_utils assign ...`` or ``... grade ...``; argv starts with the command."""
-    from . import formats
-    from .runner import lesson_notebooks
+def check_csv_path(path: Path) -> Path:
+    """`path` as a Path, if a CSV file can be written there (checked before any grading).
 
-    parser = argparse.ArgumentParser(prog="python -m course_utils", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
-    p = commands.add_parser("assign", help="write the student versions of the lesson notebooks")
-    p.add_argument("notebooks", nargs="*", help="notebooks to convert (default: every lesson in notebooks/)")
-    p.add_argument("--out", default="student", help="output folder (default: student/)")
-    p.add_argument("--format", default="student", choices=["student", "nbgrader", "otter"],
-                   help="student versions (default), an nbgrader course, or otter-assign notebooks")
-    p = commands.add_parser("grade", help="grade the exercise functions of submitted notebooks")
-    p.add_argument("submissions", nargs="+", help="submitted notebooks, or folders of them")
-    p.add_argument("--csv", help="write one row per student and exercise to this CSV file")
-    p.add_argument("--timeout", type=float, default=60,
-                   help="seconds allowed to each exercise's function (default: 60)")
-    p.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default: 1)")
-    p.add_argument("--seed", type=int, help="seed of the test cases (default: a random one)")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "assign":
-            notebooks = [Path(n) for n in args.notebooks] or lesson_notebooks()
-            write = {"student": assign, "nbgrader": formats.nbgrader_course, "otter": formats.otter_notebooks}
-            for output in write[args.format](notebooks, Path(args.out)):
-                print(f"wrote {output}")
-            return 0
-        rows = grade(submissions_in(args.submissions), args.timeout, args.jobs, args.seed)
-    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    if rows.empty:
-        print("no exercises to grade")
-    else:
-        print(summary(rows).to_string())
-    if args.csv:
-        rows.to_csv(args.csv, index=False)
-        print(f"wrote {len(rows)} rows to {args.csv}")
-    return 0
+    Raises:
+        ValueError: if it is a folder, a path above it is a file, or its folder cannot be written.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"--csv {path} is a folder; expected the path of a CSV file, "
+                         f"e.g. {path / 'grades.csv'}")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ValueError(f"--csv {path}: {parent} is a file, not a folder; "
+                             "expected the path of a CSV file")
+    folder = next(parent for parent in path.absolute().parents if parent.exists())
+    try:  # a real write, not os.access: root passes that, but not a read-only file system
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        raise ValueError(f"--csv {path}: cannot write in {folder} ({error.strerror}); "
+                         "expected a folder you can write to") from None
+    return path
+
+
+def spreadsheet_safe(rows: pd.DataFrame) -> pd.DataFrame:
+    """`rows` with every text that a spreadsheet would run as a formula (it starts with = + - @, a tab
+    or a carriage return: a folder named "=HYPERLINK(...)") made plain text by a leading "'"."""
+    def safe(value: Any) -> Any:
+        return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+    return rows.apply(lambda column: column if pd.api.types.is_numeric_dtype(column) else column.map(safe))
+
+
+def write_csv(rows: pd.DataFrame, path: Path) -> Path:
+    """Write `rows` to the CSV file `path` atomically (a crash leaves the previous file whole),
+    spreadsheet-safe (`spreadsheet_safe`)."""
+    return files.write_text(path, spreadsheet_safe(rows).to_csv(index=False))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -24,16 +25,50 @@ PACKAGE = Path(__file__).resolve().parent.parent
 STAMP_KEY = "course_utils"
 
 
-def _read_notebook(path: Path) -> dict[str, Any]:
+def read_notebook(path: str | Path) -> dict[str, Any]:
+    """A notebook file read as JSON, checked for the fields the course reads.
+
+    Raises:
+        FileNotFoundError: no file at `path`.
+        ValueError: the file cannot be read, or is not a notebook: a JSON object
+            with a 'cells' list, a 'metadata' object, and each cell an object whose
+            'source' is a string or a list of strings and whose 'outputs' (if any)
+            are a list of objects.
+    """
+    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no notebook at {path}")
     try:
         nb = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except OSError as err:
+        raise ValueError(f"cannot read the notebook {path} ({err.strerror})") from None
+    except (UnicodeDecodeError, ValueError) as err:  # ValueError: JSONDecodeError, or a number too long to read
         raise ValueError(f"{path} is not a notebook: it is not valid JSON ({err})") from None
+    except RecursionError:
+        raise ValueError(f"{path} is not a notebook: its JSON is nested too deeply to read") from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise ValueError(f"{path} is not a notebook: expected a JSON object with a 'cells' list")
+    problem = _notebook_problem(nb)
+    if problem:
+        raise ValueError(f"{path} is not a notebook: {problem}")
     return nb
+
+
+def _notebook_problem(nb: dict[str, Any]) -> str | None:
+    """What is wrong with the structure of `nb`, or None."""
+    metadata = nb.get("metadata", {})
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("papermill", {}), dict):
+        return "expected 'metadata' (and its 'papermill' entry) to be JSON objects"
+    for index, cell in enumerate(nb["cells"], start=1):
+        if not isinstance(cell, dict):
+            continue  # not a cell the course reads: it holds no code and no output
+        source = cell.get("source", "")
+        if not (isinstance(source, str) or isinstance(source, list) and all(isinstance(s, str) for s in source)):
+            return f"cell {index}: expected 'source' to be a string or a list of strings"
+        outputs = cell.get("outputs", [])
+        if not isinstance(outputs, list) or not all(isinstance(o, dict) for o in outputs):
+            return f"cell {index}: expected 'outputs' to be a list of JSON objects"
+    return None
 
 
 def read_metrics(notebook: str | Path) -> dict[str, Any]:
@@ -43,10 +78,11 @@ def read_metrics(notebook: str | Path) -> dict[str, Any]:
     Raises:
         FileNotFoundError: no file at `notebook`.
         ValueError: the file is not a notebook, or a metric output is not
-            ``{"name": identifier, "value": number | bool | str}``.
+            ``{"name": identifier, "value": finite number | bool | str}`` (``record``
+            refuses NaN and infinities, so such a value was not written by it).
     """
     path = Path(notebook)
-    nb = _read_notebook(path)
+    nb = read_notebook(path)
     metrics: dict[str, Any] = {}
     for index, cell in enumerate(nb["cells"], start=1):
         for output in cell.get("outputs", []) if isinstance(cell, dict) else []:
@@ -59,7 +95,10 @@ def read_metrics(notebook: str | Path) -> dict[str, Any]:
             if (not isinstance(name, str) or not name.isidentifier()
                     or not isinstance(value, (int, float, bool, str))):
                 raise ValueError(f"{path}, cell {index}: a metric output must be "
-                                 f'{{"name": identifier, "value": number, bool or string}}, got {item!r}')
+                                 f'{{"name": identifier, "value": number, bool or string}}, got {item!r:.200}')
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{path}, cell {index}: metric {name!r} is {value}; expected a finite number "
+                                 "(course_utils.record refuses NaN and infinities)")
             metrics[name] = value
     duration = nb.get("metadata", {}).get("papermill", {}).get("duration")
     if isinstance(duration, (int, float)):
@@ -115,6 +154,14 @@ def _imports_of(module: str, tree: ast.AST) -> set[str]:
     return found
 
 
+def _syntax_tree(path: Path) -> ast.AST:
+    """The syntax tree of the module at `path`, or a ValueError that names it."""
+    try:
+        return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (OSError, UnicodeDecodeError, SyntaxError, RecursionError, ValueError) as err:
+        raise ValueError(f"cannot fingerprint {path}: {type(err).__name__}: {err}") from None
+
+
 def code_fingerprint(sources: list[str]) -> dict[str, str]:
     """{module: sha256 of its docstring-free syntax tree} for every course_utils module
     that code with these cell `sources` imports, directly or through other modules."""
@@ -128,7 +175,7 @@ def code_fingerprint(sources: list[str]) -> dict[str, str]:
         path = _module_file(module)
         if module in seen or path is None:
             continue
-        tree = _without_docstrings(ast.parse(path.read_text(encoding="utf-8")))
+        tree = _without_docstrings(_syntax_tree(path))
         seen[module] = hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:16]
         todo |= _imports_of(module, tree) - set(seen)
     return dict(sorted(seen.items()))
@@ -136,13 +183,14 @@ def code_fingerprint(sources: list[str]) -> dict[str, str]:
 
 def cell_sources(nb: dict[str, Any]) -> list[str]:
     """The source text of every code cell of a notebook read as JSON."""
-    return ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-            for c in nb["cells"] if c.get("cell_type") == "code"]
+    return ["".join(c.get("source", "")) for c in nb["cells"]
+            if isinstance(c, dict) and c.get("cell_type") == "code"]
 
 
 def sources_hash(nb: dict[str, Any]) -> str:
     """sha256 of every cell's type and source: changes when any cell is edited."""
-    text = json.dumps([[c.get("cell_type"), "".join(c.get("source", ""))] for c in nb["cells"]])
+    text = json.dumps([[c.get("cell_type"), "".join(c.get("source", ""))] for c in nb["cells"]
+                       if isinstance(c, dict)])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -154,14 +202,17 @@ def stamp(nb: dict[str, Any], fingerprint: dict[str, str]) -> None:
 def why_stale(notebook: str | Path) -> list[str]:
     """Why a committed notebook's outputs may not be what its code makes now; [] if they are."""
     path = Path(notebook)
-    nb = _read_notebook(path)
+    nb = read_notebook(path)
     recorded = nb.get("metadata", {}).get(STAMP_KEY)
     if not isinstance(recorded, dict):
         return ["it was not executed by `python -m course_utils run` (no run stamp)"]
+    before = recorded.get("code", {})
+    if not (isinstance(before, dict) and all(isinstance(v, str) for v in before.values())):
+        return [f"its run stamp is malformed (expected metadata.{STAMP_KEY}.code to map modules to hashes)"]
     reasons = []
     if recorded.get("sources") != sources_hash(nb):
         reasons.append("a cell was edited after the run")
-    before, now = recorded.get("code", {}), code_fingerprint(cell_sources(nb))
+    now = code_fingerprint(cell_sources(nb))
     for module in sorted(set(before) | set(now)):
         if before.get(module) != now.get(module):
             reasons.append(f"{module} changed since the run" if module in before and module in now

@@ -3,52 +3,79 @@
 Used by course_utils.tooling.grading. For each exercise of a lesson:
 
 1. ``extract`` reads the notebook's code cells (never their outputs) and takes
-   the learner's last top-level ``def NAME(...)`` in cell order, with the
-   top-level imports, functions, classes and assignments it needs (by the
-   names it uses, transitively), each from its last binding.
-2. ``tampering`` looks over every code cell for what an honest notebook never
-   does: touching the checker (``run_check``, ``EXERCISES``, ``CHECK_MIME``,
-   the ``course_utils.exercises`` module beyond ``check``), binding an exercise
-   name other than by ``def``, or naming a path outside the folder.
-3. ``run_exercise`` runs that code in a fresh sandbox: its own temporary
+   the learner's last top-level ``def NAME(...)`` (or ``NAME = lambda ...``) in
+   cell order, with the top-level imports, functions, classes and assignments
+   it needs (by the names it uses, transitively), each from its last binding.
+   Cell order does not matter: the imports come first, then each statement
+   after those it uses. A cell under a timing magic (``%%time``) counts as its
+   Python body. Names imported from course_utils are left out: the sandbox
+   provides ``get_device`` (the CPU), and a function that uses another one
+   gets a message naming it. Only what the function needs runs; a statement
+   that sets up a value and fails there (``WORK = Path("/data")``...) leaves
+   its names undefined, and a function that then uses one is told which.
+2. ``run_exercise`` runs that code in a fresh sandbox: its own temporary
    folder, an environment of a few variables, the user ``nobody`` when the grader
    is root, ``python -I -S`` so that course_utils (and its reference solutions)
    cannot be imported, and an audit hook (sandbox_runner.py). The sandbox gets
    only the test cases' arguments and sends back only the answers, through
-   ``torch.save`` / ``torch.load(weights_only=True)``.
-4. The grader, in its own process, makes the test cases from a seed the
-   submission never sees and judges the answers with course_utils.exercises.verdict.
+   ``torch.save`` / ``torch.load(weights_only=True)``. Tampering is what the
+   code does there: writing or reading outside its folder, starting processes.
+   ``timeout_s`` counts from the moment the sandbox has loaded torch.
+3. The grader, in its own process, makes the test cases from a seed the
+   submission never sees, checks the form of what came back, and judges the
+   answers with course_utils.exercises.engine.verdict.
+4. ``library_calls`` flags, for review, an answer whose code names a library
+   function that does the exercise's work (``F.conv2d`` in ``conv2d_loops``).
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import functools
 import json
 import os
 import pwd
 import re
+import select
 import shutil
+import signal
 import subprocess
 import symtable
 import sys
 import sysconfig
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from IPython.core.inputtransformer2 import TransformerManager  # imported once, not in the grader's threads
 
-from .. import exercises
-from .sandbox_runner import TAMPER_EXIT
+from ..exercises import EXERCISES, engine
+from .sandbox_runner import PROVIDED, READY, TAMPER_EXIT
 
 RUNNER = Path(__file__).with_name("sandbox_runner.py")
 SANDBOX_USER = "nobody"
 ENV_KEEP = ("PATH", "LANG", "LC_ALL", "TZ")
-_CHECKER_NAMES = {"run_check", "EXERCISES", "CHECK_MIME", "CheckResult", "RENAMED"}
-_PARENT_PATH = re.compile(r"(^|[/\\])\.\.([/\\]|$)")
+STARTUP_S = 600  # the sandbox's own start-up (Python and torch), not counted in timeout_s
+ANSWERS_MAX_BYTES = 64 * 2 ** 20
+# The exercises' test cases and references may seed torch's global generator (lesson 06 builds its
+# models with torch.manual_seed): the grader's threads take turns there, each in a fork of its state.
+_GLOBAL_RNG = threading.Lock()
+# CPython 3.11 keeps one counter for every thread that turns source into a tree: two threads parsing at
+# once can fail with "SystemError: AST constructor recursion depth mismatch" (seen in CI under
+# `grade --jobs 2`; python/cpython#106905). The grader's threads parse one at a time.
+_PARSER = threading.Lock()
+_TIMING_MAGIC = re.compile(r"\A\s*%%(time|timeit|capture|prun)\b[^\n]*\n")
+
+
+def parse(source: str) -> ast.Module:
+    """`ast.parse`, one thread at a time (see `_PARSER`)."""
+    with _PARSER:
+        return ast.parse(source)
 
 
 @dataclass
@@ -63,26 +90,41 @@ class Cell:
 
 @dataclass
 class Extract:
-    """The code of one exercise: (cell number, source) pieces in cell order, or why there is none."""
+    """The code of one exercise: (cell number, source) pieces in the order they run, or why there is none.
+
+    ``setup`` holds the indices of the pieces that set up a value (see `extract`). ``from_course``
+    maps each name the code imports from course_utils, which the sandbox does not provide, to the
+    cell that imports it.
+    """
 
     code: list[tuple[int, str]] = field(default_factory=list)
     problem: str = ""
+    from_course: dict[str, int] = field(default_factory=dict)
+    setup: tuple[int, ...] = ()
+
+
+def _python_source(source: str, transformer: Any) -> str:
+    """A cell's source as Python: a timing cell magic (``%%time``) becomes a blank line above its body,
+    other IPython syntax (``%magic``, ``!command``) the calls IPython makes of it."""
+    magic = _TIMING_MAGIC.match(source)
+    if magic:
+        source = "\n" * magic.group(0).count("\n") + source[magic.end():]
+    return transformer.transform_cell(source)
 
 
 def python_cells(nb: Any) -> list[Cell]:
-    """The code cells of `nb` (a notebook node), with IPython syntax (magics, !) turned into Python."""
-    from IPython.core.inputtransformer2 import TransformerManager
-
+    """The code cells of `nb` (a notebook node), with IPython syntax turned into Python."""
     transformer, cells = TransformerManager(), []
     for number, cell in enumerate(nb.cells, 1):
         if cell.cell_type != "code":
             continue
         try:
-            source = transformer.transform_cell(cell.source)
-            cells.append(Cell(number, source, ast.parse(source)))
+            source = _python_source(cell.source, transformer)
+            cells.append(Cell(number, source, parse(source)))
         except (SyntaxError, ValueError) as error:
             line = f" (line {error.lineno})" if getattr(error, "lineno", None) else ""
-            cells.append(Cell(number, cell.source, None, f"{type(error).__name__}: {error.msg if hasattr(error, 'msg') else error}{line}"))
+            cells.append(Cell(number, cell.source, None,
+                              f"{type(error).__name__}: {getattr(error, 'msg', error)}{line}"))
     return cells
 
 
@@ -108,7 +150,9 @@ def _bound_names(stmt: ast.stmt) -> set[str]:
 
 def _used_names(stmt: ast.stmt) -> set[str]:
     """The global names a top-level statement reads (for a def: in its body, its defaults and decorators)."""
-    names, tables = set(), [symtable.symtable(ast.unparse(stmt), "cell", "exec")]
+    with _PARSER:
+        tables = [symtable.symtable(ast.unparse(stmt), "cell", "exec")]
+    names = set()
     while tables:
         table = tables.pop()
         tables += table.get_children()
@@ -124,99 +168,133 @@ def _segment(cell: Cell, stmt: ast.stmt) -> tuple[int, int]:
     return first, stmt.end_lineno
 
 
-def extract(cells: list[Cell], function: str) -> Extract:
-    """The learner's last ``def function`` and what it needs, as code to run; see the module docstring."""
-    bindings: dict[str, tuple[Cell, ast.stmt]] = {}  # name -> its last top-level binding
+def _from_course(stmt: ast.stmt) -> bool:
+    """Whether a top-level statement imports from course_utils (which the sandbox cannot import)."""
+    if isinstance(stmt, ast.ImportFrom):
+        return (stmt.module or "").split(".")[0] == "course_utils"
+    return isinstance(stmt, ast.Import) and any(a.name.split(".")[0] == "course_utils" for a in stmt.names)
+
+
+def _last_bindings(cells: list[Cell]) -> dict[str, tuple[Cell, ast.stmt]]:
+    """name -> its last top-level binding (cell, statement), in cell order."""
+    bindings: dict[str, tuple[Cell, ast.stmt]] = {}
     for cell in cells:
         for stmt in cell.tree.body if cell.tree else []:
             for name in _bound_names(stmt):
                 bindings[name] = (cell, stmt)
-    last = bindings.get(function)
-    broken = [c for c in cells if c.tree is None and re.search(rf"\bdef\s+{function}\s*\(", c.source)]
+    return bindings
+
+
+def _is_definition(stmt: ast.stmt) -> bool:
+    """Whether a statement only defines (an import, def or class), as opposed to setting up a value."""
+    return isinstance(stmt, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+
+
+def _function_problem(cells: list[Cell], function: str, last: tuple[Cell, ast.stmt] | None) -> str:
+    """Why the notebook has no usable binding of `function` ("" if it has one)."""
+    binds = re.compile(rf"^\s*(def\s+{function}\s*\(|{function}\s*(:[^=\n]*)?=[^=])", re.M)
+    broken = [c for c in cells if c.tree is None and binds.search(c.source)]
     if broken and (last is None or broken[-1].number > last[0].number):
-        return Extract(problem=f"cell {broken[-1].number} does not parse ({broken[-1].error}), so its "
-                               f"def {function} never ran")
+        return (f"cell {broken[-1].number} does not parse ({broken[-1].error}), so its "
+                f"def {function} never ran")
     if last is None:
-        return Extract(problem=f"the notebook has no def {function}(...) (was its cell deleted?)")
-    if not isinstance(last[1], ast.FunctionDef):
-        return Extract(problem=f"{function} is not a def in the notebook (cell {last[0].number})")
-    wanted, todo, seen = [], [function], set()
-    while todo:
-        name = todo.pop()
+        return f"the notebook has no def {function}(...) (was its cell deleted?)"
+    if not isinstance(last[1], (ast.FunctionDef, ast.Assign, ast.AnnAssign)):
+        kind = type(last[1]).__name__.lower()
+        return (f"cell {last[0].number} binds {function} by {kind}, not with def or an assignment: "
+                f"write the function {function} yourself")
+    return ""
+
+
+def extract(cells: list[Cell], function: str) -> Extract:
+    """The learner's last binding of `function` (a def, or an assignment such as a lambda) and what it
+    needs, as code to run; see the module docstring.
+
+    Cell order does not matter: the imports it needs come first, then every other statement
+    after the statements whose names it uses (a constant above the cell that imports torch
+    works as the notebook ran it). Statements that set up a value (not a def, class or import)
+    are marked in ``setup``: the sandbox runs them, and one that fails or reaches outside
+    leaves its names undefined instead of failing the exercise.
+    """
+    bindings = _last_bindings(cells)
+    problem = _function_problem(cells, function, bindings.get(function))
+    if problem:
+        return Extract(problem=problem)
+    order: list[tuple[Cell, ast.stmt]] = []
+    seen: set[str] = set()
+    from_course: dict[str, int] = {}
+
+    def visit(name: str) -> None:
+        """Append the binding of `name` after the bindings it uses (depth first)."""
         if name in seen or name not in bindings:
-            continue
+            return
         seen.add(name)
         cell, stmt = bindings[name]
-        wanted.append((cell, stmt))
-        todo += sorted(_used_names(stmt) - seen - set(dir(builtins)))
-    pieces = {}
-    for cell, stmt in wanted:
-        pieces.setdefault(cell.number, (cell, set()))[1].add(_segment(cell, stmt))
-    code = []
-    for number in sorted(pieces):
-        cell, segments = pieces[number]
-        lines = cell.source.splitlines()
-        keep = sorted({line for first, last in segments for line in range(first, last + 1)})
-        # blank lines keep every statement on its line number, for the messages
-        code.append((number, "\n".join(lines[i - 1] if i in keep else "" for i in range(1, keep[-1] + 1))))
-    return Extract(code)
+        if _from_course(stmt):
+            if name not in PROVIDED:
+                from_course[name] = cell.number
+            return
+        for used in sorted(_used_names(stmt) - set(dir(builtins))):
+            visit(used)
+        if all(stmt is not kept for _, kept in order):
+            order.append((cell, stmt))
+
+    visit(function)
+    is_import = [isinstance(stmt, (ast.Import, ast.ImportFrom)) for _, stmt in order]
+    imports = sorted((piece for piece, hoisted in zip(order, is_import) if hoisted),
+                     key=lambda piece: (piece[0].number, piece[1].lineno))
+    order = imports + [piece for piece, hoisted in zip(order, is_import) if not hoisted]
+    setup = tuple(i for i, (_, stmt) in enumerate(order) if not _is_definition(stmt) and
+                  function not in _bound_names(stmt))
+    return Extract([_code_of(cell, stmt) for cell, stmt in order], from_course=from_course, setup=setup)
 
 
-def _string(node: ast.AST) -> str | None:
-    """The text of a string constant or f-string (each placeholder as NUL); None for other nodes
-    and for the pieces of an f-string, which count as part of it."""
-    if isinstance(node, ast.JoinedStr):
-        return "".join(v.value if isinstance(v, ast.Constant) else "\0" for v in node.values)
-    if isinstance(node, ast.Constant) and isinstance(node.value, str) and not getattr(node, "in_fstring", False):
-        return node.value
-    return None
+def _code_of(cell: Cell, stmt: ast.stmt) -> tuple[int, str]:
+    """(cell number, source) of a top-level statement, after blank lines that keep it on its line
+    number in the cell, for the messages."""
+    first, last = _segment(cell, stmt)
+    lines = cell.source.splitlines()
+    return cell.number, "\n" * (first - 1) + "\n".join(lines[first - 1:last])
 
 
-def tampering(cells: list[Cell], functions: list[str]) -> list[str]:
-    """What in the notebook's code looks like an attempt at the grade rather than the exercise."""
+def library_calls(code: list[tuple[int, str]], names: tuple[str, ...]) -> str:
+    """Where `code` names one of `names` (a library function that does an exercise's work):
+    "cell 62, line 2: conv2d"; "" if nowhere."""
     found = []
-    for cell in cells:
-        where = f"cell {cell.number}"
-        if "vnd.course-utils.check" in cell.source:
-            found.append(f"{where} writes the checker's result format by hand")
-        if cell.tree is None:
-            continue
-        for node in ast.walk(cell.tree):
-            if isinstance(node, ast.JoinedStr):
-                for piece in node.values:
-                    piece.in_fstring = True
+    for cell, source in code:
+        for node in ast.walk(parse(source)):
             name = (node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute)
                     else None)
-            if name in _CHECKER_NAMES:
-                found.append(f"{where} uses the checker's {name}")
-            if isinstance(node, ast.Attribute) and node.attr == "exercises":
-                found.append(f"{where} reaches into course_utils.exercises")
-            if isinstance(node, ast.Import) and any(a.name.startswith("course_utils.exercises") for a in node.names):
-                found.append(f"{where} imports the checker module course_utils.exercises")
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("course_utils"):
-                imported = {a.name for a in node.names}
-                if (node.module == "course_utils" and "exercises" in imported) or (
-                        node.module == "course_utils.exercises" and imported - {"check"}):
-                    found.append(f"{where} imports {', '.join(sorted(imported))} from {node.module}")
-            text = _string(node)
-            if text is not None and _PARENT_PATH.search(text):
-                found.append(f"{where} names a path outside its folder ({text[:40]!r})")
-            if isinstance(node, ast.Attribute) and node.attr in ("chdir", "parent", "parents"):
-                found.append(f"{where} moves out of its folder (.{node.attr})")
-        for stmt in cell.tree.body:
-            for name in _bound_names(stmt) & set(functions):
-                if not isinstance(stmt, ast.FunctionDef):
-                    found.append(f"{where} binds {name} by {type(stmt).__name__.lower()}, not with def")
-    return list(dict.fromkeys(found))
+            imported = [a.name.split(".")[-1] for a in node.names] if isinstance(node, ast.ImportFrom) else []
+            for hit in {name, *imported} & set(names):
+                found.append(f"cell {cell}, line {node.lineno}: {hit}")
+    return "; ".join(dict.fromkeys(found))
+
+
+_LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def form_review(code: list[tuple[int, str]], form: str) -> str:
+    """Why `code` does not take the `form` an exercise asks for ("loops" or "closed", see
+    ``Exercise.form``): "asked for a closed formula (no loop); cell 5, line 3 loops"; "" if it does."""
+    loops = [f"cell {cell}, line {node.lineno}" for cell, source in code
+             for node in ast.walk(parse(source)) if isinstance(node, _LOOPS)]
+    if form == "loops" and not loops:
+        return "asked for explicit loops; the answer has none"
+    if form == "closed" and loops:
+        return f"asked for a closed formula (no loop); {loops[0]} loops"
+    return ""
 
 
 @dataclass
 class Outcome:
-    """One exercise graded: passed, the message, and what looked like tampering ("" if nothing)."""
+    """One exercise graded: passed, the message, what the code did that it may not ("" if nothing),
+    and what a person should look at ("" if nothing)."""
 
     passed: bool
     message: str
     tampering: str = ""
+    review: str = ""
 
 
 def _sandbox_user() -> tuple[int, int] | None:
@@ -267,73 +345,186 @@ def _readable_dirs() -> list[str]:
     return sorted(p for p in paths if Path(p).is_dir())
 
 
+def _unreadable(type_name: str, text: str) -> Any:
+    """An answer the sandbox could not send back (a NumPy array): an object of a class named like
+    its type, whose repr is the start of its repr, for the messages."""
+    return type(str(type_name)[:40], (), {"__repr__": lambda self: str(text)[:60]})()
+
+
 def _from_sandbox(value: Any) -> Any:
-    """Undo sandbox_runner.portable: {"__unreadable__": [...]} markers become exercises.Unreadable."""
-    if isinstance(value, dict) and set(value) == {"__unreadable__"}:
-        return exercises.Unreadable(*value["__unreadable__"])
+    """Undo sandbox_runner.portable: {"__unreadable__": [type, text]} markers become `_unreadable` objects."""
+    if isinstance(value, dict) and set(value) == {"__unreadable__"} and len(value["__unreadable__"]) == 2:
+        return _unreadable(*value["__unreadable__"])
     if isinstance(value, (list, tuple)):
         items = [_from_sandbox(v) for v in value]
         return tuple(items) if isinstance(value, tuple) else items
     return value
 
 
-def run_exercise(exercise: str, code: list[tuple[int, str]], seed: int, timeout_s: float) -> Outcome:
-    """Run the learner's function of `exercise` in a sandbox on test cases from `seed`, and judge it."""
-    ex = exercises.EXERCISES[exercise]
-    with torch.random.fork_rng(devices=[]):
-        cases = ex.cases(torch.Generator().manual_seed(seed))
-    folder = Path(tempfile.mkdtemp(prefix="course-grade-"))
+class BadAnswers(Exception):
+    """What came back from the sandbox is not answers in the runner's form."""
+
+
+def _answer(entry: Any) -> Any:
+    """One answer as the runner wrote it: ("returned", value) -> the value, ("raised", kind, text,
+    where) -> an engine.Raised, ("absent",) -> None.
+
+    Raises:
+        BadAnswers: for anything else (a submission that wrote its own answers).
+    """
+    if isinstance(entry, tuple) and entry[:1] == ("returned",) and len(entry) == 2:
+        return _from_sandbox(entry[1])
+    if (isinstance(entry, tuple) and entry[:1] == ("raised",) and len(entry) == 4
+            and all(isinstance(part, str) for part in entry)):
+        return engine.Raised(*entry[1:])
+    if entry == ("absent",):
+        return None
+    raise BadAnswers(f"an answer of an unknown form: {engine.describe(entry)}")
+
+
+def _read_answers(path: Path, count: int) -> list[Any]:
+    """The `count` answers in the file `path`, as `_answer` reads each.
+
+    Raises:
+        BadAnswers: if the file is missing, too large, not torch.load-able or not `count` answers.
+    """
+    if path.is_symlink() or not path.is_file() or path.stat().st_size > ANSWERS_MAX_BYTES:
+        raise BadAnswers(f"no answers file, a link, or a file over {ANSWERS_MAX_BYTES >> 20} MiB")
     try:
-        (folder / "job.json").write_text(json.dumps({"code": code, "function": ex.function}))
-        torch.save([exercises._copy(case.args) for case in cases], folder / "inputs.pt")
-        shutil.copy(RUNNER, folder / RUNNER.name)
-        python, user = interpreter()
-        if user:
-            for path in [folder, *folder.iterdir()]:
-                os.chown(path, *user)
-        env = {k: os.environ[k] for k in ENV_KEEP if k in os.environ}
-        env.update(HOME=str(folder), COURSE_MODE="smoke", COURSE_PROGRESS="0", OMP_NUM_THREADS="1",
-                   MPLBACKEND="Agg")
-        command = [python, "-I", "-S", RUNNER.name, *_readable_dirs()]
-        try:
-            run = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True,
-                                 timeout=timeout_s, user=user and user[0], group=user and user[1],
-                                 extra_groups=[] if user else None)
-        except subprocess.TimeoutExpired:
-            return Outcome(False, f"the function did not answer within {timeout_s:g} s (an endless loop?)")
-        if run.returncode == TAMPER_EXIT:
-            what = run.stderr.strip().splitlines()[-1].removeprefix("TAMPER: ")
-            return Outcome(False, f"tampering suspected: its code {what}", what)
-        answers_file = folder / "answers.pt"
-        if run.returncode != 0 or not answers_file.exists():
-            last = (run.stderr.strip().splitlines() or [""])[-1][:200]
-            return Outcome(False, f"the code died before answering (exit status {run.returncode}"
-                                  + (f": {last})" if last else ")"))
-        answers = torch.load(answers_file, weights_only=True)
+        answers = torch.load(path, weights_only=True)
+    except Exception as error:
+        raise BadAnswers(f"an answers file torch.load cannot read ({type(error).__name__})") from None
+    if not isinstance(answers, list) or len(answers) != count:
+        raise BadAnswers(f"expected {count} answers, got {engine.describe(answers)}")
+    return [_answer(entry) for entry in answers]
+
+
+def _merge_ranks(per_rank: list[list[Any]], cases: list[engine.Case]) -> list[Any]:
+    """Lesson 06: for each case, the list of every process's gradients, or what a process raised."""
+    merged = []
+    for number, case in enumerate(cases):
+        answers = [answers[number] for answers in per_rank[:case.args[0]]]
+        errors = [a for a in answers if isinstance(a, engine.Raised)]
+        merged.append(min(errors, key=lambda e: e.kind != "NotImplementedError") if errors else answers)
+    return merged
+
+
+def _start(folder: Path) -> subprocess.Popen:
+    """Start the runner in `folder`, in a session of its own; stderr goes to folder/../stderr."""
+    python, user = interpreter()
+    if user:
+        for path in [folder, *folder.iterdir()]:
+            os.chown(path, *user)
+    env = {k: os.environ[k] for k in ENV_KEEP if k in os.environ}
+    env.update(HOME=str(folder), TMPDIR=str(folder), COURSE_MODE="smoke", COURSE_PROGRESS="0", OMP_NUM_THREADS="1",
+               MPLBACKEND="Agg")
+    with open(folder.parent / "stderr", "wb") as stderr:
+        return subprocess.Popen([python, "-I", "-S", RUNNER.name, *_readable_dirs()], cwd=folder, env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
+                                user=user and user[0], group=user and user[1],
+                                extra_groups=[] if user else None, start_new_session=True)
+
+
+def _wait(process: subprocess.Popen, timeout_s: float) -> str | None:
+    """Wait for the runner's "ready" line (STARTUP_S at most), then `timeout_s` for it to end;
+    None if it ended in time, else why not. Its whole session is killed in the end."""
+    ready = False
+    try:
+        started = select.select([process.stdout], [], [], STARTUP_S)[0]
+        ready = bool(started) and process.stdout.readline() == READY
+        process.wait(timeout_s if ready else 1)  # not ready: it died while starting, or never started
+        return None
+    except subprocess.TimeoutExpired:
+        if ready:
+            return f"the function did not answer within {timeout_s:g} s (an endless loop?)"
+        return (f"not graded: the sandbox did not start within {STARTUP_S} s (an overloaded machine?); "
+                "grade it again")
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    if not isinstance(answers, list) or len(answers) != len(cases):
-        return Outcome(False, "the sandbox sent back no answers it could read")
-    results = [exercises.Raised(*a[1:]) if a[0] == "raised" else _from_sandbox(a[1]) for a in answers]
-    result = exercises.verdict(exercise, cases, results)
-    return Outcome(result.passed, result.message)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        process.stdout.close()
+
+
+def _inputs(ex: engine.Exercise, cases: list[engine.Case]) -> list[Any]:
+    """What the sandbox gets for each case: copies of its arguments, or each process's parameters."""
+    return [ex.processes(case.args) if ex.processes else engine.copy_args(case.args) for case in cases]
+
+
+def run_exercise(exercise: str, code: list[tuple[int, str]], seed: int, timeout_s: float,
+                 from_course: dict[str, int] | None = None, setup: tuple[int, ...] = ()) -> Outcome:
+    """Run the learner's function of `exercise` in a sandbox on test cases from `seed`, and judge it.
+
+    `from_course`: names the code imports from course_utils (see Extract), for the message of a
+    function that uses one. `setup`: the indices of the pieces of `code` that set up a value
+    (Extract.setup), which may fail without failing the function.
+    """
+    ex = EXERCISES[exercise]
+    with _GLOBAL_RNG, torch.random.fork_rng(devices=[]):
+        cases = ex.cases(torch.Generator().manual_seed(seed))
+        inputs = _inputs(ex, cases)
+    ranks = max(case.args[0] for case in cases) if ex.processes else 1
+    work = Path(tempfile.mkdtemp(prefix="course-grade-"))
+    folder = work / "sandbox"
+    try:
+        work.chmod(0o711)  # the sandbox's user may pass through to its folder, not list the grader's files
+        folder.mkdir(mode=0o700)  # then owned by the sandbox's user: no other submission reaches it
+        (folder / "job.json").write_text(json.dumps({"code": code, "function": ex.function, "setup": setup,
+                                                     "processes": ex.processes is not None}))
+        torch.save(inputs, folder / "inputs.pt")
+        shutil.copy(RUNNER, folder / RUNNER.name)
+        process = _start(folder)
+        late = _wait(process, timeout_s)
+        if late:
+            return Outcome(False, late)
+        stderr = (work / "stderr").read_bytes()[-4000:].decode(errors="replace").strip().splitlines()
+        if process.returncode == TAMPER_EXIT and stderr and stderr[-1].startswith("TAMPER: "):
+            what = stderr[-1].removeprefix("TAMPER: ")
+            return Outcome(False, f"tampering suspected: its code {what}", what)
+        if process.returncode != 0 or not (folder / "answers.pt").exists():
+            last = (stderr or [""])[-1][:200]
+            return Outcome(False, f"the code died before answering (exit status {process.returncode}"
+                                  + (f": {last})" if last else ")"))
+        try:
+            per_rank = [_read_answers(folder / ("answers.pt" if r == 0 else f"answers-{r}.pt"), len(cases))
+                        for r in range(ranks)]
+        except BadAnswers as error:
+            return Outcome(False, f"the sandbox sent back no answers the grader can read: {error}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    answers = _merge_ranks(per_rank, cases) if ex.processes else per_rank[0]
+    with _GLOBAL_RNG, torch.random.fork_rng(devices=[]):
+        result = engine.verdict(exercise, cases, answers)
+    return Outcome(result.passed, _name_the_missing(result.message, from_course or {}))
+
+
+def _name_the_missing(message: str, from_course: dict[str, int]) -> str:
+    """`message`, and if it is a NameError for a name imported from course_utils, why it is missing."""
+    for name, cell in from_course.items():
+        if f"raised NameError: name '{name}' is not defined" in message:
+            return (message + f" (cell {cell} imports {name} from course_utils, which the grader does not "
+                              f"provide: the exercise asks you to write it yourself)")
+    return message
 
 
 def grade_cells(cells: list[Cell], lesson_ids: list[str], seed: int, timeout_s: float) -> dict[str, Outcome]:
-    """exercise id -> its Outcome, for each exercise of a lesson; tampering, seen in the code or
-    caught while an exercise runs, fails every one."""
-    suspicious = tampering(cells, [exercises.EXERCISES[e].function for e in lesson_ids])
+    """exercise id -> its Outcome, for each exercise of a lesson; tampering caught while one
+    exercise runs fails every one."""
     outcomes = {}
     for exercise in lesson_ids:
-        if suspicious:
-            outcomes[exercise] = Outcome(False, "tampering suspected: " + "; ".join(suspicious),
-                                         "; ".join(suspicious))
+        found = extract(cells, EXERCISES[exercise].function)
+        if found.problem:
+            outcomes[exercise] = Outcome(False, found.problem)
             continue
-        found = extract(cells, exercises.EXERCISES[exercise].function)
-        outcomes[exercise] = (Outcome(False, found.problem) if found.problem
-                              else run_exercise(exercise, found.code, seed, timeout_s))
+        outcome = run_exercise(exercise, found.code, seed, timeout_s, found.from_course, found.setup)
+        form = EXERCISES[exercise].form if outcome.message != engine.NOT_IMPLEMENTED else ""  # a stub has no form
+        outcome.review = "; ".join(filter(None, (library_calls(found.code, EXERCISES[exercise].does_the_work),
+                                                 form_review(found.code, form))))
+        outcomes[exercise] = outcome
     caught = [f"{e}: {o.tampering}" for e, o in outcomes.items() if o.tampering]
-    if caught:  # caught at run time in one exercise: the whole submission fails
-        outcomes = {e: o if o.tampering else Outcome(False, "tampering suspected in another exercise",
-                                                     "; ".join(caught)) for e, o in outcomes.items()}
+    if caught:
+        for exercise, outcome in outcomes.items():
+            if not outcome.tampering:
+                outcomes[exercise] = Outcome(False, "tampering suspected in another exercise",
+                                             "; ".join(caught), outcome.review)
     return outcomes

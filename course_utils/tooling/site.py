@@ -29,6 +29,7 @@ from typing import Any
 from docutils import nodes
 
 from . import colab
+from .files import write_text
 from .runner import lesson_notebooks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,20 +55,6 @@ _CDN_STYLESHEET = re.compile(r'<link rel="stylesheet"\s+href="https://maxcdn\.bo
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
 _LESSON_LINK = re.compile(r"^notebooks/([0-9][0-9]_[^/]+\.ipynb)$")
 _ANCHOR = re.compile(r"\]\(#([^)\s]+)\)")
-
-
-def lesson_title(notebook: Path) -> str:
-    """The lesson's title: the first level-1 heading of its first markdown cell."""
-    import nbformat
-
-    nb = nbformat.read(notebook, as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            for line in cell.source.splitlines():
-                if line.startswith("# "):
-                    return line[2:].strip()
-            break
-    raise ValueError(f"{notebook}: its first markdown cell should start with a '# Title' line")
 
 
 def exercise_notebooks(folder: Path = NOTEBOOKS) -> list[Path]:
@@ -165,7 +152,7 @@ def _copy(source: Path, target: Path) -> None:
 def _write(target: Path, text: str) -> None:
     """Write `text` (UTF-8) unless the file holds it already, so that Sphinx rereads only what changed."""
     if not target.exists() or target.read_text(encoding="utf-8") != text:
-        target.write_text(text, encoding="utf-8")
+        write_text(target, text)
 
 
 def stage_sources(root: Path = ROOT, staging: Path = STAGING) -> list[Path]:
@@ -253,7 +240,7 @@ def build(root: Path = ROOT, out: Path | None = None) -> Path:
     return out
 
 
-# The Sphinx extension: math as MathML, and no Colab badge image on the pages.
+# The Sphinx extension: math as MathML, and Colab badges as text links on the pages.
 
 def _aligned_as_array(latex: str) -> str:
     """latex2mathml has no ``aligned``: write it as the ``array`` it is (columns right, left, ...)."""
@@ -286,17 +273,13 @@ def _visit_math_block(translator: Any, node: nodes.math_block) -> None:
     raise nodes.SkipNode
 
 
-def _drop_colab_badges(app: Any, doctree: nodes.document) -> None:
-    """Remove the notebook's "Open In Colab" badge: the page header has the same launch link,
-    and the badge is an image from outside the site."""
+def _colab_badges_as_text(app: Any, doctree: nodes.document) -> None:
+    """Replace each "Open In Colab" badge image by its text ("Open In Colab", "Open the exercises in
+    Colab"), kept as the link: the badge is an image from outside the site, and its caption after it
+    ("the lesson, with its outputs") still needs the link it describes."""
     for image in list(doctree.findall(nodes.image)):
-        if "colab-badge.svg" not in image.get("uri", ""):
-            continue
-        link = image.parent if isinstance(image.parent, nodes.reference) else image
-        paragraph = link.parent
-        paragraph.remove(link)
-        if isinstance(paragraph, nodes.paragraph) and not paragraph.astext().strip():
-            paragraph.parent.remove(paragraph)
+        if "colab-badge.svg" in image.get("uri", ""):
+            image.replace_self(nodes.Text(image.get("alt") or "Open in Colab"))
 
 
 def _drop_cdn_stylesheets(app: Any, doctree: nodes.document, docname: str) -> None:
@@ -311,7 +294,7 @@ def _drop_cdn_stylesheets(app: Any, doctree: nodes.document, docname: str) -> No
 def setup(app: Any) -> dict[str, Any]:
     """Sphinx entry point: register the MathML renderer, the badge and stylesheet removals."""
     app.add_html_math_renderer("mathml", (_visit_math, None), (_visit_math_block, None))
-    app.connect("doctree-read", _drop_colab_badges)
+    app.connect("doctree-read", _colab_badges_as_text)
     app.connect("doctree-resolved", _drop_cdn_stylesheets)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 

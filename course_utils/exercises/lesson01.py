@@ -1,0 +1,72 @@
+"""Lesson 01's exercises: a convolution written with loops, and the output size of a convolution."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .engine import Case, Exercise, register, same_tensor, compare_int, matches
+
+def _conv_cases(gen: torch.Generator) -> list[Case]:
+    # (B, C_in, C_out, H, W, k): edge cases, then random shapes.
+    shapes = [(1, 1, 1, 3, 3, 3), (2, 3, 4, 5, 5, 1), (1, 2, 3, 4, 7, 3), (1, 1, 2, 5, 5, 2)]
+    for _ in range(4):
+        b, c_in, c_out, k = (int(torch.randint(1, n + 1, (), generator=gen)) for n in (3, 3, 4, 4))
+        h, w = (k + int(torch.randint(0, 5, (), generator=gen)) for _ in range(2))
+        shapes.append((b, c_in, c_out, h, w, k))
+    cases = []
+    for b, c_in, c_out, h, w, k in shapes:
+        x = torch.randn(b, c_in, h, w, generator=gen)
+        weight = torch.randn(c_out, c_in, k, k, generator=gen)
+        bias = torch.randn(c_out, generator=gen)
+        cases.append(Case(f"x {tuple(x.shape)}, weight {tuple(weight.shape)}", (x, weight, bias)))
+    return cases
+
+
+def _diagnose_conv(got: Any, args: tuple) -> str | None:
+    x, weight, bias = args
+    if matches(got, F.conv2d(x, weight.flip(-2, -1), bias)):
+        return ("your kernel is flipped. Deep-learning 'convolutions' do not flip the filter: "
+                "out[i, j] uses weight[u, v] * x[i + u, j + v].")
+    if matches(got, F.conv2d(x, weight)):
+        return "you forgot the bias: add bias[c] to every value of output channel c."
+    return None
+
+
+def _output_size(n: int, k: int, s: int, p: int) -> int:
+    return (n + 2 * p - k) // s + 1
+
+
+def _output_size_cases(gen: torch.Generator) -> list[Case]:
+    cases = [(28, 3, 1, 0), (28, 3, 1, 1), (28, 3, 2, 1), (7, 7, 1, 0), (5, 2, 2, 0), (1, 3, 1, 1)]
+    for _ in range(6):
+        k, s, p = (int(torch.randint(lo, hi, (), generator=gen)) for lo, hi in ((1, 8), (1, 4), (0, 4)))
+        n = max(1, k - 2 * p) + int(torch.randint(0, 30, (), generator=gen))
+        cases.append((n, k, s, p))
+    return [Case(f"n={n}, k={k}, s={s}, p={p}", (n, k, s, p)) for n, k, s, p in cases]
+
+
+def _diagnose_output_size(got: Any, args: tuple) -> str | None:
+    if isinstance(got, float) and got.is_integer() and int(got) == _output_size(*args):
+        return "return an int, not a float: use integer division //."
+    n, k, s, p = args
+    if got == _output_size(n, k, s, p / 2):
+        return "padding adds p cells on *both* sides of the input."
+    return None
+
+
+register(
+    Exercise(id="01.conv2d_loops", signature="conv2d_loops(x, weight, bias) -> (B, C_out, H-k+1, W-k+1)",
+             hint="out[b, o, i, j] = bias[o] + the sum over c, u, v of weight[o, c, u, v] * x[b, c, i+u, j+v] "
+                  "(stride 1, no padding, the kernel is not flipped).",
+             cases=_conv_cases, reference=lambda x, weight, bias: F.conv2d(x, weight, bias),
+             compare=same_tensor, diagnose=_diagnose_conv,
+             does_the_work=("conv2d", "Conv2d", "convolution", "conv_transpose2d"), form="loops"),
+    Exercise(id="01.output_size", signature="output_size(n, k, s, p) -> int",
+             hint="count the positions where the kernel fits: the padded input has n + 2p cells and the "
+                  "kernel moves s cells at a time. Return an int (use //).",
+             cases=_output_size_cases, reference=_output_size, compare=compare_int,
+             diagnose=_diagnose_output_size, does_the_work=("conv_output_size",), form="closed"),
+)
