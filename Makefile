@@ -49,11 +49,11 @@ exercises: setup
 	$(PY) -m course_utils assign --out notebooks/exercises
 
 colab-check: data
-	$(PY) -m course_utils.tooling.colab_check --out runs/colab-check --torch-index "$(TORCH_INDEX)" $(if $(VERSIONS),--versions $(VERSIONS))
+	$(PY) -m course_utils colab-check --out runs/colab-check --torch-index "$(TORCH_INDEX)" $(if $(VERSIONS),--versions $(VERSIONS))
 	COURSE_COLAB_RUNS=runs/colab-check COURSE_PROGRESS=0 $(PY) -m pytest tests/test_notebooks.py -k colab_run
 
 site: setup
-	$(PY) -m course_utils.tooling.site --out site
+	$(PY) -m course_utils site --out site
 
 mutation: setup
-	nice -n 10 $(PY) -m course_utils.tooling.mutation $(if $(SAMPLE),--sample $(SAMPLE))
+	nice -n 10 $(PY) -m course_utils mutation $(if $(SAMPLE),--sample $(SAMPLE))

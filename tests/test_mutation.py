@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from course_utils.tooling import mutation
+from course_utils.tooling import cli, mutation
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,8 +22,11 @@ def test_targets_name_real_modules_and_their_own_tests(capsys):
     for name, (module, tests, _) in mutation.TARGETS.items():
         assert (ROOT / module).is_file() and all((ROOT / t).is_file() for t in tests), name
     with pytest.raises(SystemExit):
-        mutation.main(["nosuch"])
-    assert "unknown target(s) ['nosuch']" in capsys.readouterr().err
+        cli.main(["mutation", "nosuch"])
+    assert "unknown target 'nosuch'; expected one of" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["mutation", "--sample", "0"])
+    assert "expected a positive int, got '0'" in capsys.readouterr().err
 
 
 def test_the_sandbox_guard_target_mutates_the_guard_functions_only():

@@ -236,11 +236,12 @@ def test_stale_survives_a_stamped_code_cell_without_source(tmp_path):
 
 
 def test_one_parser_dispatches_every_command(monkeypatch):
-    from course_utils.tooling import cli, grading_cli, ner_cli
+    from course_utils.tooling import cli, colab_check, grading_cli, mutation, ner_cli
 
     parser = cli.build_parser()
     commands = parser._subparsers._group_actions[0].choices
-    assert set(commands) == {"data", "metrics", "run", "stale", "bench", "sync-headers", "ner", "assign", "grade", "gradebook"}
+    assert set(commands) == {"data", "metrics", "run", "stale", "bench", "sync-headers", "ner", "assign", "grade", "gradebook",
+                             "site", "colab-check", "mutation"}
     for name, sub in commands.items():
         if name == "ner":  # ner train | ner tag: the run function sits on each
             actions = sub._subparsers._group_actions[0].choices
@@ -255,8 +256,13 @@ def test_one_parser_dispatches_every_command(monkeypatch):
     assert main(["ner", "train", "--train", "a.txt", "--dev", "b.txt", "--out", "m", "--epochs", "1"]) == 3
     assert main(["grade", "subs", "--csv", "x.csv"]) == 4
     assert main(["assign", "--out", "student"]) == 5
+    monkeypatch.setattr(colab_check, "run_check", lambda out, *rest: seen.append(("colab-check", out)) or [])
+    monkeypatch.setattr(mutation, "measure", lambda name, sample, show: seen.append(("mutation", name)) or "")
+    assert main(["colab-check", "--out", "o", "--versions", "exercises"]) == 0
+    assert main(["mutation", "crf"]) == 0
     assert [(name, str(value)) for name, value in seen] == [("ner train", "1"), ("grade", "x.csv"),
-                                                            ("assign", "student")]
+                                                            ("assign", "student"), ("colab-check", "o"),
+                                                            ("mutation", "crf")]
 
 
 def test_an_unknown_command_is_a_usage_error_not_a_fall_through(capsys):

@@ -25,6 +25,7 @@ import json
 import os
 import signal
 import sys
+from pathlib import Path
 from types import FrameType
 
 from typing import Callable
@@ -32,7 +33,7 @@ from typing import Callable
 import pandas as pd
 
 from ..lesson import MODES
-from . import datasets, grading_cli, ner_cli, results, runner
+from . import colab_check, datasets, grading_cli, mutation, ner_cli, results, runner
 from .bench import crf_benchmark, lstm_benchmark
 
 USER_MISTAKES = (ValueError, TypeError, OSError, datasets.DataError)
@@ -106,6 +107,13 @@ def _sync_headers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _site(args: argparse.Namespace) -> int:
+    from . import site  # Sphinx and docutils: the site's dependencies, not the course's
+
+    print(f"site: {site.build(out=args.out) / 'index.html'}")
+    return 0
+
+
 def _positive_seconds(text: str) -> float:
     try:
         seconds = float(text)
@@ -144,6 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_sync_headers)
     ner_cli.add_parser(commands)
     grading_cli.add_parsers(commands)
+    p = commands.add_parser("site", help="build the course website (make site)")
+    p.add_argument("--out", type=Path, default=runner.ROOT / "site", help="output folder (default: site/)")
+    p.set_defaults(run=_site)
+    colab_check.add_parser(commands)
+    mutation.add_parser(commands)
     return parser
 
 

@@ -1,6 +1,6 @@
 """The Colab-like check: every lesson runs as a learner opens it in Colab (``make colab-check``).
 
-``python -m course_utils.tooling.colab_check [--out runs/colab-check] [--nb 01,02]``
+``python -m course_utils colab-check [--out runs/colab-check] [--nb 01,02]``
 
 1. Builds a fresh virtual environment from ``colab_runtime.txt`` alone: what a Colab runtime
    ships that the course relies on (torch preinstalled, the scientific stack, Colab's kernel
@@ -285,29 +285,26 @@ def run_check(out_dir: Path, selection: str | None = None, timeout_s: int = 600,
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.tooling.colab_check",
-                                     description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default=str(ROOT / "runs" / "colab-check"),
-                        help="folder for the environment and the executed notebooks (emptied first)")
-    parser.add_argument("--nb", default="", help="lesson numbers, e.g. 01 or 01,03 (default: all)")
-    parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")
-    parser.add_argument("--torch-index", default="", help="the index torch comes from (default: pip's configuration)")
-    parser.add_argument("--notebooks", default=str(NOTEBOOKS),
-                        help="folder of the lessons, with their learner versions in exercises/ (default: notebooks/)")
-    parser.add_argument("--versions", default=",".join(VERSIONS),
-                        help="which versions run: exercises, lessons or both (default: exercises,lessons)")
-    args = parser.parse_args(argv)
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``colab-check`` on `subparsers` (``python -m course_utils colab-check``)."""
+    p = subparsers.add_parser("colab-check", help="run the lessons in a Colab-like environment",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default=str(ROOT / "runs" / "colab-check"),
+                   help="folder for the environment and the executed notebooks (emptied first)")
+    p.add_argument("--nb", default="", help="lesson numbers, e.g. 01 or 01,03 (default: all)")
+    p.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")
+    p.add_argument("--torch-index", default="", help="the index torch comes from (default: pip's configuration)")
+    p.add_argument("--notebooks", default=str(NOTEBOOKS),
+                   help="folder of the lessons, with their learner versions in exercises/ (default: notebooks/)")
+    p.add_argument("--versions", default=",".join(VERSIONS),
+                   help="which versions run: exercises, lessons or both (default: exercises,lessons)")
+    p.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    try:
-        rows = run_check(Path(args.out), args.nb or None, args.timeout, args.torch_index, Path(args.notebooks),
-                         tuple(v.strip() for v in args.versions.split(",") if v.strip()))
-    except ValueError as error:
-        parser.error(str(error))
+    rows = run_check(Path(args.out), args.nb or None, args.timeout, args.torch_index, Path(args.notebooks),
+                     tuple(v.strip() for v in args.versions.split(",") if v.strip()))
     print(f"colab-check: {len(rows)} notebooks ran in the Colab-like environment; "
           f"{time.perf_counter() - start:.0f} s in all")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

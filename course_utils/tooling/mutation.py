@@ -8,7 +8,7 @@ wrapping an error message in "XX...XX" changes no behaviour the tests should pin
 in a temporary copy of the checkout, so an interrupted run never leaves a
 mutated module behind. Prints one line per target: ``NAME: K/N killed (P%)``.
 
-    python -m course_utils.tooling.mutation [NAME ...] [--sample K] [--show]
+    python -m course_utils mutation [NAME ...] [--sample K] [--show]
 
 A target may name functions: then only their lines are mutated (the sandbox
 guard is three functions of ``sandbox_runner.py``; its other lines have other
@@ -147,21 +147,30 @@ def measure(name: str, sample: int = 1, show: bool = False) -> str:
         f"\nsurviving mutants of {module}:\n{survivors}" if survivors else "")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("names", nargs="*", metavar="NAME", help=f"targets (default: all of {', '.join(TARGETS)})")
-    parser.add_argument("--sample", type=int, default=1, help="test one mutant in K (default: 1, all)")
-    parser.add_argument("--show", action="store_true", help="print the diff of every surviving mutant")
-    args = parser.parse_args(argv)
-    if args.sample < 1:
-        parser.error(f"--sample must be a positive int, got {args.sample}")
-    unknown = sorted(set(args.names) - set(TARGETS))
-    if unknown:
-        parser.error(f"unknown target(s) {unknown}; expected some of {list(TARGETS)}")
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}")
+    return int(text)
+
+
+def _target(text: str) -> str:
+    if text not in TARGETS:
+        raise argparse.ArgumentTypeError(f"unknown target {text!r}; expected one of {list(TARGETS)}")
+    return text
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``mutation`` on `subparsers` (``python -m course_utils mutation``)."""
+    p = subparsers.add_parser("mutation", help="mutation testing of crf, lstm and the sandbox guard (mutmut)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("names", nargs="*", type=_target, metavar="NAME",
+                   help=f"targets (default: all of {', '.join(TARGETS)})")
+    p.add_argument("--sample", type=_positive, default=1, help="test one mutant in K (default: 1, all)")
+    p.add_argument("--show", action="store_true", help="print the diff of every surviving mutant")
+    p.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
     for name in args.names or TARGETS:
         print(measure(name, args.sample, args.show), flush=True)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

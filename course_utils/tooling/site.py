@@ -13,16 +13,14 @@ Learners' versions in ``notebooks/exercises/`` are offered for download, never r
 Math is converted to MathML at build time, so the pages load no script from outside the site.
 This module is also the Sphinx extension that does that (see `setup`).
 
-    python -m course_utils.tooling.site [--out site]
+    python -m course_utils site [--out site]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -297,15 +295,3 @@ def setup(app: Any) -> dict[str, Any]:
     app.connect("doctree-read", _colab_badges_as_text)
     app.connect("doctree-resolved", _drop_cdn_stylesheets)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Build the course website.")
-    parser.add_argument("--out", type=Path, default=ROOT / "site", help="output folder (default: site/)")
-    out = build(out=parser.parse_args(argv).out)
-    print(f"site: {out / 'index.html'}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
