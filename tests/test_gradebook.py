@@ -185,3 +185,44 @@ def test_a_mistake_in_the_hand_graded_points_names_its_line(tmp_path, change, me
                    **change}]).to_csv(path, index=False)
     with pytest.raises(ValueError, match=message):
         gradebook.read_hand_graded(path, rows)
+
+
+def test_copied_written_answers_are_flagged_and_shown_to_the_teaching_assistant(tmp_path):
+    """Instructor review: two identical written answers went unflagged."""
+    rows, submissions = _class_with_answers(tmp_path)
+    learner = nbformat.read(tmp_path / "class" / "alice" / "01_cnn.ipynb", 4)
+    cell = next(c for c in learner.cells if c.source.startswith("**Your answer to exercise 3**"))
+    cell.source = cell.source.replace("Without BatchNorm: 0.91", "without batchnorm  0.91")  # case and layout aside
+    (tmp_path / "class" / "carl").mkdir()
+    nbformat.write(learner, tmp_path / "class" / "carl" / "01_cnn.ipynb")
+    rows = pd.concat([rows, rows[rows.student == "alice"].assign(student="carl")], ignore_index=True)
+    submissions = grading.submissions_in([str(tmp_path / "class")])
+    gradebook.write_gradebook(rows, tmp_path / "fb", submissions)
+    flags = pd.read_csv(tmp_path / "fb" / "gradebook.csv", keep_default_na=False).set_index("student")["flags"]
+    assert "copy: 01 written 3 is the same text as carl" in flags["alice"]
+    assert "copy: 01 written 3 is the same text as alice" in flags["carl"] and "written" not in flags["bob"]
+    text = (tmp_path / "fb" / "answers-01.md").read_text()
+    assert "### alice (01_cnn.ipynb): the same text as carl" in text
+    assert (f"`python -m course_utils gradebook grades.csv --submissions {tmp_path / 'class'} --out {tmp_path / 'fb'} "
+            f"--hand-graded {tmp_path / 'fb'}/hand-graded.csv`") in text
+
+
+def test_copy_flags_name_a_few_and_count_the_rest_and_ignore_notebooks_that_do_not_count(tmp_path):
+    """Instructor review: 19 of 24 flags listed ten names or more, and a first attempt that did
+    not count was called a copy."""
+    subs = tmp_path / "submissions"
+    body = ("def output_size(n, k, s, p):\n    padded = n + 2 * p\n    if k > padded:\n"
+            "        return 0\n    fits = padded - k\n    return fits // s + 1")
+    students = ["ann", "ben", "cy", "dee", "eve", "flo"]
+    for student in students:
+        submission(subs, student, body)
+    submission(subs, "gus", body)  # gus's first attempt, the same code, which his second beats
+    nbformat.write(new_notebook(cells=[new_code_cell("def output_size(n, k, s, p):\n    return (n + 2 * p - k) // s + 1")]),
+                   subs / "gus" / "01_cnn_v2.ipynb")
+    rows = pd.DataFrame([row(s, "01_cnn.ipynb", "01.output_size", True) for s in students]
+                        + [row("gus", "01_cnn.ipynb", "01.output_size", False),
+                           row("gus", "01_cnn_v2.ipynb", "01.output_size", True)])
+    gradebook.write_gradebook(rows, tmp_path / "fb", grading.submissions_in([str(subs)]))
+    flags = pd.read_csv(tmp_path / "fb" / "gradebook.csv", keep_default_na=False).set_index("student")["flags"]
+    assert flags["ann"] == "copy: 01.output_size is the same code as ben, cy, dee and 2 other student(s)"
+    assert "copy" not in flags["gus"] and "gus" not in flags["ann"]

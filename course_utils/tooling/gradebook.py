@@ -123,7 +123,8 @@ def _flags(student: str, rows: pd.DataFrame, best: pd.DataFrame, copies: pd.Data
                   for notebook, group in flagged.groupby("notebook")]
     if copies is not None and len(copies):
         mine = copies[copies["student"] == student]
-        flags += [f"copy: {r.exercise} is the same code as {r.same_as}" for r in mine.itertuples()]
+        flags += [f"copy: {r.exercise} is the same {'text' if ' written ' in r.exercise else 'code'} as {r.same_as}"
+                  for r in mine.itertuples()]
     if hand is not None:
         waiting = hand[(hand["student"] == student) & hand["points"].isna()]
         flags += [f"not graded by hand yet: lesson {r.lesson} exercise {r.exercise}" for r in waiting.itertuples()]
@@ -195,12 +196,16 @@ def _text_outside_answer_cells(cells: list, lesson: str) -> dict[int, list[str]]
     return added
 
 
-def answers_markdown(lesson: str, found: pd.DataFrame) -> str:
+def answers_markdown(lesson: str, found: pd.DataFrame, options: str = "--out feedback") -> str:
     """For a teaching assistant: each question of `lesson` graded by hand, its criteria and model answer
-    (formats.model_answer), then every student's answer (quoted, as the student wrote it) or "(no answer)"."""
+    (formats.model_answer), then every student's answer (quoted, as the student wrote it) or "(no answer)",
+    with the students who handed in the same text named. `options`: those of the gradebook command
+    that wrote the file, repeated in the command the file gives."""
+    folder = options.split("--out ", 1)[1] if "--out " in options else "feedback"
     lines = [f"# Lesson {lesson}: the answers to grade by hand", "",
-             f"{formats.WRITTEN_POINTS} points each. Enter the points in hand-graded.csv, then run "
-             "`python -m course_utils gradebook grades.csv --hand-graded hand-graded.csv`.", ""]
+             f"{formats.WRITTEN_POINTS} points each. Enter the points in {folder}/hand-graded.csv, then run "
+             f"`python -m course_utils gradebook grades.csv {options} --hand-graded {folder}/hand-graded.csv`.", ""]
+    same = written_copies(found).set_index(["student", "exercise"])["same_as"].to_dict()
     from .results import read_metrics
     from .runner import lesson_notebooks
 
@@ -214,7 +219,9 @@ def answers_markdown(lesson: str, found: pd.DataFrame) -> str:
         mine = found[(found["lesson"] == lesson) & (found["exercise"] == question.number)]
         for r in mine.sort_values("student").itertuples():
             quoted = "\n".join(f"> {line}".rstrip() for line in r.answer.splitlines()) if r.answer else "*(no answer)*"
-            lines += [f"### {r.student} ({r.notebook})", "", quoted, ""]
+            copied = same.get((r.student, f"{lesson} written {question.number}"))
+            lines += [f"### {r.student} ({r.notebook})" + (f": the same text as {copied}" if copied else ""),
+                      "", quoted, ""]
     return "\n".join(lines)
 
 
@@ -345,14 +352,45 @@ def published_answers(lessons: set[str]) -> pd.DataFrame:
     return answers([(path, path.parent) for path in notebooks], rows, student=PUBLISHED)
 
 
+NAMED_COPIES = 3  # a flag names at most this many other students, then counts the rest
+
+
+def _same_as(student: str, others: list[str]) -> str:
+    """Whom `student` shares an answer with: the published solution first, then up to NAMED_COPIES
+    students and a count of the rest (a flag an instructor can read, not a list of the class)."""
+    others = [o for o in others if o != student]
+    named = [PUBLISHED] if PUBLISHED in others else []
+    students = [o for o in others if o != PUBLISHED]
+    named += students[:NAMED_COPIES]
+    rest = len(students) - len(students[:NAMED_COPIES])
+    return ", ".join(named) + (f" and {rest} other student(s)" if rest else "")
+
+
 def copies(found: pd.DataFrame) -> pd.DataFrame:
     """(student, exercise, same_as): each answer that another student, or PUBLISHED, has too,
-    comments aside."""
+    comments aside. `found` holds the answers of the notebooks that count (see `write_gradebook`)."""
     rows = []
     for (exercise, _), group in found[found["fingerprint"] != ""].groupby(["exercise", "fingerprint"]):
         students = sorted(set(group["student"]))
-        rows += [{"student": s, "exercise": exercise, "same_as": ", ".join(o for o in students if o != s)}
+        rows += [{"student": s, "exercise": exercise, "same_as": _same_as(s, students)}
                  for s in students if len(students) > 1 and s != PUBLISHED]
+    return pd.DataFrame(rows, columns=["student", "exercise", "same_as"])
+
+
+def _normalised(text: str) -> str:
+    """An answer's words, lower-cased, without punctuation or layout: what two copies share."""
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def written_copies(texts: pd.DataFrame) -> pd.DataFrame:
+    """(student, exercise, same_as): each answer graded by hand (`written_answers`) that another
+    student wrote too, case, punctuation and layout aside; exercise reads "NN written N"."""
+    texts = texts.assign(words=texts["answer"].map(_normalised))
+    rows = []
+    for (lesson, number, words), group in texts[texts["words"] != ""].groupby(["lesson", "exercise", "words"]):
+        students = sorted(set(group["student"]))
+        rows += [{"student": s, "exercise": f"{lesson} written {number}", "same_as": _same_as(s, students)}
+                 for s in students if len(students) > 1]
     return pd.DataFrame(rows, columns=["student", "exercise", "same_as"])
 
 
@@ -395,23 +433,30 @@ def write_gradebook(rows: pd.DataFrame, out_dir: Path, submissions: Sequence[tup
     ``hand-graded.csv`` if `out_dir` has none yet). `hand` (`read_hand_graded`) adds their points.
     Returns the paths written.
     """
-    out_dir, found = Path(out_dir), None
+    out_dir, found, shared, texts = Path(out_dir), None, None, None
     if submissions:
         lessons = set(rows.loc[rows["exercise"] != "", "exercise"].str[:2])
-        found = pd.concat([answers(submissions, rows), published_answers(lessons)], ignore_index=True)
-    table = gradebook(rows, copies(found) if found is not None else None, hand)
+        found = answers(submissions, rows)
+        counting = {(r.student, r.notebook) for r in best_notebooks(rows).itertuples()}
+        counted = found[[key in counting for key in zip(found["student"], found["notebook"])]]
+        texts = written_answers(submissions, rows)
+        shared = pd.concat([copies(pd.concat([counted, published_answers(lessons)], ignore_index=True)),
+                            written_copies(texts)], ignore_index=True)
+    table = gradebook(rows, shared, hand)
     written = [write_text(out_dir / "gradebook.csv", grading.spreadsheet_safe(table).to_csv(index=False))]
     for student in table["student"]:
         written.append(write_text(out_dir / f"{_file_name(student)}.md", feedback(rows, student, found)))
-    if submissions:
-        written += _write_answers(written_answers(submissions, rows), out_dir)
+    if texts is not None:
+        written += _write_answers(texts, out_dir, f"--submissions {submissions[0][1]} --out {out_dir}"
+                                  if len({root for _, root in submissions}) == 1 else f"--out {out_dir}")
     return written
 
 
-def _write_answers(texts: pd.DataFrame, out_dir: Path) -> list[Path]:
+def _write_answers(texts: pd.DataFrame, out_dir: Path, options: str) -> list[Path]:
     """``answers-NN.md`` for each lesson in `texts` (`written_answers`), and ``hand-graded.csv``
-    with empty points if `out_dir` has none: a teaching assistant's points are never overwritten."""
-    written = [write_text(out_dir / f"answers-{lesson}.md", answers_markdown(lesson, texts))
+    with empty points if `out_dir` has none: a teaching assistant's points are never overwritten.
+    `options`: the gradebook command's options that the files repeat."""
+    written = [write_text(out_dir / f"answers-{lesson}.md", answers_markdown(lesson, texts, options))
                for lesson in sorted(set(texts["lesson"]))]
     if len(texts) and not (out_dir / "hand-graded.csv").exists():
         template = texts.assign(points="", comment="")[HAND_COLUMNS]
