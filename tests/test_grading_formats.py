@@ -9,6 +9,7 @@ The round trips are marked slow: about 6 minutes for each tool's six lessons on 
 """
 
 import json
+import linecache
 import os
 import re
 import subprocess
@@ -66,6 +67,27 @@ def test_graded_check_passes_a_right_function_and_fails_a_wrong_one_with_the_hin
     formats.graded_check("01.output_size", {"output_size": output_size})
     with pytest.raises(AssertionError, match=r"both\* sides.*drawn with seed \d+"):
         formats.graded_check("01.output_size", {"output_size": lambda n, k, s, p: (n + p - k) // s + 1})
+
+
+def _defined_in_a_cell(source: str, filename: str) -> dict:
+    """The globals after running `source` as IPython runs a cell: its lines kept in linecache."""
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace: dict = {}
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace
+
+
+def test_graded_check_flags_a_library_call_that_does_the_work_for_review(capsys):
+    """Instructor review: nbgrader and otter gave full marks to F.conv2d in conv2d_loops, with no flag."""
+    source = "import torch.nn.functional as F\ndef conv2d_loops(x, weight, bias):\n    return F.conv2d(x, weight, bias)\n"
+    formats.graded_check("01.conv2d_loops", _defined_in_a_cell(source, "cell-7.py"))
+    assert capsys.readouterr().out.startswith(
+        "FOR REVIEW (01.conv2d_loops): passed, but line 2 of conv2d_loops: conv2d; asked for explicit loops;")
+    exec_only: dict = {}
+    exec(source, exec_only)  # no source kept: nothing to review, and no error
+    formats.graded_check("01.conv2d_loops", exec_only)
+    formats.graded_check("01.output_size", {"output_size": output_size})
+    assert capsys.readouterr().out == ""
 
 
 def test_graded_check_names_a_missing_function_and_stops_an_endless_loop():

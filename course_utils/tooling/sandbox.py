@@ -286,6 +286,13 @@ def form_review(code: list[tuple[int, str]], form: str) -> str:
     return ""
 
 
+def review(exercise: str, code: list[tuple[int, str]], stub: bool = False) -> str:
+    """Why a person should look at an answer to `exercise`: a library call that does its work
+    (`library_calls`), or not the form it asks for (`form_review`, not for a `stub`); "" if neither."""
+    ex = EXERCISES[exercise]
+    return "; ".join(filter(None, (library_calls(code, ex.does_the_work), form_review(code, "" if stub else ex.form))))
+
+
 @dataclass
 class Outcome:
     """One exercise graded: passed, the message, what the code did that it may not ("" if nothing),
@@ -517,9 +524,7 @@ def grade_cells(cells: list[Cell], lesson_ids: list[str], seed: int, timeout_s: 
             outcomes[exercise] = Outcome(False, found.problem)
             continue
         outcome = run_exercise(exercise, found.code, seed, timeout_s, found.from_course, found.setup)
-        form = EXERCISES[exercise].form if outcome.message != engine.NOT_IMPLEMENTED else ""  # a stub has no form
-        outcome.review = "; ".join(filter(None, (library_calls(found.code, EXERCISES[exercise].does_the_work),
-                                                 form_review(found.code, form))))
+        outcome.review = review(exercise, found.code, stub=outcome.message == engine.NOT_IMPLEMENTED)
         outcomes[exercise] = outcome
     caught = [f"{e}: {o.tampering}" for e, o in outcomes.items() if o.tampering]
     if caught:
