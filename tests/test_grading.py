@@ -404,6 +404,12 @@ def test_a_huge_int_answer_is_a_wrong_answer_not_an_unreadable_sandbox(tmp_path,
     assert message.startswith(f"test case 1 of 12 (n=28, k=3, s=1, p=0): expected the int 26, got int (an int of {bits} bits)")
 
 
+def test_a_memory_grab_is_reported_as_such_not_as_an_endless_loop(tmp_path):
+    """Probe G33n: bytearray(8 GiB) ran into --timeout and was called an endless loop."""
+    message = run_alone(tmp_path, "    return len(bytearray(8 * 1024**3))")
+    assert "your function raised MemoryError: more memory than the sandbox allows (4 GiB per process)" in message
+
+
 def test_an_answer_the_grader_cannot_read_back_fails_with_its_type(tmp_path):
     message = run_alone(tmp_path, "    import fractions\n    return fractions.Fraction(1, 3)")
     assert "expected the int 26, got Fraction Fraction(1, 3)" in message

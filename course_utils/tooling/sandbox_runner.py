@@ -31,10 +31,12 @@ import json
 import linecache
 import numbers
 import os
+import resource
 import sys
 import traceback
 
 TAMPER_EXIT = 87
+MEMORY_BYTES = 4 * 2**30  # each sandbox process's data (heap and anonymous maps), torch included
 READY = b"ready\n"
 PROVIDED = ("get_device",)  # what code that imports these from course_utils gets: see _provided
 _PROCESS_EVENTS = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
@@ -131,7 +133,10 @@ def _raised(error):
         frame = frames[-1]
         where = f" ({frame.filename}, line {frame.lineno}" + (f": `{frame.line}`)" if frame.line else ")")
     kind = "NotImplementedError" if isinstance(error, NotImplementedError) else type(error).__name__
-    return ("raised", kind, (str(error).strip().splitlines() or [""])[0][:200], where)
+    text = (str(error).strip().splitlines() or [""])[0][:200]
+    if isinstance(error, MemoryError) and not text:
+        text = f"more memory than the sandbox allows ({MEMORY_BYTES // 2**30} GiB per process)"
+    return ("raised", kind, text, where)
 
 
 def _provided():
@@ -249,6 +254,7 @@ def main():
     import torch.distributed  # noqa: F401 (the same, for lesson 06)
 
     torch.set_num_threads(1)
+    resource.setrlimit(resource.RLIMIT_DATA, (MEMORY_BYTES, MEMORY_BYTES))  # a grab raises MemoryError
     folder = os.path.realpath(os.getcwd())
     with open("job.json", encoding="utf-8") as file:
         job = json.load(file)
