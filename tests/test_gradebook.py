@@ -226,3 +226,20 @@ def test_copy_flags_name_a_few_and_count_the_rest_and_ignore_notebooks_that_do_n
     flags = pd.read_csv(tmp_path / "fb" / "gradebook.csv", keep_default_na=False).set_index("student")["flags"]
     assert flags["ann"] == "copy: 01.output_size is the same code as ben, cy, dee and 2 other student(s)"
     assert "copy" not in flags["gus"] and "gus" not in flags["ann"]
+
+
+def test_text_written_below_an_answer_cell_belongs_to_that_exercise(tmp_path):
+    """Instructor re-review: lena wrote below the answer cells of exercises 3 and 4, which lesson 01
+    asks in one cell with exercise 5; both texts were filed under exercise 5."""
+    [lesson] = runner.lesson_notebooks("01")
+    nb = nbformat.read(lesson.parent / "exercises" / lesson.name, 4)
+    for number in (4, 3):  # inserted from the bottom up
+        at = next(i for i, c in enumerate(nb.cells) if c.source.startswith(f"**Your answer to exercise {number}**"))
+        nb.cells.insert(at + 1, nbformat.v4.new_markdown_cell(f"My own words on exercise {number}."))
+    (tmp_path / "class" / "lena").mkdir(parents=True)
+    nbformat.write(nb, tmp_path / "class" / "lena" / "01_cnn.ipynb")
+    rows = pd.DataFrame([row("lena", "01_cnn.ipynb", e, True) for e in ("01.conv2d_loops", "01.output_size")])
+    texts = gradebook.written_answers(grading.submissions_in([str(tmp_path / "class")]), rows).set_index("exercise")
+    assert texts.loc[3, "answer"].endswith("My own words on exercise 3.")
+    assert texts.loc[4, "answer"].endswith("My own words on exercise 4.")
+    assert texts.loc[5, "answer"] == ""

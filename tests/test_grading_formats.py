@@ -81,13 +81,14 @@ def test_graded_check_flags_a_library_call_that_does_the_work_for_review(capsys)
     """Instructor review: nbgrader and otter gave full marks to F.conv2d in conv2d_loops, with no flag."""
     source = "import torch.nn.functional as F\ndef conv2d_loops(x, weight, bias):\n    return F.conv2d(x, weight, bias)\n"
     formats.graded_check("01.conv2d_loops", _defined_in_a_cell(source, "cell-7.py"))
-    assert capsys.readouterr().out.startswith(
+    printed = capsys.readouterr()
+    assert printed.out == "" and printed.err.startswith(
         "FOR REVIEW (01.conv2d_loops): passed, but line 2 of conv2d_loops: conv2d; asked for explicit loops;")
     exec_only: dict = {}
     exec(source, exec_only)  # no source kept: nothing to review, and no error
     formats.graded_check("01.conv2d_loops", exec_only)
     formats.graded_check("01.output_size", {"output_size": output_size})
-    assert capsys.readouterr().out == ""
+    assert capsys.readouterr() == ("", "")
 
 
 def test_graded_check_names_a_missing_function_and_stops_an_endless_loop():
@@ -320,8 +321,15 @@ def test_otter_gives_full_marks_and_zero(number, learner, tmp_path):
     tool("otter", "assign", f"otter/{lesson.name}", "dist", cwd=tmp_path)
     [autograder] = (tmp_path / "dist" / "autograder").glob("*.zip")
     points = len(lesson_exercises(number))
-    for name, version, score in [("solution", tmp_path / "dist" / "autograder", 1.0),
-                                 ("colab", learner, 0.0)]:
+    versions = [("solution", tmp_path / "dist" / "autograder", 1.0), ("colab", learner, 0.0)]
+    if number == "01":  # a passing answer flagged FOR REVIEW passes in otter too (instructor review)
+        flagged = nbformat.read(tmp_path / "dist" / "autograder" / lesson.name, as_version=4)
+        cell = next(c for c in flagged.cells if c.cell_type == "code" and "def conv2d_loops" in c.source)
+        cell.source += "\n\n\ndef conv2d_loops(x, weight, bias):\n    return torch.nn.functional.conv2d(x, weight, bias)\n"
+        (tmp_path / "flagged-version").mkdir()
+        nbformat.write(flagged, tmp_path / "flagged-version" / lesson.name)
+        versions.append(("flagged", tmp_path / "flagged-version", 1.0))
+    for name, version, score in versions:
         (tmp_path / name).mkdir()
         tool("otter", "run", "-a", str(autograder), "-o", name, str(version / lesson.name), cwd=tmp_path)
         results = json.loads((tmp_path / name / "results.json").read_text())

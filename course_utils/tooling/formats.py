@@ -36,6 +36,7 @@ import re
 import secrets
 import signal
 import subprocess
+import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,9 +127,10 @@ def graded_check(exercise: str, namespace: dict[str, Any], timeout_s: float = TI
         signal.signal(signal.SIGALRM, previous)
     assert result.passed, f"{result.message} (test cases drawn with seed {seed})"
     why = _review(exercise, namespace[function])
-    if why:  # nbgrader and otter have no review column: say it where the instructor reads the test's output
+    if why:  # nbgrader and otter have no review column: say it in the test's output, on stderr, which
+        # nbgrader shows and otter does not compare (its test fails on any stdout)
         print(f"FOR REVIEW ({exercise}): passed, but {why}; the exercise asks for the learner's own code, "
-              "so an instructor decides the points")
+              "so an instructor decides the points", file=sys.stderr)
 
 
 def _review(exercise: str, function: Any) -> str:

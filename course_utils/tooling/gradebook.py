@@ -183,14 +183,18 @@ def _handed_out(lesson: str) -> frozenset[str]:
 
 
 def _text_outside_answer_cells(cells: list, lesson: str) -> dict[int, list[str]]:
-    """exercise number -> the markdown cells a student added below that exercise's question (the last
-    one asked above them), outside its answer cell: an answer a TA must not miss."""
+    """exercise number -> the markdown cells a student added below that exercise's answer cell, or
+    below its question where no answer cell came after it (one cell may ask several questions):
+    an answer a TA must not miss."""
     added, current = {}, None
     for cell in cells:
         asked = [int(n) for n, _ in formats.EXERCISE_HEADING.findall(cell.source)] if cell.cell_type == "markdown" else []
+        answered = formats.written_answer(cell) if cell.cell_type == "markdown" else None
         if asked:
             current = asked[-1]
-        elif (cell.cell_type == "markdown" and current is not None and formats.written_answer(cell) is None
+        elif answered is not None:
+            current = answered
+        elif (cell.cell_type == "markdown" and current is not None
               and cell.source.strip() and cell.source not in _handed_out(lesson)):
             added.setdefault(current, []).append(cell.source.strip())
     return added
