@@ -161,6 +161,7 @@ def test_a_teaching_assistants_points_join_the_gradebook_and_are_never_overwritt
     hand_csv = tmp_path / "fb" / "hand-graded.csv"
     marked = pd.read_csv(hand_csv, dtype=str, keep_default_na=False)
     marked.loc[0, "points"], marked.loc[3, "points"], marked.loc[4, "points"] = "2", "0", "1.5"
+    marked.loc[0, "comment"] = "measured, and the reason is right"
     marked.to_csv(hand_csv, index=False)
     written = gradebook.write_gradebook(rows, tmp_path / "fb", submissions,
                                         gradebook.read_hand_graded(hand_csv, rows))
@@ -170,6 +171,10 @@ def test_a_teaching_assistants_points_join_the_gradebook_and_are_never_overwritt
     assert table.loc["bob", ["01 by hand (of 6)", "total"]].tolist() == [1.5, 3.5]
     assert "not graded by hand yet: lesson 01 exercise 4" in table.loc["alice", "flags"]
     assert "exercise 3" not in table.loc["alice", "flags"]
+    alice = (tmp_path / "fb" / "alice.md").read_text()  # instructor re-review: the TA's work reaches the student
+    assert "- **lesson 01, exercise 3**: 2 points: measured, and the reason is right" in alice
+    assert "- **lesson 01, exercise 4**: not graded yet" in alice
+    assert "- **lesson 01, exercise 4**: 1.5 points" in (tmp_path / "fb" / "bob.md").read_text()
 
 
 @pytest.mark.parametrize("change, message", [

@@ -403,9 +403,11 @@ def written_copies(texts: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------
 
 
-def feedback(rows: pd.DataFrame, student: str, found: pd.DataFrame | None = None) -> str:
+def feedback(rows: pd.DataFrame, student: str, found: pd.DataFrame | None = None,
+             hand: pd.DataFrame | None = None) -> str:
     """The feedback file of one student, in markdown: per notebook, each exercise passed or its
-    failing case and hint, with the cell of the learner's ``def`` when `found` (see `answers`) has it."""
+    failing case and hint, with the cell of the learner's ``def`` when `found` (see `answers`) has it;
+    then, with `hand` (`read_hand_graded`), the points and comment of each answer graded by hand."""
     own = rows[rows["student"] == student]
     mine = found[found["student"] == student] if found is not None else []
     cells = {(r.notebook, r.exercise): r.cell for r in mine.itertuples()} if len(mine) else {}
@@ -418,6 +420,14 @@ def feedback(rows: pd.DataFrame, student: str, found: pd.DataFrame | None = None
             where = f" (your def is in cell {cell})" if cell else ""
             verdict = "passed" if r.passed else "FAILED"
             lines.append(f"- **{r.exercise or 'the notebook'}**: {verdict}{where}. {r.message}")
+        lines.append("")
+    marked = hand[hand["student"] == student] if hand is not None else []
+    if len(marked):
+        lines += [f"## Graded by hand (of {formats.WRITTEN_POINTS} points each)", ""]
+        for r in marked.sort_values(["lesson", "exercise"]).itertuples():
+            points = "not graded yet" if pd.isna(r.points) else f"{r.points:g} points"
+            comment = f": {r.comment}" if isinstance(r.comment, str) and r.comment.strip() else ""
+            lines.append(f"- **lesson {r.lesson}, exercise {r.exercise}**: {points}{comment}")
         lines.append("")
     return "\n".join(lines)
 
@@ -449,7 +459,7 @@ def write_gradebook(rows: pd.DataFrame, out_dir: Path, submissions: Sequence[tup
     table = gradebook(rows, shared, hand)
     written = [write_text(out_dir / "gradebook.csv", grading.spreadsheet_safe(table).to_csv(index=False))]
     for student in table["student"]:
-        written.append(write_text(out_dir / f"{_file_name(student)}.md", feedback(rows, student, found)))
+        written.append(write_text(out_dir / f"{_file_name(student)}.md", feedback(rows, student, found, hand)))
     if texts is not None:
         written += _write_answers(texts, out_dir, f"--submissions {submissions[0][1]} --out {out_dir}"
                                   if len({root for _, root in submissions}) == 1 else f"--out {out_dir}")
