@@ -235,7 +235,7 @@ def test_stale_survives_a_stamped_code_cell_without_source(tmp_path):
     assert results.why_stale(path) == ["a cell was edited after the run"]
 
 
-def test_one_parser_dispatches_every_command(monkeypatch):
+def test_one_parser_dispatches_every_command(monkeypatch, tmp_path):
     from course_utils.tooling import cli, colab_check, grading_cli, mutation, ner_cli
 
     parser = cli.build_parser()
@@ -256,12 +256,14 @@ def test_one_parser_dispatches_every_command(monkeypatch):
     assert main(["ner", "train", "--train", "a.txt", "--dev", "b.txt", "--out", "m", "--epochs", "1"]) == 3
     assert main(["grade", "subs", "--csv", "x.csv"]) == 4
     assert main(["assign", "--out", "student"]) == 5
-    monkeypatch.setattr(colab_check, "run_check", lambda out, *rest: seen.append(("colab-check", out)) or [])
+    # colab-check runs run_check itself as far as building the environment (a handler once shadowed its helper)
+    monkeypatch.setattr(colab_check, "build_environment", lambda env_dir, **kw: seen.append(("colab-check", env_dir.name))
+                        or (_ for _ in ()).throw(OSError("stop here")))
     monkeypatch.setattr(mutation, "measure", lambda name, sample, show: seen.append(("mutation", name)) or "")
-    assert main(["colab-check", "--out", "o", "--versions", "exercises"]) == 0
+    assert main(["colab-check", "--out", str(tmp_path / "o"), "--versions", "exercises"]) == 1
     assert main(["mutation", "crf"]) == 0
     assert [(name, str(value)) for name, value in seen] == [("ner train", "1"), ("grade", "x.csv"),
-                                                            ("assign", "student"), ("colab-check", "o"),
+                                                            ("assign", "student"), ("colab-check", "venv"),
                                                             ("mutation", "crf")]
 
 

@@ -298,10 +298,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="folder of the lessons, with their learner versions in exercises/ (default: notebooks/)")
     p.add_argument("--versions", default=",".join(VERSIONS),
                    help="which versions run: exercises, lessons or both (default: exercises,lessons)")
-    p.set_defaults(run=_run)
+    p.set_defaults(run=_command)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _command(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     rows = run_check(Path(args.out), args.nb or None, args.timeout, args.torch_index, Path(args.notebooks),
                      tuple(v.strip() for v in args.versions.split(",") if v.strip()))

@@ -167,10 +167,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help=f"targets (default: all of {', '.join(TARGETS)})")
     p.add_argument("--sample", type=_positive, default=1, help="test one mutant in K (default: 1, all)")
     p.add_argument("--show", action="store_true", help="print the diff of every surviving mutant")
-    p.set_defaults(run=_run)
+    p.set_defaults(run=_command)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _command(args: argparse.Namespace) -> int:
     for name in args.names or TARGETS:
         print(measure(name, args.sample, args.show), flush=True)
     return 0
