@@ -200,15 +200,17 @@ def _text_outside_answer_cells(cells: list, lesson: str) -> dict[int, list[str]]
     return added
 
 
-def answers_markdown(lesson: str, found: pd.DataFrame, options: str = "--out feedback") -> str:
+def answers_markdown(lesson: str, found: pd.DataFrame, out_dir: Path = Path("feedback"),
+                     submissions: Path | None = None) -> str:
     """For a teaching assistant: each question of `lesson` graded by hand, its criteria and model answer
     (formats.model_answer), then every student's answer (quoted, as the student wrote it) or "(no answer)",
-    with the students who handed in the same text named. `options`: those of the gradebook command
-    that wrote the file, repeated in the command the file gives."""
-    folder = options.split("--out ", 1)[1] if "--out " in options else "feedback"
+    with the students who handed in the same text named. `out_dir` and `submissions` (the folder of
+    the submissions, if one) are those of the gradebook command that wrote the file, which it repeats."""
+    given = f"--submissions {submissions} " if submissions else ""
     lines = [f"# Lesson {lesson}: the answers to grade by hand", "",
-             f"{formats.WRITTEN_POINTS} points each. Enter the points in {folder}/hand-graded.csv, then run "
-             f"`python -m course_utils gradebook grades.csv {options} --hand-graded {folder}/hand-graded.csv`.", ""]
+             f"{formats.WRITTEN_POINTS} points each. Enter the points in {out_dir}/hand-graded.csv, then run "
+             f"`python -m course_utils gradebook grades.csv {given}--out {out_dir} "
+             f"--hand-graded {out_dir}/hand-graded.csv`.", ""]
     same = written_copies(found).set_index(["student", "exercise"])["same_as"].to_dict()
     from .results import read_metrics
     from .runner import lesson_notebooks
@@ -461,16 +463,16 @@ def write_gradebook(rows: pd.DataFrame, out_dir: Path, submissions: Sequence[tup
     for student in table["student"]:
         written.append(write_text(out_dir / f"{_file_name(student)}.md", feedback(rows, student, found, hand)))
     if texts is not None:
-        written += _write_answers(texts, out_dir, f"--submissions {submissions[0][1]} --out {out_dir}"
-                                  if len({root for _, root in submissions}) == 1 else f"--out {out_dir}")
+        roots = {root for _, root in submissions}
+        written += _write_answers(texts, out_dir, roots.pop() if len(roots) == 1 else None)
     return written
 
 
-def _write_answers(texts: pd.DataFrame, out_dir: Path, options: str) -> list[Path]:
+def _write_answers(texts: pd.DataFrame, out_dir: Path, submissions: Path | None) -> list[Path]:
     """``answers-NN.md`` for each lesson in `texts` (`written_answers`), and ``hand-graded.csv``
     with empty points if `out_dir` has none: a teaching assistant's points are never overwritten.
-    `options`: the gradebook command's options that the files repeat."""
-    written = [write_text(out_dir / f"answers-{lesson}.md", answers_markdown(lesson, texts, options))
+    `submissions`: the folder of the submissions, which the files' command repeats."""
+    written = [write_text(out_dir / f"answers-{lesson}.md", answers_markdown(lesson, texts, out_dir, submissions))
                for lesson in sorted(set(texts["lesson"]))]
     if len(texts) and not (out_dir / "hand-graded.csv").exists():
         template = texts.assign(points="", comment="")[HAND_COLUMNS]
