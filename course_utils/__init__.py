@@ -13,8 +13,10 @@ course, rather than teaches it, lives in the sub-package `tooling`):
 - `checks`   (lesson 02) the one shared argument check (a positive int).
 - `vocab`    (lesson 02) the one vocabulary class.
 - `lstm`     (lesson 02) an LSTM built from scratch.
+- `benchmarks` (lesson 02) our LSTM timed against nn.LSTM, our CRF against pytorch-crf.
 - `text`     (lesson 02) character-level language modelling.
 - `sequence` (lesson 03) sequence tasks, models and measurements for CNN vs LSTM.
+- `verdicts` (lesson 03) the rules that turn measurements into sentences (lessons 03 and 04).
 - `video`    (lesson 04) moving-garment clips and CNN-LSTM models.
 - `ner_data` (lesson 05) column-format corpora and the tag schemes' rules.
 - `crf`      (lesson 05) a linear-chain CRF.

@@ -79,7 +79,8 @@ def _check_emissions(emissions: Tensor, num_tags: int) -> Tensor:
         bad = (~torch.isfinite(emissions)).any(dim=2).nonzero()[0].tolist()
         raise ValueError(
             f"emissions must be finite, got NaN or inf (first at sentence {bad[0]}, token {bad[1]}); "
-            "check the network that computes them (a too-large learning rate?)"
+            "check the network that computes them (training that diverged, e.g. a too-large learning rate, or "
+            "weights that were damaged)"
         )
     # Sums of many half-precision scores overflow (float16 ends at 65504): compute in float32.
     return emissions.float() if emissions.dtype in (torch.float16, torch.bfloat16) else emissions
@@ -130,9 +131,10 @@ def _require_representable(values: Tensor, what: str) -> None:
         bad = (~(step < 1)).nonzero().flatten().tolist()
         first = values[bad[0]].item()
         state = "not finite" if not np.isfinite(first) else f"{first:.3g}, too large to resolve a difference of 1"
+        which = f"{bad[0]}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else "")
         raise ValueError(
-            f"the {what} of sentence(s) {bad} is {state}: the scores overflow "
-            f"{values.dtype}; expected emissions and CRF parameters of moderate size"
+            f"the {what} of sentence {which} is {state}: the scores overflow {values.dtype}; expected "
+            "emissions and CRF parameters of moderate size (in training: lower the learning rate)"
         )
 
 
@@ -426,7 +428,8 @@ class CRF(nn.Module):
         # 1. Forward: scores[t][j, b] is the best score of a prefix of sentence b
         #    that ends in tag j at step t. Every sentence runs to length L; steps
         #    past its end are ignored below. The layout (T, B) makes the max over
-        #    the previous tag a max over the first dimension, PyTorch's fastest kind.
+        #    the previous tag a reduction over the first dimension of a contiguous
+        #    tensor (chosen for speed; the course does not time the alternative).
         steps = emissions.permute(1, 2, 0).contiguous()                   # (L, T, B)
         score = start.unsqueeze(1) + steps[0]                             # (T, B)
         scores = [score]
@@ -445,7 +448,8 @@ class CRF(nn.Module):
         #    back-pointer for every step and tag, recompute it for the one tag on
         #    the path: the previous tag i with the best scores[t - 1][b, i] +
         #    transitions[i, tag]. The arrays are tiny (B, T), so this loop runs in
-        #    NumPy, whose cost per call is a fraction of PyTorch's. Past a sentence's
+        #    NumPy, which costs less per call than PyTorch on arrays this small (not
+        #    timed here). Past a sentence's
         #    end the tag stays put until the walk reaches its last token.
         scores = scores.cpu().numpy()                                     # (L, B, T)
         into = transitions.T.cpu().numpy()                                # into[j] = transitions[:, j]

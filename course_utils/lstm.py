@@ -11,7 +11,7 @@ The module has two parts:
   depends on each earlier input, for the lesson's "why a plain RNN struggles"
   section.
 
-``course_utils.tooling.bench.lstm_benchmark`` times our ``LSTM`` against ``torch.nn.LSTM``.
+``course_utils.benchmarks.lstm_benchmark`` times our ``LSTM`` against ``torch.nn.LSTM``.
 
 Shapes use B = batch size, T = time steps, I = input size, H = hidden size,
 L = number of layers.

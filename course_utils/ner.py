@@ -29,23 +29,14 @@ need to *use* a tagger.
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import glob
-import hashlib
 import io
 import json
 import math
 import re
-import shutil
-import signal
-import tempfile
-import threading
 import warnings
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -60,25 +51,12 @@ from .ner_data import (
     Corpus, Sentence, Vocab, build_char_vocab, build_tag_vocab, build_vocab, convert_tags,
     scheme_constraints, tag_violations,
 )
-from .tooling.files import atomic_folder
-
-# The files of a saved tagger (see Tagger.save), and the manifest that records their sha256.
-MANIFEST = "manifest.json"
-SAVED_FILES = ("config.json", "vocabularies.json", "weights.pt", MANIFEST)
-# The most bytes a saved tagger's JSON files may hold (far more than any real vocabulary needs),
-# and the room weights.pt may take beyond its tensors' bytes (zip and pickle bookkeeping).
-MAX_JSON_BYTES = 256 * 2**20
-WEIGHTS_OVERHEAD_BYTES = 2 * 2**20
-# What every file torch.save writes starts with: it is a zip archive.
-ZIP_MAGIC = b"PK\x03\x04"
-# The signals a save holds back until it has finished (see Tagger.save).
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+from .tooling.tagger_files import (WEIGHTS_OVERHEAD_BYTES, ZIP_MAGIC, check_save_target, leftovers, read_json,
+                                   read_manifest, read_verified, state_bytes, write_tagger_files)
 
 # Casing classes; index 0 is padding.
 CASINGS = ("<pad>", "lower", "upper", "title", "digits", "mostly_digits", "has_digit", "other")
 _DIGIT = re.compile(r"\d")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_T = TypeVar("_T")
 
 
 def normalise_word(token: str, lowercase: bool = True) -> str:
@@ -541,152 +519,6 @@ def _token_lists(sentences: Sequence[str] | Sequence[Sequence[str]]) -> list[lis
     return token_lists
 
 
-def _check_writable(directory: Path) -> None:
-    """Raise a ValueError unless a folder can be made beside ``directory`` (where Tagger.save
-    stages its files), by making and removing one in the nearest folder that exists."""
-    parent = next((p for p in directory.absolute().parents if p.exists()), Path("/"))
-    try:
-        tempfile.TemporaryDirectory(dir=parent, prefix=f".{directory.name}.", suffix=".check").cleanup()
-    except OSError as error:
-        raise ValueError(f"cannot save a tagger to {directory}: cannot write in {parent} "
-                         f"({error.strerror})") from None
-
-
-def check_save_target(directory: str | Path) -> Path:
-    """``directory`` as a Path, if a tagger can be saved there: a new folder, an empty one or
-    a saved tagger (which is replaced). Introduced in lesson 05.
-
-    Raises:
-        ValueError: ``directory`` is a file, lies under a file, lies in a folder this
-            process cannot write to, or is a folder that holds files other than a saved
-            tagger's (saving would delete them).
-    """
-    directory = Path(directory)
-    for path in (directory, *directory.parents):
-        if path.exists() and not path.is_dir():
-            where = "is" if path == directory else f"lies under {path}, which is"
-            raise ValueError(f"cannot save a tagger to {directory}: it {where} a file, not a folder")
-    if directory.is_dir():
-        others = sorted(p.name for p in directory.iterdir() if p.name not in SAVED_FILES)
-        if others:
-            raise ValueError(f"cannot save a tagger to {directory}: it holds other files than a saved "
-                             f"tagger ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}); "
-                             f"choose a new or empty folder")
-    _check_writable(directory)
-    return directory
-
-
-def _manifest_text(files: dict[str, bytes]) -> str:
-    """The manifest of a saved tagger: the sha256 of each file, as compact, sorted JSON, so
-    that the text is canonical and no byte of it can change unnoticed."""
-    return _manifest_json({name: hashlib.sha256(data).hexdigest() for name, data in files.items()})
-
-
-def _manifest_json(digests: dict[str, str]) -> str:
-    return json.dumps({"sha256": digests}, sort_keys=True, separators=(",", ":"))
-
-
-def _leftovers(directory: Path, kinds: tuple[str, ...]) -> list[Path]:
-    """The folders an interrupted save of ``directory`` left beside it, named as
-    ``tooling.files.atomic_folder`` (``.NAME.xxxxxxxx.part``, ``.old``) and `_check_writable`
-    (``.check``) name theirs; ``kinds`` picks the suffixes."""
-    directory = directory.absolute()
-    if not directory.name:
-        return []
-    pattern = f".{glob.escape(directory.name)}.{'[a-z0-9_]' * 8}.*"
-    return sorted(p for p in directory.parent.glob(pattern) if p.suffix in kinds and p.is_dir())
-
-
-def _read_limited(path: Path, limit: int) -> bytes:
-    """The bytes of ``path``; a file over ``limit`` bytes is refused before it is read."""
-    try:
-        size = path.stat().st_size
-        if size > limit:
-            raise ValueError(f"{path} is {size:,} bytes, more than the {limit:,} this file of a saved tagger "
-                             "can hold: it is not a file Tagger.save wrote")
-        return path.read_bytes()
-    except OSError as error:
-        raise ValueError(f"cannot read {path} ({error.strerror or error})") from None
-    except MemoryError:
-        raise ValueError(f"{path} ({size:,} bytes) does not fit in memory") from None
-
-
-def _read_manifest(directory: Path) -> dict[str, str]:
-    """{file name: sha256} as the ``manifest.json`` of the tagger saved in ``directory`` records them.
-
-    Raises:
-        FileNotFoundError: a file of a saved tagger is missing (naming a previous tagger that
-            an interrupted save left beside ``directory``, if there is one).
-        ValueError: the manifest is not the canonical JSON that ``Tagger.save`` writes.
-    """
-    missing = [name for name in SAVED_FILES if not (directory / name).is_file()]
-    if missing:
-        hint = "".join(f"; an interrupted save left the previous tagger in {old}: rename it to {directory}"
-                       for old in _leftovers(directory, (".old",))[:1])
-        raise FileNotFoundError(f"{directory} is not a saved tagger: missing {missing}{hint}")
-    path, names = directory / MANIFEST, sorted(set(SAVED_FILES) - {MANIFEST})
-    data = _read_limited(path, MAX_JSON_BYTES)
-    try:
-        digests = json.loads(data)["sha256"]
-    except (ValueError, TypeError, KeyError, RecursionError):
-        digests = None
-    if not (isinstance(digests, dict) and sorted(digests) == names
-            and all(isinstance(d, str) and _SHA256.fullmatch(d) for d in digests.values())
-            and data == _manifest_json(digests).encode()):
-        raise ValueError(f"{path} does not match the manifest Tagger.save writes (expected "
-                         f'{{"sha256": {{name: 64 hex digits}}}} for {names}): it is corrupted or was '
-                         "edited; save the tagger again")
-    return digests
-
-
-def _read_verified(path: Path, recorded: str, limit: int) -> bytes:
-    """The bytes of ``path`` (at most ``limit``), once their sha256 is ``recorded``."""
-    data = _read_limited(path, limit)
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != recorded:
-        first = next(i for i, (a, b) in enumerate(zip(actual, recorded)) if a != b)
-        raise ValueError(f"{path} does not match {MANIFEST} (its sha256 differs): the file has {actual}, the "
-                         f"manifest records {recorded} (from digit {first + 1} on); the saved tagger is corrupted "
-                         "or was edited; save it again")
-    return data
-
-
-def _read_json(path: Path, digests: dict[str, str], build: Callable[[Any], _T]) -> _T:
-    """``build`` applied to the JSON in ``path``, once the file matches the manifest's ``digests``."""
-    data = _read_verified(path, digests[path.name], MAX_JSON_BYTES)
-    try:
-        return build(json.loads(data))
-    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as error:
-        raise ValueError(f"{path} is not the {path.stem} Tagger.save writes ({type(error).__name__}: "
-                         f"{error})") from None
-
-
-def state_bytes(model: nn.Module) -> int:
-    """The bytes of ``model``'s tensors, as its state_dict holds them (what weights.pt takes, less
-    the bookkeeping of WEIGHTS_OVERHEAD_BYTES at most)."""
-    return sum(t.numel() * t.element_size() for t in model.state_dict().values())
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Within the block, the STOP_SIGNALS are recorded instead of acted on; on leaving, the
-    previous handlers come back and each signal received is raised again, once, in order.
-    Outside the main thread, where Python cannot set handlers, the block runs as it is."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held: list[int] = []
-    previous = {number: signal.signal(number, lambda number, frame: held.append(number))
-                for number in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, signal.SIG_DFL if handler is None else handler)
-        for number in dict.fromkeys(held):
-            signal.raise_signal(number)
-
-
 class Tagger:
     """A trained tagger: the network and its vocabularies. Introduced in lesson 05.
 
@@ -707,7 +539,10 @@ class Tagger:
     def predict(self, token_lists: Sequence[Sequence[str]], batch_size: int = 256) -> list[list[str]]:
         """The predicted tags (in ``self.scheme``) of each of N token lists."""
         check_positive_int("batch_size", batch_size)
-        token_lists = _token_lists(token_lists)
+        return self._predict(_token_lists(token_lists), batch_size)
+
+    def _predict(self, token_lists: list[list[str]], batch_size: int = 256) -> list[list[str]]:
+        """`predict` for token lists already checked."""
         device = next(self.model.parameters()).device
         self.model.eval()
         order = sorted(range(len(token_lists)), key=lambda i: len(token_lists[i]))
@@ -731,7 +566,7 @@ class Tagger:
             N lists of (token, tag) pairs.
         """
         token_lists = _token_lists(sentences)
-        predictions = self.predict(token_lists)
+        predictions = self._predict(token_lists)
         if scheme is not None:
             predictions = [convert_tags(tags, self.scheme, scheme) for tags in predictions]
         return [list(zip(tokens, tags)) for tokens, tags in zip(token_lists, predictions)]
@@ -752,7 +587,7 @@ class Tagger:
         sha256 of the other three, written last) to ``directory``.
 
         The files are written to a new sibling folder first, which then takes the place of
-        ``directory`` (``tooling.files.atomic_folder``): a failure part-way (a full disk, an
+        ``directory`` (``tooling.tagger_files``): a failure part-way (a full disk, an
         interrupt) leaves an older tagger in ``directory`` as it was, and loadable. SIGINT,
         SIGTERM and SIGHUP that arrive meanwhile are held back and raised once the save is
         over, so nothing stops it half-way and no signal is lost. Staging folders that a
@@ -773,19 +608,7 @@ class Tagger:
             "vocabularies.json": json.dumps(self.vocabularies.to_json(), ensure_ascii=False).encode(),
             "weights.pt": weights.getvalue(),
         }
-        try:
-            with _signals_held():
-                for leftover in _leftovers(directory, (".part", ".check")):
-                    shutil.rmtree(leftover, ignore_errors=True)
-                with atomic_folder(directory) as staging:
-                    for name, data in files.items():
-                        (staging / name).write_bytes(data)
-                    (staging / MANIFEST).write_text(_manifest_text(files), encoding="utf-8")
-        except OSError as error:
-            reason = "the disk is full" if error.errno == errno.ENOSPC else error.strerror or str(error)
-            raise OSError(error.errno, f"could not save the tagger to {directory} ({reason}); "
-                          "a tagger saved there before is unchanged") from error
-        return directory
+        return write_tagger_files(directory, files)
 
     @classmethod
     def load(cls, directory: str | Path, device: torch.device | str = "cpu") -> Tagger:
@@ -800,19 +623,19 @@ class Tagger:
             ValueError: naming the file that is corrupted, too large or not what ``save`` writes.
         """
         directory = Path(directory)
-        digests = _read_manifest(directory)
-        for leftover in _leftovers(directory, (".part", ".check")):
+        digests = read_manifest(directory)
+        for leftover in leftovers(directory, (".part", ".check")):
             warnings.warn(f"{leftover} was left by an interrupted save of {directory}; the next save "
                           "there removes it (or delete it)", stacklevel=2)
-        config = _read_json(directory / "config.json", digests, lambda data: TaggerConfig(**data))
-        vocabularies = _read_json(directory / "vocabularies.json", digests, Vocabularies.from_json)
+        config = read_json(directory / "config.json", digests, lambda data: TaggerConfig(**data))
+        vocabularies = read_json(directory / "vocabularies.json", digests, Vocabularies.from_json)
         try:
             model = BiLSTMTagger(config, len(vocabularies.words), len(vocabularies.chars), vocabularies.tags.itos)
         except (ValueError, RuntimeError, MemoryError) as error:
             raise ValueError(f"{directory}: config.json and vocabularies.json describe no network this "
                              f"machine can build ({type(error).__name__}: {error})") from None
         path = directory / "weights.pt"
-        weights = _read_verified(path, digests[path.name], state_bytes(model) + WEIGHTS_OVERHEAD_BYTES)
+        weights = read_verified(path, digests[path.name], state_bytes(model) + WEIGHTS_OVERHEAD_BYTES)
         if not weights.startswith(ZIP_MAGIC):
             raise ValueError(f"{path} is not a file torch.save writes (expected a zip archive, which starts "
                              f"with {ZIP_MAGIC!r}, got {weights[:4]!r}); save the tagger again")

@@ -15,9 +15,8 @@ The module has four parts (the models train with ``course_utils.fit``, with
   scores. ``make_model`` builds the lesson's six models of similar size.
 * Measurements: ``saved_activation_bytes`` and ``seconds_per_step``, the
   ``sequence_cost`` table (one thread and all threads) and ``growth_exponent``.
-* Spread over seeds: ``mean_sd`` and ``compare`` (is a difference beyond the run-to-run
-  spread over seeds?). The lesson's table of ten claims is written from these by
-  ``course_utils.tooling.lesson03_verdicts.verdicts``.
+* Spread over seeds: ``mean_sd``. Whether a difference is beyond that spread, and the
+  lesson's table of ten claims, are rules of course_utils.verdicts.
 
 Shapes use B = batch size, T = time steps, F = input features, C = classes,
 H = hidden or channel size.
@@ -232,7 +231,8 @@ class RNNClassifier(nn.Module):
     ``cell="lstm"``: the LSTM of lesson 02. ``cell="gru"``: a GRU (Cho et al., 2014),
     with no separate cell state and three gate blocks instead of the LSTM's four (a
     reset gate r, an update gate z and a candidate n, h_t = (1 - z) * n + z * h_{t-1}),
-    so a layer has 3/4 of an LSTM layer's parameters. The gate biases get the
+    so a layer of the same width has 3/4 of an LSTM layer's parameters (`make_model`
+    widens its GRU to 72 units against the LSTM's 64, for about as many). The gate biases get the
     "chrono" initialisation (see `chrono_init`; the GRU's update gate plays the
     forget gate's part) for sequences of up to `max_steps` steps.
 
@@ -561,28 +561,3 @@ def mean_sd(values: Sequence[float]) -> tuple[float, float]:
     if not values:
         raise ValueError("mean_sd needs at least one value")
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
-
-def compare(metrics: Mapping[str, Any], a: str, b: str, floor: float = 0.01) -> str:
-    """Is measurement `a` "higher" or "lower" than `b`, or "within spread"? Introduced in lesson 03.
-
-    Reads ``{a}_mean``, ``{a}_sd``, ``{b}_mean``, ``{b}_sd`` and ``seeds`` (n). The difference
-    of the means counts only if it exceeds twice its standard error,
-    2 * sqrt((sd_a^2 + sd_b^2) / n), and `floor` (so that two sets of identical runs are
-    never "different"); otherwise it lies within the run-to-run spread.
-    """
-    n = recorded(metrics, "seeds")
-    if n < 1:
-        raise ValueError(f"seeds must be >= 1, got {n}")
-    mean_a, mean_b = recorded(metrics, f"{a}_mean"), recorded(metrics, f"{b}_mean")
-    spread = 2 * math.sqrt((recorded(metrics, f"{a}_sd") ** 2 + recorded(metrics, f"{b}_sd") ** 2) / n)
-    if abs(mean_a - mean_b) <= max(spread, floor):
-        return "within spread"
-    return "higher" if mean_a > mean_b else "lower"
-
-
-def recorded(metrics: Mapping[str, Any], name: str) -> float:
-    """The recorded value of measurement `name`, as a float; a KeyError names a missing one."""
-    if name not in metrics:
-        raise KeyError(f"the verdicts need the metric {name!r}, which was not recorded")
-    return float(metrics[name])

@@ -338,6 +338,16 @@ def test_a_stalled_download_stops_with_a_clear_error_and_leaves_nothing(trickle,
     assert not (cache / "a.txt").exists() and not list(cache.glob(".*.part"))
 
 
+def test_a_server_that_never_answers_is_named_with_the_stall_limit(trickle, monkeypatch):
+    handler, url, cache = trickle
+    handler.do_GET = lambda self: time.sleep(10)  # accepts the connection, never sends the headers
+    monkeypatch.setenv(datasets.STALL_ENV, "0.5")
+    with pytest.raises(data.DataError) as err:
+        data.fetch("toy")
+    assert "no answer for 0.5 s" in str(err.value) and datasets.STALL_ENV in str(err.value)
+    assert not (cache / "a.txt").exists() and not list(cache.glob(".*.part"))
+
+
 def test_a_dripping_download_stops_at_the_deadline(trickle, monkeypatch):
     handler, url, cache = trickle
     handler.sent, handler.pause = 100, 0.2  # a byte every 0.2 s: never a stall

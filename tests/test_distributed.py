@@ -18,7 +18,8 @@ from torch.utils.data import TensorDataset
 from course_utils import distributed
 from course_utils.cnn import make_cnn
 from course_utils.exercises import run_check
-from course_utils.ner import SAVED_FILES, Tagger
+from course_utils.ner import Tagger
+from course_utils.tooling.tagger_files import SAVED_FILES
 from course_utils.train import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]

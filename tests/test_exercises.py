@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from course_utils import crf, exercises
+from course_utils.exercises import engine
 from course_utils.tooling import notebooks, runner
 from course_utils.exercises import NOT_IMPLEMENTED, check, run_check
 
@@ -65,6 +66,27 @@ def masked_mean(h, lengths):
     ### BEGIN SOLUTION
     mask = torch.arange(h.shape[1])[None, :] < lengths[:, None]    # (B, T)
     return (h * mask[:, :, None]).sum(dim=1) / lengths[:, None].to(h.dtype)
+    ### END SOLUTION
+
+
+def cnn_lstm(x, state):
+    ### BEGIN SOLUTION
+    class SmallCNNLSTM(nn.Module):
+        def __init__(self, features, hidden, classes, kernel_size):
+            super().__init__()
+            self.conv = nn.Conv1d(features, hidden, kernel_size)
+            self.lstm = nn.LSTM(hidden, hidden, batch_first=True)
+            self.head = nn.Linear(hidden, classes)
+
+        def forward(self, x):
+            z = torch.relu(self.conv(x.transpose(1, 2)))
+            out, _ = self.lstm(z.transpose(1, 2))
+            return self.head(out[:, -1])
+
+    hidden, features, kernel_size = state["conv.weight"].shape
+    model = SmallCNNLSTM(features, hidden, state["head.weight"].shape[0], kernel_size)
+    model.load_state_dict(state)
+    return model(x)
     ### END SOLUTION
 
 
@@ -122,7 +144,7 @@ def average_gradients(model: nn.Module) -> None:
 SOLUTIONS = {
     "01.conv2d_loops": conv2d_loops, "01.output_size": output_size,
     "02.lstm_step": lstm_step, "02.temperature_probs": temperature_probs,
-    "03.tcn_receptive_field": tcn_receptive_field, "03.masked_mean": masked_mean,
+    "03.tcn_receptive_field": tcn_receptive_field, "03.masked_mean": masked_mean, "03.cnn_lstm": cnn_lstm,
     "04.fold_time": fold_time, "04.unfold_time": unfold_time,
     "05.viterbi": viterbi, "05.bio_spans": bio_spans,
     "06.average_gradients": average_gradients,
@@ -207,8 +229,21 @@ def bio_spans_with_prefix(tags):
     return [(tags[s], s, e) for _, s, e in bio_spans(tags)]
 
 
+def cnn_lstm_reading(readout, relu=True):
+    """A CNN-LSTM answer that skips the ReLU, or reads the LSTM's first step or its mean."""
+    def answer(x, state):
+        from course_utils.exercises.lesson03 import _cnn_lstm_reference
+
+        return _cnn_lstm_reference(x, state, readout=readout, relu=relu)
+    return answer
+
+
 WRONG = [
     ("01.conv2d_loops", conv2d_flipped, "kernel is flipped"),
+    ("03.cnn_lstm", cnn_lstm_reading("last", relu=False), "apply a ReLU"),
+    ("03.cnn_lstm", cnn_lstm_reading("first"), "you used the first step"),
+    ("03.cnn_lstm", cnn_lstm_reading("mean"), "you used the mean over the steps"),
+    ("03.cnn_lstm", lambda x, state: "scores", "expected the class scores, a tensor of shape"),
     ("01.output_size", output_size_float, "return an int"),
     ("02.lstm_step", lstm_step_ifog, "order is (i, f, g, o)"),
     ("02.lstm_step", lstm_step_c_first, "return (h_new, c_new)"),
@@ -230,9 +265,9 @@ WRONG = [
 
 
 def test_every_exercise_has_a_solution_here():
-    assert sorted(SOLUTIONS) == sorted(exercises.EXERCISES)
+    assert sorted(SOLUTIONS) == sorted(id for id, e in exercises.EXERCISES.items() if id == e.base)
     assert exercises.lesson_exercises("01") == ["01.conv2d_loops", "01.output_size"]
-    assert exercises.lesson_exercises("03") == ["03.tcn_receptive_field", "03.masked_mean"]
+    assert exercises.lesson_exercises("03") == ["03.tcn_receptive_field", "03.masked_mean", "03.cnn_lstm"]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -285,6 +320,9 @@ def test_a_failing_case_says_what_was_expected_and_what_came_back():
     assert "largest difference 0.5" in result.message
     result = run_check("01.conv2d_loops", lambda x, weight, bias: conv2d_loops(x, weight, bias).double())
     assert "expected the result to have dtype torch.float32, got torch.float64" in result.message
+    assert "its values are right, so only the dtype is wrong" in result.message and ".to(torch.float32)" in result.message
+    result = run_check("01.conv2d_loops", lambda x, weight, bias: (conv2d_loops(x, weight, bias) + 0.5).double())
+    assert "got torch.float64 (build it with" in result.message  # the values are wrong too: no such claim
     result = run_check("01.output_size", lambda n, k, s, p: "26")
     assert "expected the int 26, got str '26'" in result.message
     result = run_check("05.viterbi", lambda *args: [0, 1])
@@ -317,11 +355,11 @@ def test_check_shows_the_result(capsys):
 def test_every_id_names_the_function_the_learner_writes():
     for exercise in exercises.EXERCISES.values():
         assert exercise.signature.startswith(exercise.function + "("), exercise.id
-        assert re.fullmatch(r"\d\d\.[a-z_][a-z0-9_]*", exercise.id), exercise.id  # "NN.function_name"
-        assert exercise.id in exercises.lesson_exercises(exercise.id[:2])
+        assert re.fullmatch(r"\d\d\.[a-z_][a-z0-9_]*(@[a-z0-9_]+)?", exercise.id), exercise.id  # "NN.function@variant"
+        assert exercise.base in exercises.lesson_exercises(exercise.id[:2])
 
 
-@pytest.mark.parametrize("old, new", sorted(exercises.RENAMED.items()))
+@pytest.mark.parametrize("old, new", sorted(engine.RENAMED.items()))
 def test_an_old_id_still_checks_with_a_note(old, new):
     result = run_check(old, SOLUTIONS[new])
     assert result.passed and result.exercise == new

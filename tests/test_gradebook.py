@@ -41,6 +41,15 @@ def test_the_gradebook_has_one_row_per_student_with_points_per_lesson(rows):
     assert table.loc["vic", "total"] == 0 and table.loc["vic", "of"] == 4
 
 
+def test_implement_points_weight_each_exercise_passed(rows):
+    table = gradebook.gradebook(rows, implement_points=3).set_index("student")
+    assert list(table.columns) == ["01 (of 6)", "02 (of 6)", "total", "of", "flags"]
+    assert table.loc["alice", ["01 (of 6)", "02 (of 6)", "total", "of"]].tolist() == [6, 3, 9, 12]
+    for wrong in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="--implement-points must be a positive whole number"):
+            gradebook.gradebook(rows, implement_points=wrong)
+
+
 def test_resubmissions_tampering_and_unreadable_notebooks_are_flagged(rows):
     flags = gradebook.gradebook(rows).set_index("student")["flags"]
     assert flags["alice"] == ""

@@ -625,7 +625,7 @@ def _fake_grading(monkeypatch, stop_at: str | None = None) -> list[str]:
     at the student `stop_at`. Returns the students graded, in order."""
     graded = []
 
-    def fake(path, root, seed, timeout_s=60, lesson=None):
+    def fake(path, root, seed, timeout_s=60, lesson=None, class_key=None):
         student = grading.identify(path, root)
         if student == stop_at:
             raise KeyboardInterrupt

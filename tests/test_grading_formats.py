@@ -91,6 +91,14 @@ def test_graded_check_flags_a_library_call_that_does_the_work_for_review(capsys)
     assert capsys.readouterr() == ("", "")
 
 
+def test_review_check_fails_only_a_flagged_answer_and_names_why():
+    source = "import torch.nn.functional as F\ndef conv2d_loops(x, weight, bias):\n    return F.conv2d(x, weight, bias)\n"
+    with pytest.raises(AssertionError, match=r"FOR REVIEW \(01.conv2d_loops\): line 2 of conv2d_loops: conv2d;"):
+        formats.review_check("01.conv2d_loops", _defined_in_a_cell(source, "cell-7.py"))
+    formats.review_check("01.output_size", {"output_size": output_size})
+    formats.review_check("01.output_size", {})  # no function: graded_check says so, with its points
+
+
 def test_graded_check_names_a_missing_function_and_stops_an_endless_loop():
     with pytest.raises(AssertionError, match=r"no def output_size\(\.\.\.\)"):
         formats.graded_check("01.output_size", {})
@@ -336,3 +344,21 @@ def test_otter_gives_full_marks_and_zero(number, learner, tmp_path):
         scores = {t["name"]: t["score"] for t in results["tests"] if t.get("score") is not None}
         assert scores == {e.replace(".", "_"): score for e in lesson_exercises(number)}, results
         assert len(scores) == points
+        assert ("FOR REVIEW (01.conv2d_loops): line" in json.dumps(results)) == (name == "flagged"), results
+
+
+def test_the_kernel_5_numbers_of_lesson_01s_model_answer_are_the_cnns():
+    from torch import nn
+
+    from course_utils.cnn import make_cnn, receptive_field
+
+    cnn = make_cnn()
+    total = sum(p.numel() for p in cnn.parameters())
+    convs = [layer for layer in cnn if isinstance(layer, nn.Conv2d)]
+    weights = sum(c.weight.numel() for c in convs)
+    wider = sum(c.in_channels * c.out_channels * 25 for c in convs)
+    answer = formats.model_answer("01", 3, {})
+    for number in (weights, wider, total, total - weights + wider, sum(c.out_channels for c in convs)):
+        assert f"{number:,}" in answer
+    fields = [receptive_field([(k, 1), (2, 2), (k, 1), (2, 2), (k, 1)]) for k in (3, 5)]
+    assert f"from {fields[0]} to {fields[1]} pixels" in answer

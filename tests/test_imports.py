@@ -100,3 +100,41 @@ def test_every_module_imports_in_a_fresh_interpreter():
             "print('IMPORTED', len(sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0 and "IMPORTED" in done.stdout, done.stderr
+
+
+def lesson_imports(notebook: Path) -> set[str]:
+    """The modules that a lesson's code cells import (magics and shell lines skipped)."""
+    import json
+
+    found = set()
+    for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        lines = "".join(cell["source"]).splitlines()
+        source = "\n".join(line for line in lines if not line.lstrip().startswith(("%", "!")))
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_the_lessons_import_only_the_teaching_layer():
+    lessons = sorted((PACKAGE.parent / "notebooks").glob("0*.ipynb"))
+    assert len(lessons) == 6
+    for notebook in lessons:
+        imports = lesson_imports(notebook)
+        assert any(name.startswith("course_utils") for name in imports), notebook.name
+        assert not [name for name in imports if name.startswith("course_utils.tooling")], notebook.name
+
+
+def test_lesson_imports_sees_a_tooling_import():
+    import json
+    import tempfile
+
+    cell = {"cell_type": "code", "source": ["%%time\n", "from course_utils.tooling.files import write_text\n"]}
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "lesson.ipynb"
+        path.write_text(json.dumps({"cells": [cell]}), encoding="utf-8")
+        assert "course_utils.tooling.files.write_text" in lesson_imports(path)

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from course_utils.lstm import LSTM, LSTMLayer, input_gradient_norms
-from course_utils.tooling.bench import lstm_benchmark as benchmark
+from course_utils.benchmarks import lstm_benchmark as benchmark
 
 ATOL = 1e-5
 
@@ -245,7 +245,7 @@ def test_benchmark_returns_one_row_per_size():
 
 
 def test_benchmark_ratio_is_ours_over_torch(monkeypatch):
-    from course_utils.tooling import bench
+    from course_utils import benchmarks as bench
 
     monkeypatch.setattr(bench, "_forward_backward_ms",
                         lambda model, x, warmup, min_run_time: 6.0 if isinstance(model, LSTM) else 2.0)

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from course_utils import ner
-from course_utils.tooling import cli, ner_cli
+from course_utils.tooling import cli, ner_cli, tagger_files
 from course_utils.ner import (
     Batch, BiLSTMTagger, CharCNN, Tagger, TaggerConfig, Vocabularies, casing, collate,
     entity_report, entity_scores, invalid_sequences, normalise_word,
@@ -357,8 +357,8 @@ def test_load_refuses_foreign_weights(trained, tmp_path):
     torch.save({"something": torch.zeros(2)}, model / "weights.pt")
     with pytest.raises(ValueError, match=r"weights\.pt does not match manifest\.json"):
         Tagger.load(model)
-    files = {name: (model / name).read_bytes() for name in ner.SAVED_FILES if name != ner.MANIFEST}
-    (model / ner.MANIFEST).write_text(ner._manifest_text(files))  # a manifest that vouches for them
+    files = {name: (model / name).read_bytes() for name in tagger_files.SAVED_FILES if name != tagger_files.MANIFEST}
+    (model / tagger_files.MANIFEST).write_text(tagger_files.manifest_text(files))  # a manifest that vouches for them
     with pytest.raises(ValueError, match="does not hold this tagger's weights"):
         Tagger.load(model)
 
@@ -369,13 +369,13 @@ def test_a_saved_tagger_with_any_flipped_byte_is_refused(trained, tmp_path):
     tagger, _ = trained
     model = tmp_path / "model"
     tagger.save(model)
-    for name in ner.SAVED_FILES:
+    for name in tagger_files.SAVED_FILES:
         data = (model / name).read_bytes()
         for offset in sorted({0, len(data) // 2, len(data) - 1, *range(7, len(data), max(1, len(data) // 25))}):
             flipped = bytearray(data)
             flipped[offset] ^= 0x01 if offset % 2 else 0x40
             (model / name).write_bytes(bytes(flipped))
-            with pytest.raises(ValueError, match=rf"{name if name != ner.MANIFEST else '.*'} does not match"):
+            with pytest.raises(ValueError, match=rf"{name if name != tagger_files.MANIFEST else '.*'} does not match"):
                 Tagger.load(model)
         (model / name).write_bytes(data)
     vocabularies = json.loads((model / "vocabularies.json").read_text())
@@ -517,7 +517,7 @@ def test_cli_checks_that_out_is_writable_before_training(corpus, tmp_path, capsy
     def read_only(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(ner.tempfile, "TemporaryDirectory", read_only)
+    monkeypatch.setattr(tagger_files.tempfile, "TemporaryDirectory", read_only)
     monkeypatch.setattr(ner_cli, "train_tagger", lambda *a, **k: pytest.fail("trained"))
     assert run_ner(_train_args(tmp_path, tmp_path / "ro" / "model")) == 1
     assert "cannot write in" in capsys.readouterr().err
@@ -641,7 +641,7 @@ def test_the_room_estimate_covers_the_saved_files(trained, corpus, tmp_path):
     tagger, _ = trained
     tagger.save(tmp_path / "model")
     total, largest = ner_cli._saved_size(tagger.model.config, corpus)
-    on_disk = [(tmp_path / "model" / name).stat().st_size for name in ner.SAVED_FILES]
+    on_disk = [(tmp_path / "model" / name).stat().st_size for name in tagger_files.SAVED_FILES]
     assert sum(on_disk) <= total and max(on_disk) <= largest
 
 
@@ -707,8 +707,8 @@ def test_leftovers_of_a_killed_save_are_named_at_load_and_removed_at_save(traine
 
 def _vouch(model: Path) -> None:
     """Rewrite the manifest so that it matches the files as they are now."""
-    files = {name: (model / name).read_bytes() for name in ner.SAVED_FILES if name != ner.MANIFEST}
-    (model / ner.MANIFEST).write_text(ner._manifest_text(files))
+    files = {name: (model / name).read_bytes() for name in tagger_files.SAVED_FILES if name != tagger_files.MANIFEST}
+    (model / tagger_files.MANIFEST).write_text(tagger_files.manifest_text(files))
 
 
 @pytest.mark.parametrize("name, content, message", [
@@ -736,7 +736,7 @@ def test_a_corrupt_manifest_is_named_not_config_json(trained, tmp_path, manifest
     """Re-probe NL02: a corrupt manifest was blamed on config.json."""
     model = tmp_path / "model"
     trained[0].save(model)
-    (model / ner.MANIFEST).write_text(manifest)
+    (model / tagger_files.MANIFEST).write_text(manifest)
     with pytest.raises(ValueError, match=r"manifest\.json does not match the manifest Tagger\.save writes") as error:
         Tagger.load(model)
     assert "config.json" not in str(error.value).split("expected")[0]
@@ -746,7 +746,7 @@ def test_a_changed_file_shows_both_full_hashes(trained, tmp_path):
     """Re-probe NK03: two hashes that looked identical in the message."""
     model = tmp_path / "model"
     trained[0].save(model)
-    recorded = json.loads((model / ner.MANIFEST).read_text())["sha256"]["config.json"]
+    recorded = json.loads((model / tagger_files.MANIFEST).read_text())["sha256"]["config.json"]
     (model / "config.json").write_bytes((model / "config.json").read_bytes() + b" ")
     actual = hashlib.sha256((model / "config.json").read_bytes()).hexdigest()
     with pytest.raises(ValueError, match=rf"config\.json does not match manifest\.json .* the file has {actual}, "

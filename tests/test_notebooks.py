@@ -276,7 +276,7 @@ def test_lesson_checks_every_exercise_of_its_lesson(notebook):
 
 @pytest.mark.parametrize("notebook", [p for p in NOTEBOOKS if p.stem == "03_cnn_vs_lstm"], ids=lambda p: p.stem)
 def test_lesson_03_verdict_table_agrees_with_its_numbers(notebook):
-    from course_utils.tooling.lesson03_verdicts import verdicts
+    from course_utils.verdicts import verdicts
 
     metrics = results.read_metrics(notebook)
     table = verdicts(metrics)
@@ -390,3 +390,33 @@ def test_lesson_06_speedup_verdict_applies_its_stated_rule(notebook, speedups, w
     namespace = _lesson_definitions(notebook, {"SPEED_RULE", "speedup_verdict"})
     assert words in namespace["speedup_verdict"](speedups)
     assert "in every repeat" in namespace["SPEED_RULE"]
+
+
+@pytest.mark.parametrize("notebook", LESSON_06, ids=lambda p: p.stem)
+def test_lesson_06_speedup_verdict_weighs_agreement_by_chance(notebook):
+    verdict = _lesson_definitions(notebook, {"SPEED_RULE", "speedup_verdict"})["speedup_verdict"]
+    assert "probability 0.25" in verdict([1.1, 1.2, 1.05]) and "a hint, not a finding" in verdict([1.1, 1.2, 1.05])
+    assert "probability 0.03" in verdict([0.9] * 6) and "unlikely to be chance" in verdict([0.9] * 6)
+    assert "probability" not in verdict([0.94, 1.17, 1.03])
+
+
+@pytest.mark.parametrize("notebook", [p for p in NOTEBOOKS if p.stem == "02_lstm_text_modeling"], ids=lambda p: p.stem)
+@pytest.mark.parametrize("verdict, words", [
+    ("the LSTM is lower than the plain RNN by 0.100 nats on average, more than ...", "the gates pay for themselves"),
+    ("the plain RNN is lower than the LSTM by 0.100 nats on average, more than ...", "the plain RNN ends lower"),
+    ("the LSTM and the plain RNN differ by 0.003 nats on average, within ...: no winner", "neither the LSTM nor"),
+])
+def test_lesson_02_answers_why_an_lstm_from_its_race(notebook, verdict, words):
+    """Every branch of section 8's answer, on synthetic verdicts of its compare()."""
+    answer = _lesson_definitions(notebook, {"NAMES", "why_lstm_answer"})["why_lstm_answer"](verdict)
+    assert words in answer
+    assert ("shows no advantage" in answer) == (words != "the gates pay for themselves")
+
+
+@pytest.mark.parametrize("notebook", LESSON_05, ids=lambda p: p.stem)
+@pytest.mark.parametrize("crf, softmax, words", [
+    (0, 12, "by construction"), (0, 0, "neither emitted one"), (2, 5, "the softmax tagger 5."),
+])
+def test_lesson_05_invalid_sequences_sentence_has_a_branch_for_each_case(notebook, crf, softmax, words):
+    sentence = _lesson_definitions(notebook, {"invalid_sentence"})["invalid_sentence"](crf, softmax)
+    assert words in sentence and ("by construction" in sentence) == (crf == 0 < softmax)

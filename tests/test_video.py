@@ -407,7 +407,7 @@ def test_pixel_lstm_reads_raw_frames():
 
 
 def test_chance_loss_rule():
-    from course_utils.video import ChanceLossRule
+    from course_utils.verdicts import ChanceLossRule
     rule = ChanceLossRule(margin=0.05)
     assert not rule.trained([0.6935, 0.6933, 0.6931], 2)                   # stuck at ln 2
     assert rule.trained([0.69, 0.60], 2)
@@ -419,7 +419,7 @@ def test_chance_loss_rule():
 
 
 def test_seed_rule_compares_beyond_the_spread():
-    from course_utils.video import SeedRule, compare_sentence
+    from course_utils.verdicts import SeedRule, compare_sentence
     rule = SeedRule(floor=0.01)
     assert rule.compare([0.99, 1.0, 0.98], [0.80, 0.82, 0.81]) == "higher"
     assert rule.compare([0.80, 0.82, 0.81], [0.99, 1.0, 0.98]) == "lower"
@@ -437,14 +437,14 @@ def test_seed_rule_compares_beyond_the_spread():
 
 
 def test_learned_in_seeds_names_every_group():
-    from course_utils.video import SeedRule, learned_in_seeds
+    from course_utils.verdicts import SeedRule, learned_in_seeds
     sentence = learned_in_seeds({"a": [0.95, 0.99], "b": [0.95, 0.5], "c": [0.3, 0.25]}, SeedRule(learned=0.9))
     assert sentence == "reached 0.9 in every seed: a; reached 0.9 in some seeds only: b; reached 0.9 in no seed: c."
     assert learned_in_seeds({"a": [0.95, 0.99]}) == "reached 0.9 in every seed: a."
 
 
 def test_axis_reading_and_sentence():
-    from course_utils.video import axis_reading, axis_sentence
+    from course_utils.verdicts import axis_reading, axis_sentence
     direction = torch.tensor([0, 1, 2, 3] * 50)
     found = torch.where(direction < 2, 0, 2)                               # right axis, never the side
     reading = axis_reading(found, direction)
@@ -460,7 +460,7 @@ def test_axis_reading_and_sentence():
 
 
 def test_gap_sweep_sentence_covers_every_case():
-    from course_utils.video import gap_sweep_sentence
+    from course_utils.verdicts import gap_sweep_sentence
     gaps = [1, 4, 8, 10]
     sentence = gap_sweep_sentence(gaps, {"CNN-LSTM": [1.0, 1.0, 0.99, 0.98], "3D CNN": [0.97, 0.7, 0.5, 0.5]},
                                   {"CNN-LSTM": [True] * 4, "3D CNN": [True, True, False, False]}, window=9)
@@ -476,7 +476,7 @@ def test_gap_sweep_sentence_covers_every_case():
 
 
 def test_sweep_prediction():
-    from course_utils.video import SweepPrediction
+    from course_utils.verdicts import SweepPrediction
     rule = SweepPrediction(learned=0.9, at_most=0.65)
     gaps = [1, 4, 8, 10]
     assert rule.holds(gaps, [1.0, 1.0, 0.99, 0.95], [0.95, 0.7, 0.5, 0.52], window=9)
@@ -489,7 +489,7 @@ def test_sweep_prediction():
 
 
 def test_lstm_share_sentence():
-    from course_utils.video import lstm_share_sentence
+    from course_utils.verdicts import lstm_share_sentence
     assert "36.0 ms of 81.0 ms (44%)" in lstm_share_sentence(45.0, 81.0)
     assert "below what this run's timings can resolve" in lstm_share_sentence(60.0, 55.0)
     with pytest.raises(ValueError, match="positive"):
@@ -497,11 +497,12 @@ def test_lstm_share_sentence():
 
 
 def test_failed_to_train_and_control_sentences():
-    from course_utils.video import failed_to_train_sentence, order_free_control_sentence
+    from course_utils.verdicts import failed_to_train_sentence, order_free_control_sentence
     assert failed_to_train_sentence({"a": [True, True], "b": [True, True]}, [0, 1]).startswith("Every model trained")
     sentence = failed_to_train_sentence({"a": [False, False], "b": [True, False], "c": [True, True]}, [0, 1])
     assert sentence == "Failed to train (the training loss never left chance): a in seeds 0, 1; b in seed 1."
     with pytest.raises(ValueError):
         failed_to_train_sentence({"a": [True]}, [0, 1])
-    assert "found nothing to learn" in order_free_control_sentence(0.5, trained=False)
+    assert "could be a failure to train" in order_free_control_sentence(0.5, trained=False)
+    assert "the direct check above" in order_free_control_sentence(0.5, trained=False)
     assert "look at these numbers" in order_free_control_sentence(0.62, trained=True)

@@ -14,9 +14,10 @@ exercises here with `register`.
 
 from __future__ import annotations
 
+import hashlib
 import numbers
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 import torch
@@ -72,6 +73,8 @@ class Exercise:
         form: "loops" where the exercise asks for explicit loops, "closed" where it asks for a
             closed formula (no loop, no comprehension); the grader flags an answer of the other form
             for review. "" asks for neither.
+        statement: for a class variant (see `variant`), what it asks instead of the lesson's
+            exercise, in a sentence or two of markdown; "" for the lesson's own exercise.
     """
 
     id: str
@@ -85,6 +88,7 @@ class Exercise:
     processes: Callable[[tuple], list[list[tuple[Tensor, Tensor | None]]]] | None = None
     does_the_work: tuple[str, ...] = ()
     form: str = ""
+    statement: str = ""
 
     def __post_init__(self) -> None:
         if self.form not in ("", "loops", "closed"):
@@ -95,9 +99,14 @@ class Exercise:
         return self.id[:2]
 
     @property
+    def base(self) -> str:
+        """The id of the lesson's exercise: "01.conv2d_loops" for the variant "01.conv2d_loops@stride2"."""
+        return self.id.partition("@")[0]
+
+    @property
     def function(self) -> str:
-        """The name of the function the learner writes: the id without its lesson, "conv2d_loops"."""
-        return self.id[3:]
+        """The name of the function the learner writes: the id without its lesson (and variant), "conv2d_loops"."""
+        return self.base[3:]
 
 
 EXERCISES: dict[str, Exercise] = {}
@@ -114,9 +123,38 @@ def register(*exercises: Exercise) -> None:
         EXERCISES[exercise.id] = exercise
 
 
-def lesson_exercises(lesson: str) -> list[str]:
-    """The ids of the exercises of one lesson ("01"), in registry order."""
-    return [id for id, exercise in EXERCISES.items() if exercise.lesson == lesson]
+def variant(base: Exercise, name: str, statement: str, **changes: Any) -> Exercise:
+    """A class variant of exercise `base`: the same function, asked to do something else.
+
+    The lessons' solutions are public, so a graded class gets variants instead
+    (``python -m course_utils assign --class-key KEY``): ``class_exercise`` picks one per
+    exercise from the instructor's secret key, the student version states it, and its
+    check and the grader use its reference. `changes` replace the fields of `base` that
+    differ (reference, hint, signature, ...); the id is "NN.function@name".
+    """
+    if not name.isidentifier() or not statement:
+        raise ValueError(f"a variant needs a name that is a Python identifier and a statement, got {name!r}")
+    return replace(base, id=f"{base.id}@{name}", statement=statement, **changes)
+
+
+def lesson_exercises(lesson: str, class_key: str | None = None) -> list[str]:
+    """The ids of the exercises of one lesson ("01"), in registry order: the lesson's own,
+    or with `class_key` the variant each exercise has for that class (`class_exercise`)."""
+    return [class_exercise(id, class_key) for id, exercise in EXERCISES.items()
+            if exercise.lesson == lesson and exercise.id == exercise.base]
+
+
+def class_exercise(exercise: str, class_key: str | None) -> str:
+    """The id a class with secret `class_key` gets for the lesson's exercise `exercise`: one of
+    its variants, chosen by the sha256 of the key and the id (the same key always gives the
+    same variants); the exercise itself if it has none or `class_key` is None."""
+    variants = [id for id in EXERCISES if EXERCISES[id].base == exercise and id != exercise]
+    if class_key is None or not variants:
+        return exercise
+    if not class_key.strip():
+        raise ValueError("the class key is empty: choose a secret phrase, and keep it for grading")
+    digest = hashlib.sha256(f"{class_key}\n{exercise}".encode()).digest()
+    return variants[int.from_bytes(digest[:8], "big") % len(variants)]
 
 
 def known_id(exercise: Any) -> str | None:
@@ -161,7 +199,11 @@ def compare_tensor(got: Any, expected: Tensor, name: str = "the result") -> str 
     if got.shape != expected.shape:
         return f"expected {name} to have shape {tuple(expected.shape)}, got shape {tuple(got.shape)}"
     if got.dtype != expected.dtype:
-        return f"expected {name} to have dtype {expected.dtype}, got {got.dtype}"
+        values = ("its values are right, so only the dtype is wrong: "
+                  if got.is_floating_point() and expected.is_floating_point()
+                  and torch.allclose(got.detach().cpu().to(expected.dtype), expected, rtol=1e-4, atol=1e-4) else "")
+        return (f"expected {name} to have dtype {expected.dtype}, got {got.dtype} ({values}build it with "
+                f"dtype={expected.dtype} or end with .to({expected.dtype}); NumPy and Python floats compute in float64)")
     got = got.detach().cpu()
     close = torch.isclose(got, expected, rtol=1e-4, atol=1e-4)
     if close.all():
@@ -259,7 +301,13 @@ def verdict(exercise: str, cases: list[Case], answers: Iterable[Any]) -> CheckRe
 
 def copy_args(args: tuple) -> tuple:
     """Fresh copies of a case's arguments, so that the learner's code cannot change the test case."""
-    return tuple(a.clone() if isinstance(a, Tensor) else list(a) if isinstance(a, list) else a for a in args)
+    def fresh(a: Any) -> Any:
+        if isinstance(a, Tensor):
+            return a.clone()
+        if isinstance(a, dict):
+            return {key: fresh(value) for key, value in a.items()}
+        return list(a) if isinstance(a, list) else a
+    return tuple(fresh(a) for a in args)
 
 
 def _answers(answer: Callable, cases: list[Case],

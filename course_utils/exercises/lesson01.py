@@ -7,7 +7,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .engine import Case, Exercise, register, same_tensor, compare_int, matches
+from .engine import Case, Exercise, compare_int, matches, register, same_tensor, variant
 
 def _conv_cases(gen: torch.Generator) -> list[Case]:
     # (B, C_in, C_out, H, W, k): edge cases, then random shapes.
@@ -57,16 +57,71 @@ def _diagnose_output_size(got: Any, args: tuple) -> str | None:
     return None
 
 
-register(
-    Exercise(id="01.conv2d_loops", signature="conv2d_loops(x, weight, bias) -> (B, C_out, H-k+1, W-k+1)",
+def _diagnose_strided(got: Any, args: tuple) -> str | None:
+    if matches(got, F.conv2d(*args)):
+        return "that is the lesson's stride-1 convolution: move the kernel 2 cells at a time (rows 2i + u, columns 2j + v)."
+    return _diagnose_conv(got, args)
+
+
+def _diagnose_padded(got: Any, args: tuple) -> str | None:
+    if matches(got, F.conv2d(*args)):
+        return "that is the lesson's convolution without padding: surround x with one row and column of zeros on every side first."
+    return _diagnose_conv(got, args)
+
+
+def _dilated_size(n: int, k: int, s: int, p: int) -> int:
+    return (n + 2 * p - 2 * (k - 1) - 1) // s + 1
+
+
+def _dilated_size_cases(gen: torch.Generator) -> list[Case]:
+    cases = [(28, 3, 1, 0), (28, 3, 1, 2), (28, 3, 2, 1), (9, 5, 1, 0), (5, 2, 2, 0), (3, 2, 1, 0)]
+    for _ in range(6):
+        k, s, p = (int(torch.randint(lo, hi, (), generator=gen)) for lo, hi in ((1, 8), (1, 4), (0, 4)))
+        n = max(1, 2 * k - 1 - 2 * p) + int(torch.randint(0, 30, (), generator=gen))
+        cases.append((n, k, s, p))
+    return [Case(f"n={n}, k={k}, s={s}, p={p}, dilation 2", (n, k, s, p)) for n, k, s, p in cases]
+
+
+def _diagnose_dilated_size(got: Any, args: tuple) -> str | None:
+    if got == _output_size(*args):
+        return "that is the size without dilation: k taps 2 cells apart span 2(k - 1) + 1 cells of the input."
+    return None
+
+
+CONV2D_LOOPS = Exercise(id="01.conv2d_loops", signature="conv2d_loops(x, weight, bias) -> (B, C_out, H-k+1, W-k+1)",
              hint="out[b, o, i, j] = bias[o] + the sum over c, u, v of weight[o, c, u, v] * x[b, c, i+u, j+v] "
                   "(stride 1, no padding, the kernel is not flipped).",
              cases=_conv_cases, reference=lambda x, weight, bias: F.conv2d(x, weight, bias),
              compare=same_tensor, diagnose=_diagnose_conv,
-             does_the_work=("conv2d", "Conv2d", "convolution", "conv_transpose2d"), form="loops"),
-    Exercise(id="01.output_size", signature="output_size(n, k, s, p) -> int",
+             does_the_work=("conv2d", "Conv2d", "convolution", "conv_transpose2d"), form="loops")
+OUTPUT_SIZE = Exercise(id="01.output_size", signature="output_size(n, k, s, p) -> int",
              hint="count the positions where the kernel fits: the padded input has n + 2p cells and the "
                   "kernel moves s cells at a time. Return an int (use //).",
              cases=_output_size_cases, reference=_output_size, compare=compare_int,
-             diagnose=_diagnose_output_size, does_the_work=("conv_output_size",), form="closed"),
+             diagnose=_diagnose_output_size, does_the_work=("conv_output_size",), form="closed")
+
+register(
+    CONV2D_LOOPS, OUTPUT_SIZE,
+    # Class variants (see engine.variant): the public solutions do not pass them.
+    variant(CONV2D_LOOPS, "stride2",
+            "**Stride 2.** `conv2d_loops` moves the kernel **2 cells at a time**, as `F.conv2d(x, weight, bias, "
+            "stride=2)` does: the output has shape (B, C_out, (H - k) // 2 + 1, (W - k) // 2 + 1).",
+            signature="conv2d_loops(x, weight, bias) -> (B, C_out, (H-k)//2+1, (W-k)//2+1)",
+            hint="out[b, o, i, j] = bias[o] + the sum over c, u, v of weight[o, c, u, v] * x[b, c, 2i+u, 2j+v] "
+                 "(stride 2, no padding, the kernel is not flipped).",
+            reference=lambda x, weight, bias: F.conv2d(x, weight, bias, stride=2), diagnose=_diagnose_strided),
+    variant(CONV2D_LOOPS, "padding1",
+            "**Zero padding 1.** `conv2d_loops` first surrounds `x` with **one row and column of zeros on every "
+            "side**, as `F.conv2d(x, weight, bias, padding=1)` does: the output has shape (B, C_out, H - k + 3, "
+            "W - k + 3).",
+            signature="conv2d_loops(x, weight, bias) -> (B, C_out, H-k+3, W-k+3)",
+            hint="pad x with zeros (F.pad(x, (1, 1, 1, 1)) is allowed), then out[b, o, i, j] = bias[o] + the sum "
+                 "over c, u, v of weight[o, c, u, v] * padded[b, c, i+u, j+v].",
+            reference=lambda x, weight, bias: F.conv2d(x, weight, bias, padding=1), diagnose=_diagnose_padded),
+    variant(OUTPUT_SIZE, "dilation2",
+            "**Dilation 2.** `output_size(n, k, s, p)` is the output size of a convolution whose k taps are "
+            "**2 cells apart** (`dilation=2` in `nn.Conv2d`), so that the kernel spans 2(k - 1) + 1 cells.",
+            hint="the kernel spans 2(k - 1) + 1 cells; count the positions where that span fits in the n + 2p "
+                 "cells of the padded input, moving s cells at a time. Return an int (use //).",
+            cases=_dilated_size_cases, reference=_dilated_size, diagnose=_diagnose_dilated_size),
 )

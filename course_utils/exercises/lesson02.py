@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .engine import Case, Exercise, compare_tensor, describe, matches, register, same_tensor
+from .engine import Case, Exercise, compare_tensor, describe, matches, register, same_tensor, variant
 
 def _lstm_cases(gen: torch.Generator) -> list[Case]:
     # (B, input_size, hidden_size)
@@ -83,14 +83,54 @@ def _diagnose_temperature(got: Any, args: tuple) -> str | None:
     return None
 
 
-register(
-    Exercise(id="02.lstm_step", signature="lstm_step(x, h, c, weight_ih, weight_hh, bias) -> (h_new, c_new)",
+def _ifog_reference(x: Tensor, h: Tensor, c: Tensor, weight_ih: Tensor, weight_hh: Tensor,
+                    bias: Tensor) -> tuple[Tensor, Tensor]:
+    """The LSTM step with the row blocks stored as (i, f, o, g), through torch's (i, f, g, o)."""
+    reorder = lambda t: torch.cat([t.chunk(4)[k] for k in (0, 1, 3, 2)])  # noqa: E731
+    return _lstm_step_reference(x, h, c, reorder(weight_ih), reorder(weight_hh), reorder(bias))
+
+
+def _diagnose_ifog(got: Any, args: tuple) -> str | None:
+    if isinstance(got, (tuple, list)) and len(got) == 2:
+        h_new, c_new = _lstm_step_reference(*args)
+        if matches(got[0], h_new) and matches(got[1], c_new):
+            return "you read the blocks in torch.nn.LSTM's order (i, f, g, o); this class's weights are (i, f, o, g)."
+    return None
+
+
+def _diagnose_log_probs(got: Any, args: tuple) -> str | None:
+    logits, temperature = args
+    if matches(got, torch.softmax(logits / temperature, dim=-1)):
+        return "those are probabilities: return their logarithms."
+    if isinstance(got, Tensor) and got.is_floating_point() and got.isinf().any():
+        return ("log(softmax) underflows to -inf for very unlikely tokens: compute log-probabilities directly, "
+                "z - max(z) - log(sum(exp(z - max(z)))) with z = logits / temperature (torch.log_softmax does).")
+    return None
+
+
+LSTM_STEP = Exercise(id="02.lstm_step", signature="lstm_step(x, h, c, weight_ih, weight_hh, bias) -> (h_new, c_new)",
              hint="gates = x @ weight_ih.T + h @ weight_hh.T + bias, split into 4 blocks (i, f, g, o); sigmoid "
                   "for i, f, o and tanh for g; c_new = f * c + i * g; h_new = o * tanh(c_new).",
              cases=_lstm_cases, reference=_lstm_step_reference, compare=_compare_lstm, diagnose=_diagnose_lstm,
-             does_the_work=("LSTMCell", "LSTM", "lstm_cell", "lstm")),
-    Exercise(id="02.temperature_probs", signature="temperature_probs(logits, temperature) -> probs",
+             does_the_work=("LSTMCell", "LSTM", "lstm_cell", "lstm"))
+TEMPERATURE_PROBS = Exercise(id="02.temperature_probs", signature="temperature_probs(logits, temperature) -> probs",
              hint="probs = softmax(logits / temperature); compute the softmax stably (torch.softmax does).",
              cases=_temperature_cases, reference=lambda logits, t: torch.softmax(logits / t, dim=-1),
-             compare=same_tensor, diagnose=_diagnose_temperature),
+             compare=same_tensor, diagnose=_diagnose_temperature)
+
+register(
+    LSTM_STEP, TEMPERATURE_PROBS,
+    # Class variants (see engine.variant): the public solutions do not pass them.
+    variant(LSTM_STEP, "ifog",
+            "**Gates stored as (i, f, o, g).** The four row blocks of `weight_ih`, `weight_hh` and `bias` hold the "
+            "input, forget, **output** and cell-candidate gates, in that order (torch.nn.LSTM stores (i, f, g, o)).",
+            hint="gates = x @ weight_ih.T + h @ weight_hh.T + bias, split into 4 blocks (i, f, o, g); sigmoid for "
+                 "i, f, o and tanh for g; c_new = f * c + i * g; h_new = o * tanh(c_new).",
+            reference=_ifog_reference, diagnose=_diagnose_ifog),
+    variant(TEMPERATURE_PROBS, "log_probs",
+            "**Log-probabilities.** `temperature_probs` returns the **logarithms** of the probabilities, "
+            "log softmax(logits / temperature), computed stably (no -inf for unlikely tokens).",
+            signature="temperature_probs(logits, temperature) -> log-probabilities",
+            hint="log_probs = log_softmax(logits / temperature): z - max(z) - log(sum(exp(z - max(z)))).",
+            reference=lambda logits, t: torch.log_softmax(logits / t, dim=-1), diagnose=_diagnose_log_probs),
 )

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .engine import Case, Exercise, matches, register, same_tensor
+from .engine import Case, Exercise, matches, register, same_tensor, variant
 
 def _fold_cases(gen: torch.Generator) -> list[Case]:
     cases = []
@@ -54,13 +54,41 @@ def _diagnose_unfold(got: Any, args: tuple) -> str | None:
     return None
 
 
-register(
-    Exercise(id="04.fold_time", signature="fold_time(clips) -> (B*T, C, H, W)",
+def _diagnose_time_major_fold(got: Any, args: tuple) -> str | None:
+    if matches(got, _fold_reference(*args)):
+        return "you kept each clip's frames together (row b*T + t); this class's version is time-major: row t*B + b."
+    return None
+
+
+def _diagnose_time_major_unfold(got: Any, args: tuple) -> str | None:
+    if matches(got, _unfold_reference(*args)):
+        return "you read the rows as clip-major (row b*T + t); in this class's version row t*B + b is clip b, frame t."
+    return None
+
+
+FOLD_TIME = Exercise(id="04.fold_time", signature="fold_time(clips) -> (B*T, C, H, W)",
              hint="merge the first two axes with reshape (view fails on tensors that are not contiguous); "
                   "do not reorder the axes, so that row b*T + t holds clip b, frame t.",
-             cases=_fold_cases, reference=_fold_reference, compare=same_tensor, diagnose=_diagnose_fold),
-    Exercise(id="04.unfold_time", signature="unfold_time(features, batch_size) -> (B, T, F)",
+             cases=_fold_cases, reference=_fold_reference, compare=same_tensor, diagnose=_diagnose_fold)
+UNFOLD_TIME = Exercise(id="04.unfold_time", signature="unfold_time(features, batch_size) -> (B, T, F)",
              hint="the inverse of fold_time: row b*T + t of features belongs to clip b, frame t; "
                   "T = features.shape[0] // batch_size.",
-             cases=_unfold_cases, reference=_unfold_reference, compare=same_tensor, diagnose=_diagnose_unfold),
+             cases=_unfold_cases, reference=_unfold_reference, compare=same_tensor, diagnose=_diagnose_unfold)
+
+register(
+    FOLD_TIME, UNFOLD_TIME,
+    # Class variants (see engine.variant): the public solutions do not pass them.
+    variant(FOLD_TIME, "time_major",
+            "**Time-major rows.** `fold_time(clips)` puts frame t of clip b in **row t\\*B + b** (all the first "
+            "frames, then all the second frames, ...), the layout of a time-major LSTM.",
+            hint="move time first (clips.transpose(0, 1)), then merge the first two axes with reshape (view fails on "
+                 "tensors that are not contiguous), so that row t*B + b holds clip b, frame t.",
+            reference=lambda clips: _fold_reference(clips.transpose(0, 1)), diagnose=_diagnose_time_major_fold),
+    variant(UNFOLD_TIME, "time_major",
+            "**Time-major rows.** Row t\\*B + b of `features` belongs to clip b, frame t; `unfold_time` still "
+            "returns (B, T, F).",
+            hint="split the rows as (T, B) with reshape, then swap the first two axes: T = features.shape[0] // "
+                 "batch_size.",
+            reference=lambda features, b: features.reshape(-1, b, features.shape[1]).transpose(0, 1),
+            diagnose=_diagnose_time_major_unfold),
 )

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from ..ner_data import spans_to_tags, tags_to_spans
-from .engine import Case, Exercise, describe, register
+from .engine import Case, Exercise, describe, register, variant
 
 def _viterbi_cases(gen: torch.Generator) -> list[Case]:
     # A case where the best tag of every token on its own is not the best path:
@@ -164,17 +164,56 @@ def _diagnose_spans(got: Any, args: tuple) -> str | None:
     return None
 
 
-register(
-    Exercise(id="05.viterbi",
+def _transposed(args: tuple) -> tuple:
+    """The arguments with transitions[j, i] read as the score of moving from tag i to tag j."""
+    emissions, transitions, start, end = args
+    return emissions, transitions.T, start, end
+
+
+def _diagnose_transposed(got: Any, args: tuple) -> str | None:
+    if isinstance(got, (tuple, list)) and len(got) == 2 and _same_answer(
+            _as_number(got[0]), _as_path(got[1], *args[0].shape), _viterbi_reference(*args)):
+        return "you read transitions[i, j] as the move from i to j; in this class's version it is the move from j to i."
+    return _diagnose_viterbi(got, _transposed(args))
+
+
+def _diagnose_inclusive(got: Any, args: tuple) -> str | None:
+    spans = _as_spans(got)
+    if spans is not None and spans == tags_to_spans(args[0], "BIO"):
+        return "end is inclusive in this class's version: a one-token entity at i is (type, i, i)."
+    return _diagnose_spans(got, args) if spans is not None and spans[:1] and str(spans[0][0])[:2] in ("B-", "I-") else None
+
+
+VITERBI = Exercise(id="05.viterbi",
              signature="viterbi(emissions, transitions, start, end) -> (best_score, best_path)",
              hint="score[t, j] = max over i of (score[t-1, i] + transitions[i, j]) + emissions[t, j], starting "
                   "from start + emissions[0]; keep the argmax as a back-pointer, add end at the last token, "
                   "then follow the back-pointers from the best last tag.",
              cases=_viterbi_cases, reference=_viterbi_reference, compare=_compare_viterbi,
-             diagnose=_diagnose_viterbi, does_the_work=("decode", "viterbi_decode", "CRF", "viterbi_tags")),
-    Exercise(id="05.bio_spans", signature="bio_spans(tags) -> [(type, start, end), ...]",
+             diagnose=_diagnose_viterbi, does_the_work=("decode", "viterbi_decode", "CRF", "viterbi_tags"))
+BIO_SPANS = Exercise(id="05.bio_spans", signature="bio_spans(tags) -> [(type, start, end), ...]",
              hint="an entity starts at B-X and goes on over the I-X tags that follow; it ends (end exclusive) "
                   "at an O, at the next B-, or at the end of the sentence.",
              cases=_bio_cases, reference=lambda tags: tags_to_spans(tags, "BIO"), compare=_compare_spans,
-             diagnose=_diagnose_spans, does_the_work=("tags_to_spans", "get_entities")),
+             diagnose=_diagnose_spans, does_the_work=("tags_to_spans", "get_entities"))
+
+register(
+    VITERBI, BIO_SPANS,
+    # Class variants (see engine.variant): the public solutions do not pass them.
+    variant(VITERBI, "transposed",
+            "**Transposed transitions.** `transitions[j, i]` is the score of moving **from tag i to tag j** (the "
+            "matrix of the lesson, transposed); the rest of the path score is as in the lesson.",
+            hint="score[t, j] = max over i of (score[t-1, i] + transitions[j, i]) + emissions[t, j], starting from "
+                 "start + emissions[0]; keep the argmax as a back-pointer, add end at the last token, then follow "
+                 "the back-pointers from the best last tag.",
+            reference=lambda *args: _viterbi_reference(*_transposed(args)),
+            compare=lambda got, expected, args: _compare_viterbi(got, expected, _transposed(args)),
+            diagnose=_diagnose_transposed),
+    variant(BIO_SPANS, "inclusive",
+            "**Inclusive ends.** Each span is (type, start, end) with `end` the index of the entity's **last** "
+            "token: a one-token entity at i is (type, i, i).",
+            hint="an entity starts at B-X and goes on over the I-X tags that follow; its end is the index of its "
+                 "last token (an O, the next B- or the end of the sentence comes after it).",
+            reference=lambda tags: [(t, s, e - 1) for t, s, e in tags_to_spans(tags, "BIO")],
+            diagnose=_diagnose_inclusive),
 )

@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from .engine import Case, Exercise, Raised, raised, register
+from .engine import Case, Exercise, raised, register, variant
 
 Gradients = list[Tensor | None]  # one entry per parameter, None for a parameter without a gradient
 
@@ -227,10 +227,41 @@ def _diagnose(got: list[Gradients], args: tuple) -> str | None:
     return None
 
 
-register(Exercise(
+def sum_of_local_gradients(world_size: int, kind: str, seed: int) -> Gradients:
+    """The sum over the processes of their local gradients (None for parameters without gradients)."""
+    return [None if g is None else g * world_size for g in average_of_local_gradients(world_size, kind, seed)]
+
+
+def _compare_sum(got: list[Gradients], expected: Gradients, args: tuple) -> str | None:
+    """None if every process holds the summed gradient, else what is wrong."""
+    for rank, grads in enumerate(got):
+        if not _same(grads, expected):
+            return f"after your function, process {rank} does not hold the sum of the processes' gradients"
+    return None
+
+
+def _diagnose_sum(got: list[Gradients], args: tuple) -> str | None:
+    if _same(got[0], average_of_local_gradients(*args)):
+        return "that is the mean; this class's version keeps the sum: do not divide by the world size."
+    return _diagnose(got, args) if not _same(got[0], sum_of_local_gradients(*args)) else None
+
+
+AVERAGE_GRADIENTS = Exercise(
     id="06.average_gradients", signature="average_gradients(model) -> None, run on every process",
     hint="after backward, for every parameter with a gradient: dist.all_reduce(p.grad) (a sum over the "
          "processes, in place), then divide by dist.get_world_size().",
     cases=_cases, reference=average_of_local_gradients, compare=_compare, diagnose=_diagnose,
     run=run_gradient_average, processes=process_inputs, does_the_work=("DistributedDataParallel",),
-))
+)
+
+register(
+    AVERAGE_GRADIENTS,
+    # A class variant (see engine.variant): the public solution does not pass it.
+    variant(AVERAGE_GRADIENTS, "sum",
+            "**The sum, not the mean.** `average_gradients(model)` leaves in every process's `.grad` the **sum** "
+            "of the processes' gradients (right when each process's loss is already divided by the global batch "
+            "size).",
+            hint="after backward, for every parameter with a gradient: dist.all_reduce(p.grad), a sum over the "
+                 "processes, in place.",
+            reference=sum_of_local_gradients, compare=_compare_sum, diagnose=_diagnose_sum),
+)

@@ -1,19 +1,18 @@
 """What runs the course, apart from what it teaches.
 
-Learners never need to open this sub-package; lessons 02, 03 and 05 import one
-report each from it (`bench.lstm_benchmark`, `lesson03_verdicts.verdicts`, `bench.crf_benchmark`).
+Learners never need to open this sub-package, and no lesson imports it.
 
 - `cli`            ``python -m course_utils ...``: one parser with a subcommand each for data, metrics,
                    run, stale, bench, sync-headers, ner, assign, grade.
+- `arguments`      the one argparse type for positive numbers, shared by the subcommands.
 - `ner_cli`, `grading_cli` register the ``ner`` and the ``assign``, ``grade`` and gradebook subcommands.
 - `notebooks`      the markers of a lesson's exercise cells and check calls, shared by grading and formats.
 - `gradebook`      one row per student with totals per lesson, a feedback file per student, copy flags.
 - `datasets`       the data hub behind course_utils.data: registry, cache, mirrors, downloads that talk.
 - `files`          the one atomic writer of the package.
+- `tagger_files`   how a saved tagger lies on disk: files, sha256 manifest, checked reads.
 - `runner`         executes the lesson notebooks with papermill (``make run``) and stamps each run.
 - `results`        reads what an executed notebook recorded, and which code it ran with (``stale``).
-- `bench`          our LSTM timed against ``torch.nn.LSTM`` (``bench lstm``), our CRF against pytorch-crf.
-- `lesson03_verdicts` lesson 03's table of ten claims, judged by fixed rules.
 - `mutation`       ``make mutation``: the share of mutants the tests kill, per module.
 - `colab`          the Colab badges and set-up cell of every notebook (``REPO`` is written here once).
 - `colab_check`    ``make colab-check``: every lesson and its learner version in a Colab-like venv

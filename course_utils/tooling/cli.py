@@ -34,7 +34,8 @@ import pandas as pd
 
 from ..lesson import MODES
 from . import colab_check, datasets, grading_cli, mutation, ner_cli, results, runner
-from .bench import crf_benchmark, lstm_benchmark
+from .arguments import positive
+from ..benchmarks import crf_benchmark, lstm_benchmark
 
 USER_MISTAKES = (ValueError, TypeError, OSError, datasets.DataError)
 EXIT_STATUSES = """exit status, for every command:
@@ -114,16 +115,6 @@ def _site(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = float("nan")
-    if not 0 < seconds < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return seconds
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The one parser of ``python -m course_utils``, a subparser per command."""
     parser = argparse.ArgumentParser(prog="python -m course_utils", description=__doc__, epilog=EXIT_STATUSES,
@@ -139,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("run", help="execute lesson notebooks with papermill")
     p.add_argument("--mode", default="cpu", choices=MODES)
     p.add_argument("--nb", default="", help="lesson numbers, e.g. 01 or 01,03 (default: all)")
-    p.add_argument("--cell-timeout", type=_positive_seconds, default=None, metavar="SECONDS",
+    p.add_argument("--cell-timeout", type=positive(float, "seconds"), default=None, metavar="SECONDS",
                    help=f"stop a lesson whose cell runs longer (default: ${runner.CELL_TIMEOUT_ENV}, "
                         f"else {runner.SMOKE_CELL_TIMEOUT_S:g} s in smoke mode and no limit otherwise)")
     p.set_defaults(run=_run)

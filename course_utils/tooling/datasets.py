@@ -297,7 +297,11 @@ def download(url: str, target: Path, label: str = "") -> None:
     """
     stall, limit = stall_limit(), deadline()
     start = time.monotonic()
-    with urllib.request.urlopen(url, timeout=stall) as response, open(target, "wb") as out:
+    try:
+        response = urllib.request.urlopen(url, timeout=stall)
+    except TimeoutError:
+        raise TimeoutError(f"no answer for {stall:g} s ({STALL_ENV}); the server stalled") from None
+    with response, open(target, "wb") as out:
         size = response.headers.get("Content-Length")
         if size and size.isdigit() and int(size) > MAX_DOWNLOAD_BYTES:
             raise ValueError(f"{url} announces {int(size):,} bytes, more than the {MAX_DOWNLOAD_BYTES:,} "

@@ -127,8 +127,8 @@ def graded_check(exercise: str, namespace: dict[str, Any], timeout_s: float = TI
         signal.signal(signal.SIGALRM, previous)
     assert result.passed, f"{result.message} (test cases drawn with seed {seed})"
     why = _review(exercise, namespace[function])
-    if why:  # nbgrader and otter have no review column: say it in the test's output, on stderr, which
-        # nbgrader shows and otter does not compare (its test fails on any stdout)
+    if why:  # nbgrader has no review column: say it in the test's output, on stderr, which nbgrader
+        # shows (otter does not keep it, and fails a test on any stdout: its review_check test says it)
         print(f"FOR REVIEW ({exercise}): passed, but {why}; the exercise asks for the learner's own code, "
               "so an instructor decides the points", file=sys.stderr)
 
@@ -143,9 +143,26 @@ def _review(exercise: str, function: Any) -> str:
     return re.sub(r"cell 1, line (\d+)", rf"line \1 of {function.__name__}", found)
 
 
-def test_source(exercise: str) -> str:
-    """The source of the autograder test cell of one exercise (see `graded_check`)."""
-    return f"from course_utils.tooling.formats import graded_check\n\ngraded_check({exercise!r}, globals())"
+def review_check(exercise: str, namespace: dict[str, Any]) -> None:
+    """otter's zero-point test of one exercise: it fails, saying why, where the learner's function
+    leaves the exercise's work to a library call or has the other form (sandbox.review), so that
+    otter's results (and Gradescope) show the flag beside the points `graded_check` gave.
+
+    Raises:
+        AssertionError: "FOR REVIEW ...", if the function is flagged.
+    """
+    function = EXERCISES[known_id(exercise) or exercise].function
+    why = _review(exercise, namespace[function]) if function in namespace else ""
+    assert not why, (f"FOR REVIEW ({exercise}): {why}; the exercise asks for the learner's own code, so an "
+                     "instructor decides the points (this test is worth 0 points: it only flags the answer)")
+
+
+def test_source(exercise: str, check: str = "graded_check") -> str:
+    """The source of the autograder test cell of one exercise (`graded_check`, or `review_check`)."""
+    return f"from course_utils.tooling.formats import {check}\n\n{check}({exercise!r}, globals())"
+
+
+REVIEW_TEST_CONFIG = '""" # BEGIN TEST CONFIG\npoints: 0\n""" # END TEST CONFIG\n'
 
 
 # ---------------------------------------------------------------------------
@@ -421,6 +438,7 @@ def otter_version(nb: NotebookNode, name: str) -> NotebookNode:
         cells += [new_raw_cell("# BEGIN SOLUTION"), cell, new_raw_cell("# END SOLUTION"),
                   new_raw_cell("# BEGIN TESTS")]
         cells += [new_code_cell(test_source(e)) for e in exercises]
+        cells += [new_code_cell(REVIEW_TEST_CONFIG + test_source(e, "review_check")) for e in exercises]
         cells += [new_raw_cell("# END TESTS"), new_raw_cell("# END QUESTION")]
     nb.cells = cells
     return nb
@@ -476,9 +494,11 @@ MODEL_ANSWERS = {  # "NN.N" -> the model answer of a hand-graded exercise; {metr
     "01.3": "Without BatchNorm the loss falls more slowly in the first epoch and the curves are noisier; the "
             "final test accuracy moves by about the seed spread (the committed CNN: {test_accuracy}; CNN minus "
             "MLP over {seeds} seeds: at least {seed_cnn_minus_mlp_min}), so one run shows no reliable loss of "
-            "accuracy. kernel_size=5 with padding=2 multiplies each convolution's weights by 25/9 (the "
-            "classifier head does not change) and widens the last layer's receptive field: each layer adds "
-            "4 input steps of its own stride instead of 2 (check with `receptive_field`).",
+            "accuracy. kernel_size=5 with padding=2 multiplies each convolution's weights by 25/9: the three "
+            "convolutions' 31,320 weights become 87,000, so the CNN's 334,034 parameters become 389,714 (120 "
+            "more with the biases of the first part; the classifier head does not change). The last layer's "
+            "receptive field grows from 18 to 32 pixels, more than the 28-pixel image: each layer adds 4 input "
+            "steps of its own stride instead of 2 (`receptive_field([(5, 1), (2, 2), (5, 1), (2, 2), (5, 1)])`).",
     "01.4": "The largest off-diagonal entry of the committed run's matrix (test accuracy {test_accuracy}) is "
             "usually shirt / T-shirt-top (else pullover / coat): upper-body garments with the same silhouette, "
             "told apart by collars, buttons or texture that cover a few pixels at 28x28. A larger resolution is "
@@ -556,11 +576,12 @@ MODEL_ANSWERS = {  # "NN.N" -> the model answer of a hand-graded exercise; {metr
             "frames), so it should learn the order (far apart it scored {far_conv3d_test_accuracy}). If not: "
             "train longer, add channels, or replace the global pooling, to tell the receptive field from "
             "the other obstacles.",
-    "05.3": "Removing unknown-word replacement (unk_replace=0.0) usually hurts test F1 most: with random "
-            "embeddings the model never learns a useful UNK vector, so unseen test words lose most; pre-trained "
-            "embeddings already place most test words. Compare with the committed ablation (3 seeds, a subset): "
-            "BiLSTM-CNN-CRF {ablation_bilstm_cnn_crf_test_f1} test F1 against BiLSTM-CRF "
-            "{ablation_bilstm_crf_test_f1}; a change counts only beyond the seeds' range.",
+    "05.3": "Each run is one seed: a change counts only if its test F1 falls outside the range of the committed "
+            "ablation's seeds (3 seeds, a subset; BiLSTM-CNN-CRF mean {ablation_bilstm_cnn_crf_test_f1} test F1, "
+            "BiLSTM-CRF {ablation_bilstm_crf_test_f1}), and ranking the three needs several seeds per change. "
+            "Unknown-word replacement matters more with random embeddings: without it the model never learns a "
+            "useful <unk> vector, and with random embeddings every test word outside the training vocabulary gets "
+            "<unk>, while pre-trained vectors give most such words a vector of their own.",
     "05.4": "(a) Shifting the row of O changes every score in that row of the heatmap by the same amount; the "
             "loss of dev_batch does not change (the committed shift check: {crf_shift_loss_difference}), because "
             "the end scores and the next emission absorb the shift. (b) The contrast is the same for the trained "
@@ -621,8 +642,9 @@ def written_exercises(nb: NotebookNode) -> list[WrittenExercise]:
 
 def answer_source(exercise: WrittenExercise) -> str:
     """The markdown answer cell of a hand-graded exercise."""
+    asked = "give each number and how it follows" if "compute" in exercise.kind else "give the numbers of your own run"
     return (f"**Your answer to exercise {exercise.number}** ({WRITTEN_POINTS} points, graded by hand; "
-            f"give the numbers of your own run):\n\n{TEXT_STUB[0]}")
+            f"{asked}):\n\n{TEXT_STUB[0]}")
 
 
 _ANSWER = re.compile(r"^\*\*Your answer to exercise (\d+)\*\*")

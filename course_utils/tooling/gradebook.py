@@ -82,12 +82,15 @@ def best_notebooks(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def gradebook(rows: pd.DataFrame, copies: pd.DataFrame | None = None,
-              hand: pd.DataFrame | None = None) -> pd.DataFrame:
+              hand: pd.DataFrame | None = None, implement_points: int = 1) -> pd.DataFrame:
     """One row per student: a column "NN (of M)" per lesson graded, the points of the lesson's
-    counting notebook (empty if not handed in); with `hand` (`read_hand_graded`), a column
+    counting notebook (`implement_points` per exercise passed; empty if not handed in); with
+    `hand` (`read_hand_graded`), a column
     "NN by hand (of M)" per lesson, the points a teaching assistant gave; "total", "of" (the same
     for every student), and "flags" (resubmissions, unreadable notebooks, copies, tampering,
     review, answers not graded by hand yet)."""
+    if not isinstance(implement_points, int) or implement_points < 1:
+        raise ValueError(f"--implement-points must be a positive whole number, got {implement_points!r}")
     best = best_notebooks(rows)
     students = sorted(set(rows["student"]))
     table = pd.DataFrame(index=pd.Index(students, name="student"))
@@ -95,8 +98,9 @@ def gradebook(rows: pd.DataFrame, copies: pd.DataFrame | None = None,
     of = 0
     for lesson in lessons:
         points = best[best["lesson"] == lesson].set_index("student")["points"]
-        table[f"{lesson} (of {len(lesson_exercises(lesson))})"] = points.reindex(students).astype("Int64")
-        of += len(lesson_exercises(lesson))
+        possible = implement_points * len(lesson_exercises(lesson))
+        table[f"{lesson} (of {possible})"] = (implement_points * points).reindex(students).astype("Int64")
+        of += possible
         if hand is not None:
             marked = hand[hand["lesson"] == lesson]
             given = marked.dropna(subset=["points"]).groupby("student")["points"].sum()
@@ -440,14 +444,14 @@ def _file_name(student: str) -> str:
 
 
 def write_gradebook(rows: pd.DataFrame, out_dir: Path, submissions: Sequence[tuple[Path, Path]] | None = None,
-                    hand: pd.DataFrame | None = None) -> list[Path]:
+                    hand: pd.DataFrame | None = None, implement_points: int = 1) -> list[Path]:
     """Write ``gradebook.csv`` and ``<student>.md`` for each student into `out_dir`, each atomically.
 
     With `submissions` (as grading.submissions_in finds them), answers that several students
     share, or that are the course's published solution, are flagged, the feedback names the
     cell of each ``def``, and the answers graded by hand are collected (``answers-NN.md``, and
-    ``hand-graded.csv`` if `out_dir` has none yet). `hand` (`read_hand_graded`) adds their points.
-    Returns the paths written.
+    ``hand-graded.csv`` if `out_dir` has none yet). `hand` (`read_hand_graded`) adds their points;
+    each implement exercise passed is worth `implement_points`. Returns the paths written.
     """
     out_dir, found, shared, texts = Path(out_dir), None, None, None
     if submissions:
@@ -458,7 +462,7 @@ def write_gradebook(rows: pd.DataFrame, out_dir: Path, submissions: Sequence[tup
         texts = written_answers(submissions, rows)
         shared = pd.concat([copies(pd.concat([counted, published_answers(lessons)], ignore_index=True)),
                             written_copies(texts)], ignore_index=True)
-    table = gradebook(rows, shared, hand)
+    table = gradebook(rows, shared, hand, implement_points)
     written = [write_text(out_dir / "gradebook.csv", grading.spreadsheet_safe(table).to_csv(index=False))]
     for student in table["student"]:
         written.append(write_text(out_dir / f"{_file_name(student)}.md", feedback(rows, student, found, hand)))

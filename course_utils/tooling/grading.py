@@ -57,9 +57,9 @@ import pandas as pd
 from nbformat import NotebookNode
 
 from ..exercises import EXERCISES, lesson_exercises
-from ..exercises.engine import known_id
+from ..exercises.engine import class_exercise, known_id
 from . import files, sandbox
-from .notebooks import check_calls, check_out_dir, clean, has_solution, strip_solutions
+from .notebooks import check_calls, check_out_dir, clean, has_solution, rename_check_calls, strip_solutions
 
 _LESSON_FILE = re.compile(r"(\d\d)_")
 SEED_MAX = 2 ** 63 - 1  # torch's generators take a seed up to here (a signed 64-bit integer)
@@ -87,8 +87,33 @@ def student_version(nb: NotebookNode, name: str = "the notebook") -> NotebookNod
     return with_answer_cells(nb)
 
 
-def assign(notebooks: Sequence[Path], out_dir: Path) -> list[Path]:
-    """Write the student version of each notebook into `out_dir`, under the same name.
+CLASS_VERSION = ("**Your class's version of this exercise.** It replaces what the text above asks "
+                 "(the check below tests this version):")
+
+
+def class_version(nb: NotebookNode, class_key: str) -> NotebookNode:
+    """`nb` (a student version) for the class whose secret is `class_key`: each check call names the
+    class's variant of its exercise (engine.class_exercise), and a markdown cell just above it
+    says what the variant asks. Exercises without variants are left as they are."""
+    cells = []
+    for cell in nb.cells:
+        ids = [e for e in check_calls(cell.source) if known_id(e)] if cell.cell_type == "code" else []
+        chosen = {e: class_exercise(known_id(e), class_key) for e in ids}
+        chosen = {e: v for e, v in chosen.items() if v != e}
+        if chosen:
+            statements = "\n\n".join(EXERCISES[v].statement for v in chosen.values())
+            note = nbformat.v4.new_markdown_cell(f"{CLASS_VERSION}\n\n{statements}")
+            note.id = f"class-{EXERCISES[next(iter(chosen.values()))].function}"
+            cells.append(note)
+            cell.source = rename_check_calls(cell.source, chosen)
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+def assign(notebooks: Sequence[Path], out_dir: Path, class_key: str | None = None) -> list[Path]:
+    """Write the student version of each notebook into `out_dir`, under the same name; with
+    `class_key`, the class's variants of the implement exercises (`class_version`).
 
     Every notebook is converted before any is written, so a marker error leaves
     `out_dir` as it was. Returns the paths written.
@@ -98,7 +123,8 @@ def assign(notebooks: Sequence[Path], out_dir: Path) -> list[Path]:
     for path in map(Path, notebooks):
         if path.parent.resolve() == out_dir.resolve():
             raise ValueError(f"the student version of {path} would overwrite it: choose another --out folder")
-        versions.append((out_dir / path.name, student_version(nbformat.read(path, as_version=4), path.name)))
+        version = student_version(nbformat.read(path, as_version=4), path.name)
+        versions.append((out_dir / path.name, class_version(version, class_key) if class_key else version))
     for output, nb in versions:
         files.write_text(output, nbformat.writes(nb).rstrip("\n") + "\n")  # as nbformat.write ends it
     return [output for output, _ in versions]
@@ -175,13 +201,14 @@ def read_submission(path: Path) -> NotebookNode:
 
 
 def grade_notebook(path: Path, root: Path, seed: int, timeout_s: float = 60,
-                   lesson: str | None = None) -> list[dict[str, Any]]:
+                   lesson: str | None = None, class_key: str | None = None) -> list[dict[str, Any]]:
     """Grade one submission: one row per exercise of its lesson (see COLUMNS; without duplicate and seed).
 
     Nothing of the notebook runs but each exercise's function and what it needs,
     in a sandbox (course_utils.tooling.sandbox), on test cases drawn from `seed`.
     Problems with the notebook itself (unreadable, not valid JSON) become messages.
-    `lesson` ("01") overrides the lesson the file's name or content gives.
+    `lesson` ("01") overrides the lesson the file's name or content gives. With `class_key`,
+    each exercise is graded as the class's variant (`class_version`), whatever the check calls say.
     """
     row = {"student": identify(path, root), "notebook": Path(path).name, "tampering": "", "review": ""}
     try:
@@ -189,7 +216,7 @@ def grade_notebook(path: Path, root: Path, seed: int, timeout_s: float = 60,
     except (OSError, ValueError) as error:
         return [{**row, "exercise": "", "passed": False, "message": f"could not read the notebook: {error}"}]
     lesson = lesson or _lesson(path, nb)
-    ids = lesson_exercises(lesson) if lesson else []
+    ids = lesson_exercises(lesson, class_key) if lesson else []
     if not ids:
         return [{**row, "exercise": "", "passed": False,
                  "message": f"no exercises to grade for lesson {lesson}: name the file NN_....ipynb "
@@ -199,11 +226,12 @@ def grade_notebook(path: Path, root: Path, seed: int, timeout_s: float = 60,
              "review": o.review} for e, o in outcomes.items()]
 
 
-def _safely(path: Path, root: Path, seed: int, timeout_s: float, lesson: str | None) -> list[dict[str, Any]]:
+def _safely(path: Path, root: Path, seed: int, timeout_s: float, lesson: str | None,
+            class_key: str | None) -> list[dict[str, Any]]:
     """`grade_notebook`, with a failure of the grader itself as a row that says so: one
     submission never stops the grading of the others."""
     try:
-        return grade_notebook(path, root, seed, timeout_s, lesson)
+        return grade_notebook(path, root, seed, timeout_s, lesson, class_key)
     except Exception as error:
         return [{"student": identify(path, root), "notebook": Path(path).name, "exercise": "", "passed": False,
                  "message": f"not graded: the grader failed on this notebook ({_where(error)}); "
@@ -243,7 +271,8 @@ def flag_duplicates(rows: pd.DataFrame) -> pd.Series:
 
 def grade(submissions: Sequence[tuple[Path, Path]], timeout_s: float = 60, jobs: int = 1,
           seed: int | None = None, quiet: bool = False, lesson: str | None = None,
-          on_graded: Callable[[list[dict[str, Any]]], None] | None = None) -> pd.DataFrame:
+          on_graded: Callable[[list[dict[str, Any]]], None] | None = None,
+          class_key: str | None = None) -> pd.DataFrame:
     """Grade every (notebook, submission root) pair, `jobs` at a time; prints a line per notebook.
 
     Args:
@@ -257,6 +286,8 @@ def grade(submissions: Sequence[tuple[Path, Path]], timeout_s: float = 60, jobs:
         lesson: grade every submission as this lesson ("01"), whatever its name.
         on_graded: called with each submission's rows (COLUMNS but duplicate) as soon as it is
             graded, one call at a time (``append_rows`` keeps them, for ``--resume``).
+        class_key: the secret the class's student versions were made with (``assign
+            --class-key``): each exercise is graded as that class's variant.
 
     Returns a DataFrame with one row per (submission, exercise), COLUMNS.
 
@@ -279,7 +310,7 @@ def grade(submissions: Sequence[tuple[Path, Path]], timeout_s: float = 60, jobs:
             return []
         start = time.perf_counter()
         try:
-            rows = [{**row, "seed": seed} for row in _safely(submission[0], submission[1], seed, timeout_s, lesson)]
+            rows = [{**row, "seed": seed} for row in _safely(submission[0], submission[1], seed, timeout_s, lesson, class_key)]
         except KeyboardInterrupt:
             stopping.set()
             raise
@@ -373,6 +404,17 @@ def resumed_seed(earlier: pd.DataFrame, seed: int | None) -> int | None:
         raise ValueError(f"--seed {seed}: the grading being resumed used seed {kept}; "
                          f"leave --seed out or give --seed {kept}")
     return seed if kept is None else kept
+
+
+def check_resumed_class(earlier: pd.DataFrame, class_key: str | None) -> None:
+    """Raise a ValueError unless the rows of an interrupted grading graded the variants that
+    `class_key` gives: one grading, one set of exercises."""
+    graded = {e for e in earlier["exercise"] if e in EXERCISES}
+    wrong = sorted(e for e in graded if class_exercise(EXERCISES[e].base, class_key) != e)
+    if wrong:
+        raise ValueError(f"the grading being resumed graded {', '.join(wrong[:3])}, which "
+                         f"{'this --class-key does not give' if class_key else 'are class variants'}: "
+                         "resume with the --class-key it was started with")
 
 
 def not_graded(submissions: Sequence[tuple[Path, Path]], earlier: pd.DataFrame) -> list[tuple[Path, Path]]:

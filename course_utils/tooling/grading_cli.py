@@ -11,6 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .arguments import positive
+
 
 def _assign(args: argparse.Namespace) -> int:
     """Write the student, nbgrader or otter versions of the notebooks named (default: every lesson)."""
@@ -18,7 +20,11 @@ def _assign(args: argparse.Namespace) -> int:
     from .runner import lesson_notebooks
 
     notebooks = [Path(n) for n in args.notebooks] or lesson_notebooks()
-    write = {"student": grading.assign, "nbgrader": formats.nbgrader_course, "otter": formats.otter_notebooks}
+    if args.class_key is not None and args.format != "student":
+        raise ValueError(f"--class-key makes student versions that `grade` grades; the {args.format} versions "
+                         "ask the lessons' own exercises (leave --class-key out, or use --format student)")
+    write = {"student": lambda paths, out: grading.assign(paths, out, args.class_key),
+             "nbgrader": formats.nbgrader_course, "otter": formats.otter_notebooks}
     for output in write[args.format](notebooks, Path(args.out)):
         print(f"wrote {output}")
     return 0
@@ -43,6 +49,7 @@ def _grade(args: argparse.Namespace) -> int:
                                   "or delete it to start again")
         earlier = grading.read_partial(partial)
         seed = grading.resumed_seed(earlier, args.seed)
+        grading.check_resumed_class(earlier, args.class_key)
         print(f"resuming from {partial}: submission(s) graded before, kept: "
               f"{earlier.groupby(['student', 'notebook']).ngroups}")
     elif args.resume:
@@ -52,7 +59,8 @@ def _grade(args: argparse.Namespace) -> int:
         partial.parent.mkdir(parents=True, exist_ok=True)
     keep = (lambda rows: grading.append_rows(partial, rows)) if partial else None
     try:
-        new = grading.grade(submissions, args.timeout, args.jobs, seed, lesson=args.lesson, on_graded=keep)
+        new = grading.grade(submissions, args.timeout, args.jobs, seed, lesson=args.lesson, on_graded=keep,
+                            class_key=args.class_key)
     except KeyboardInterrupt:
         if partial is not None and partial.exists():
             print(f"interrupted: the submissions graded so far are kept in {partial}; run the same command "
@@ -77,7 +85,7 @@ def _gradebook(args: argparse.Namespace) -> int:
     rows = gradebook.read_grades(Path(args.grades))
     subs = grading.submissions_in(args.submissions) if args.submissions else None
     hand = gradebook.read_hand_graded(Path(args.hand_graded), rows) if args.hand_graded else None
-    for path in gradebook.write_gradebook(rows, Path(args.out), subs, hand):
+    for path in gradebook.write_gradebook(rows, Path(args.out), subs, hand, args.implement_points):
         print(f"wrote {path}")
     return 0
 
@@ -100,6 +108,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="student", help="output folder (default: student/)")
     p.add_argument("--format", default="student", choices=["student", "nbgrader", "otter"],
                    help="student versions (default), an nbgrader course, or otter-assign notebooks")
+    p.add_argument("--class-key", help="a secret phrase: the student versions ask this class's own variants of "
+                                       "the implement exercises (grade with the same --class-key)")
     p.set_defaults(run=_reporting(_assign))
     p = subparsers.add_parser("grade", help="grade the exercise functions of submitted notebooks")
     p.add_argument("submissions", nargs="+", help="submitted notebooks, or folders of them")
@@ -114,6 +124,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
                                     "notebook's name, check calls or functions)")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted grading of --csv FILE from FILE.partial, with its seed")
+    p.add_argument("--class-key", help="the secret the student versions were made with (assign --class-key): "
+                                       "grade each exercise as this class's variant")
     p.set_defaults(run=_reporting(_grade))
     p = subparsers.add_parser("gradebook", help="a gradebook and a feedback file per student, from grade's CSV")
     p.add_argument("grades", help="the CSV written by python -m course_utils grade --csv")
@@ -123,4 +135,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
                         "collect the answers graded by hand")
     p.add_argument("--hand-graded", help="the hand-graded.csv a teaching assistant filled in: its points "
                                           "join the gradebook")
+    p.add_argument("--implement-points", type=positive(int), default=1,
+                   help="points per implement exercise passed (default: 1; each hand-graded answer is worth "
+                        "2), to weight the two kinds of exercise")
     p.set_defaults(run=_reporting(_gradebook))

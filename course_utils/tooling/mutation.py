@@ -34,6 +34,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import NamedTuple
 
+from course_utils.tooling.arguments import positive
 from course_utils.tooling.files import write_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,12 +148,6 @@ def measure(name: str, sample: int = 1, show: bool = False) -> str:
         f"\nsurviving mutants of {module}:\n{survivors}" if survivors else "")
 
 
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}")
-    return int(text)
-
-
 def _target(text: str) -> str:
     if text not in TARGETS:
         raise argparse.ArgumentTypeError(f"unknown target {text!r}; expected one of {list(TARGETS)}")
@@ -165,7 +160,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("names", nargs="*", type=_target, metavar="NAME",
                    help=f"targets (default: all of {', '.join(TARGETS)})")
-    p.add_argument("--sample", type=_positive, default=1, help="test one mutant in K (default: 1, all)")
+    p.add_argument("--sample", type=positive(int), default=1, help="test one mutant in K (default: 1, all)")
     p.add_argument("--show", action="store_true", help="print the diff of every surviving mutant")
     p.set_defaults(run=_command)
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import re
 import shutil
@@ -28,19 +27,18 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
 import torch
 
 from .. import distributed
-from ..ner import (
-    STOP_SIGNALS, BiLSTMTagger, Tagger, TaggerConfig, Vocabularies, check_save_target,
-    state_bytes,
-)
+from ..ner import BiLSTMTagger, Tagger, TaggerConfig, Vocabularies
 from ..ner_data import Corpus, read_conll
 from ..ner_train import TrainingInterrupted, train_tagger
+from .arguments import positive
+from .tagger_files import STOP_SIGNALS, check_save_target, state_bytes
 
 try:
     import resource  # Unix only: the file size limit (ulimit -f)
@@ -49,20 +47,6 @@ except ImportError:
 
 # What torch.save adds to each tensor's bytes (zip entry, alignment, pickle), with room to spare.
 ZIP_BYTES_PER_TENSOR = 1024
-
-
-def _positive(kind: type) -> Callable[[str], int | float]:
-    """An argparse ``type`` that accepts a positive ``kind`` (int or float)."""
-    def parse(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or not (value > 0 and math.isfinite(value)):  # inf diverges at the first step
-            finite = ", finite" if kind is float else ""
-            raise argparse.ArgumentTypeError(f"expected a positive{finite} {kind.__name__}, got {text!r}")
-        return value
-    return parse
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -77,17 +61,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--test", help="test file, scored once at the end")
     p.add_argument("--out", required=True, help="directory to save the tagger to (if that fails: a new "
                                                 "folder in the temporary folder, else in the home folder)")
-    p.add_argument("--epochs", type=_positive(int), help="number of epochs (reproducible)")
-    p.add_argument("--minutes", type=_positive(float), help="time limit, as well as or instead of --epochs")
+    p.add_argument("--epochs", type=positive(int), help="number of epochs (reproducible)")
+    p.add_argument("--minutes", type=positive(float), help="time limit, as well as or instead of --epochs")
     p.add_argument("--embeddings", help="GloVe-format vectors (word, then 100 numbers, per line) "
                                         "to start the word embeddings from")
     p.add_argument("--scheme", default="BIOES", help="scheme the model predicts: BIO, BIOES, BMES")
     p.add_argument("--no-crf", action="store_true", help="a softmax tagger instead of a CRF")
     p.add_argument("--no-chars", action="store_true", help="leave out the character CNN")
-    p.add_argument("--lr", type=_positive(float), default=2e-3)
-    p.add_argument("--batch-size", type=_positive(int), default=32)
+    p.add_argument("--lr", type=positive(float), default=2e-3)
+    p.add_argument("--batch-size", type=positive(int), default=32)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=_positive(int), help="torch CPU threads per process (default: torch's choice)")
+    p.add_argument("--threads", type=positive(int), help="torch CPU threads per process (default: torch's choice)")
     p.set_defaults(run=_train)
     p = commands.add_parser("tag", help="tag whitespace-tokenised sentences")
     p.add_argument("--model", required=True, help="a directory written by `ner train`")

@@ -18,7 +18,7 @@ SOLUTION_BEGIN = "### BEGIN SOLUTION"
 SOLUTION_END = "### END SOLUTION"
 CODE_STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
 TEXT_STUB = ["YOUR ANSWER HERE"]
-_CHECK_CALL = re.compile(r"""\bcheck\(\s*["'](\d\d\.\w+)["']""")
+_CHECK_CALL = re.compile(r"""\bcheck\(\s*["'](\d\d\.\w+(?:@\w+)?)["']""")
 _RUN_METADATA = ("papermill", "execution", "nbgrader")
 
 
@@ -77,6 +77,11 @@ def clean(nb: NotebookNode) -> NotebookNode:
 def check_calls(source: str) -> list[str]:
     """The exercise ids named by the ``check("NN.name", ...)`` calls in `source`, in order."""
     return _CHECK_CALL.findall(source)
+
+
+def rename_check_calls(source: str, ids: dict[str, str]) -> str:
+    """`source` with each ``check("old", ...)`` call of `ids` ({old: new}) naming the new id."""
+    return _CHECK_CALL.sub(lambda m: m.group(0).replace(m.group(1), ids.get(m.group(1), m.group(1))), source)
 
 
 def check_out_dir(out_dir: Path) -> Path:

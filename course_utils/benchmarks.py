@@ -1,9 +1,8 @@
 """Our LSTM timed against ``torch.nn.LSTM`` and our CRF against pytorch-crf (lessons 02 and 05 run them
 in a cell; ``python -m course_utils bench lstm|crf``).
 
-The grader's benchmark lives with the grader; the
-command line's table of benchmarks is in course_utils.tooling.cli. Every timing
-uses the one timer of course_utils.timing.
+Introduced in lesson 02. The grader's benchmark lives with the grader, in
+course_utils.tooling. Every timing uses the one timer of course_utils.timing.
 """
 
 from __future__ import annotations
@@ -15,9 +14,9 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from ..crf import CRF
-from ..lstm import LSTM
-from ..timing import median_time
+from .crf import CRF
+from .lstm import LSTM
+from .timing import median_time
 
 
 def _forward_backward_ms(model: nn.Module, x: Tensor, warmup: int, min_run_time: float) -> float:

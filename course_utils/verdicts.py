@@ -1,0 +1,568 @@
+"""The rules that turn the lessons' measurements into sentences (lessons 03 and 04).
+
+A sentence about a run's results is only as good as the rule behind it, so each
+rule lives here once: the lesson applies it to its numbers and renders its text,
+and the tests run every branch on synthetic numbers.
+
+* Spread over seeds: `spread_verdict` (is a difference beyond the run-to-run
+  spread?), read from recorded metrics by `compare` (lesson 03) and from lists of
+  accuracies by `SeedRule` (lesson 04).
+* Lesson 03: `verdicts(metrics)`, the table of ten claims about CNNs, LSTMs and
+  CNN-LSTMs, one rule per claim (``_claim_1`` ... ``_claim_10``; the lesson invites
+  learners to print one with ``inspect.getsource``). Each writes the numbers it reads
+  and a verdict starting with "holds" (or "holds only when ..."), "does not hold"
+  or "inconclusive".
+* Lesson 04: `ChanceLossRule` (did a model train at all?), `SeedRule`, the sentences
+  that read the video experiments, and `SweepPrediction`.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import torch
+
+from .sequence import MODEL_LABELS, SOLVED, mean_sd
+
+# --------------------------------------------------------------------------- spread over seeds
+
+
+def spread_verdict(mean_a: float, sd_a: float, mean_b: float, sd_b: float, n: int, floor: float = 0.01) -> str:
+    """Is measurement a "higher" or "lower" than b, or "within spread"? Introduced in lesson 03.
+
+    a and b are means (and sample standard deviations) over the same n seeds. Their difference
+    counts only if it exceeds twice its standard error, 2 * sqrt((sd_a^2 + sd_b^2) / n), and
+    `floor` (so that two sets of identical runs are never "different"); otherwise it lies
+    within the run-to-run spread.
+    """
+    if n < 1:
+        raise ValueError(f"seeds must be >= 1, got {n}")
+    spread = 2 * math.sqrt((sd_a ** 2 + sd_b ** 2) / n)
+    if abs(mean_a - mean_b) <= max(spread, floor):
+        return "within spread"
+    return "higher" if mean_a > mean_b else "lower"
+
+
+def compare(metrics: Mapping[str, Any], a: str, b: str, floor: float = 0.01) -> str:
+    """`spread_verdict` of recorded measurements: reads ``{a}_mean``, ``{a}_sd``, ``{b}_mean``,
+    ``{b}_sd`` and ``seeds`` (n). Introduced in lesson 03."""
+    return spread_verdict(recorded(metrics, f"{a}_mean"), recorded(metrics, f"{a}_sd"), recorded(metrics, f"{b}_mean"),
+                          recorded(metrics, f"{b}_sd"), int(recorded(metrics, "seeds")), floor)
+
+
+def recorded(metrics: Mapping[str, Any], name: str) -> float:
+    """The recorded value of measurement `name`, as a float; a KeyError names a missing one."""
+    if name not in metrics:
+        raise KeyError(f"the verdicts need the metric {name!r}, which was not recorded")
+    return float(metrics[name])
+
+
+# --------------------------------------------------------------------------- lesson 03: ten claims
+
+CLAIMS = {
+    1: "A CNN finds local patterns with sliding, shared weights (grids such as images); an LSTM carries "
+       "context through time (variable-length sequences such as text or audio).",
+    2: "The LSTM's gates and cell state solve the plain RNN's vanishing and exploding gradients.",
+    3: "In a CNN-LSTM, the convolutions extract the local structure before the LSTM models it over time.",
+    4: "A CNN-LSTM is cheaper: shared weights and local receptive fields cut training time and compute.",
+    5: "A CNN-LSTM can start from a pretrained CNN, which speeds up training.",
+    6: "A CNN-LSTM is worse than an LSTM at long-term dependencies.",
+    7: "An LSTM is computationally heavy, and slow to train on long sequences.",
+    8: "An LSTM has many parameters, overfits easily and needs more compute.",
+    9: "GRU (a simplified LSTM) and the bidirectional LSTM are variants that suit different tasks.",
+    10: "With large data and limited memory, the CNN-LSTM is the more economical choice.",
+}
+
+
+def _mean_pm_sd(metrics: Mapping[str, Any], name: str, digits: int = 2) -> str:
+    """'mean ± sd' of a measurement over seeds."""
+    return f"{recorded(metrics, name + '_mean'):.{digits}f} ± {recorded(metrics, name + '_sd'):.{digits}f}"
+
+
+def _suffixes(metrics: Mapping[str, Any], prefix: str, suffix: str = "") -> list[int]:
+    """The sorted integers n of the recorded keys ``{prefix}{n}{suffix}``."""
+    found = sorted({int(key[len(prefix):len(key) - len(suffix)]) for key in metrics
+                    if key.startswith(prefix) and key.endswith(suffix)
+                    and key[len(prefix):len(key) - len(suffix)].isdigit()})
+    if not found:
+        raise KeyError(f"the verdicts need metrics named {prefix}<n>{suffix}, and none was recorded")
+    return found
+
+
+def distances(metrics: Mapping[str, Any]) -> list[int]:
+    """The distances k of the pair task with a recorded ``lstm_acc_k{k}_mean``, sorted.
+   """
+    return _suffixes(metrics, "lstm_acc_k", "_mean")
+
+
+def _longest(metrics: Mapping[str, Any]) -> int:
+    return _suffixes(metrics, "saved_mb_lstm_T")[-1]
+
+
+# --------------------------------------------------------------------------- the ten rules
+
+def _claim_1(m: Mapping[str, Any]) -> tuple[str, str]:
+    near, far = distances(m)[0], distances(m)[-1]
+    field = int(recorded(m, "cnn_receptive_field"))
+    solved = {(name, k): recorded(m, f"{name}_acc_k{k}_mean") >= SOLVED for name in ("cnn", "tcn", "lstm")
+              for k in (near, far)}
+    exact = max(recorded(m, "lstm_packed_max_diff"), recorded(m, "cnn_masked_max_diff")) < 1e-5
+    numbers = (f"pair task, k={near} / k={far}: CNN (field {field}) {_mean_pm_sd(m, f'cnn_acc_k{near}')} / "
+               f"{_mean_pm_sd(m, f'cnn_acc_k{far}')}, TCN (field {int(recorded(m, 'tcn_receptive_field'))}) "
+               f"{_mean_pm_sd(m, f'tcn_acc_k{far}')} at k={far}, LSTM {_mean_pm_sd(m, f'lstm_acc_k{far}')} at k={far}; "
+               f"padded batch vs one at a time: packed LSTM {recorded(m, 'lstm_packed_max_diff'):.0e}, "
+               f"masked CNN {recorded(m, 'cnn_masked_max_diff'):.0e}")
+    if not solved["lstm", far]:
+        return numbers, f"does not hold: the LSTM does not solve k={far}"
+    if not solved["cnn", near] or solved["cnn", far]:
+        return numbers, "does not hold: the plain CNN's accuracy does not follow its receptive field"
+    if solved["tcn", far] or exact:
+        return numbers, (f"holds only when the CNN's receptive field is shorter than the dependency: a dilated "
+                         f"CNN solves k={far} too, and a causal CNN with masking takes variable lengths exactly")
+    return numbers, "holds"
+
+
+def _claim_2(m: Mapping[str, Any]) -> tuple[str, str]:
+    k = int(recorded(m, "gradient_distance"))
+    log = {name: recorded(m, f"gradient_log10_{name}_mean") for name in ("rnn", "lstm_default", "lstm", "gru")}
+    numbers = (f"log10 of |dL/dx| {k} steps back over |dL/dx| at the last step, untrained, over seeds: RNN "
+               f"{_mean_pm_sd(m, 'gradient_log10_rnn', 1)}, LSTM default init {_mean_pm_sd(m, 'gradient_log10_lstm_default', 1)}, "
+               f"LSTM chrono init {_mean_pm_sd(m, 'gradient_log10_lstm', 1)}, GRU {_mean_pm_sd(m, 'gradient_log10_gru', 1)}")
+    gated_better = compare(m, "gradient_log10_lstm", "gradient_log10_rnn", floor=2.0) == "higher"
+    default_better = compare(m, "gradient_log10_lstm_default", "gradient_log10_rnn", floor=2.0) == "higher"
+    if gated_better and default_better and log["lstm_default"] > -3:
+        return numbers, "holds"
+    if gated_better:
+        return numbers, (f"holds only when the forget gate starts open (chrono init): with PyTorch's default "
+                         f"init the LSTM's gradient {k} steps back is 10^{log['lstm_default']:.0f} of the last "
+                         "step's; exploding gradients are still clipped")
+    return numbers, "does not hold"
+
+
+def _window(m: Mapping[str, Any]) -> tuple[list[int], int]:
+    pools = _suffixes(m, "window_acc_pool", "_mean")
+    return pools, int(recorded(m, "window_crossover_pool"))
+
+
+def _claim_3(m: Mapping[str, Any]) -> tuple[str, str]:
+    pools, _ = _window(m)
+    field, gap, near_gap = (int(recorded(m, name)) for name in ("window_conv_field", "window_gap", "window_near_gap"))
+    numbers = (f"order task, pool {pools[-1]}: events {near_gap} steps apart (inside the convolutions' field of "
+               f"{field}) {_mean_pm_sd(m, 'window_near_acc')}, {gap} steps apart {_mean_pm_sd(m, f'window_acc_pool{pools[-1]}')}; "
+               f"LSTM {_mean_pm_sd(m, 'window_acc_lstm')}")
+    near_solved = recorded(m, "window_near_acc_mean") >= SOLVED
+    far_lost = compare(m, f"window_acc_pool{pools[-1]}", "window_acc_lstm") == "lower"
+    if near_solved and far_lost:
+        return numbers, (f"holds only when the local structure fits in the convolutions' receptive field "
+                         f"({field} steps): the order of events {gap} steps apart is lost in a pool of {pools[-1]}")
+    if near_solved:
+        return numbers, "holds"
+    return numbers, "does not hold"
+
+
+def _claim_4(m: Mapping[str, Any]) -> tuple[str, str]:
+    t = _longest(m)
+    ms = {name: recorded(m, f"ms_per_step_{name}_T{t}_threads1") for name in ("lstm", "cnn_lstm", "cnn_lstm_nopool")}
+    mb = {name: recorded(m, f"saved_mb_{name}_T{t}") for name in ms}
+    numbers = (f"T={t}, one thread: ms per step LSTM {ms['lstm']:.0f}, CNN-LSTM (pool 4) {ms['cnn_lstm']:.0f}, "
+               f"without pooling {ms['cnn_lstm_nopool']:.0f}; saved MB {mb['lstm']:.1f}, {mb['cnn_lstm']:.1f}, "
+               f"{mb['cnn_lstm_nopool']:.1f}; parameters LSTM {int(recorded(m, 'parameters_lstm')):,}, "
+               f"CNN-LSTM {int(recorded(m, 'parameters_cnn_lstm')):,}")
+    faster, smaller = ms["cnn_lstm"] < ms["lstm"], mb["cnn_lstm"] < mb["lstm"]
+    nopool_wins = ms["lstm"] > 1.25 * ms["cnn_lstm_nopool"] and mb["lstm"] > 1.25 * mb["cnn_lstm_nopool"]
+    if faster and smaller:
+        if nopool_wins:
+            return numbers, "holds"
+        return numbers, ("holds only when the pooling shortens the sequence: without pooling the CNN-LSTM "
+                         "is not 25% cheaper in both time and memory")
+    if faster or smaller:
+        return numbers, f"holds only for {'time' if faster else 'memory'}, not for {'memory' if faster else 'time'}"
+    return numbers, "does not hold"
+
+
+def _claim_5(m: Mapping[str, Any]) -> tuple[str, str]:
+    after = int(recorded(m, "pretrain_compare_steps"))
+    numbers = (f"steps to {SOLVED} validation accuracy: pretrained CNN {_mean_pm_sd(m, 'pretrained_steps', 0)}, from "
+               f"scratch {_mean_pm_sd(m, 'scratch_steps', 0)}; accuracy after {after} steps: "
+               f"{_mean_pm_sd(m, 'pretrained_acc_after')} vs {_mean_pm_sd(m, 'scratch_acc_after')}")
+    steps = compare(m, "pretrained_steps", "scratch_steps", floor=1.0)
+    accuracy = compare(m, "pretrained_acc_after", "scratch_acc_after")
+    if steps == "lower" and accuracy != "lower":
+        return numbers, "holds"
+    if steps == "higher" or accuracy == "lower":
+        return numbers, "does not hold"
+    if accuracy == "higher":
+        return numbers, "holds only for the accuracy after equal steps; the steps to the target are within the spread"
+    return numbers, "inconclusive: both differences lie within the run-to-run spread"
+
+
+def _claim_6(m: Mapping[str, Any]) -> tuple[str, str]:
+    far = distances(m)[-1]
+    pools, crossover = _window(m)
+    distance = compare(m, f"cnn_lstm_acc_k{far}", f"lstm_acc_k{far}")
+    numbers = (f"pair task k={far}: CNN-LSTM (pool 4) {_mean_pm_sd(m, f'cnn_lstm_acc_k{far}')}, LSTM "
+               f"{_mean_pm_sd(m, f'lstm_acc_k{far}')}; order task: LSTM {_mean_pm_sd(m, 'window_acc_lstm')}, CNN-LSTM by pool " +
+               ", ".join(f"{p}: {recorded(m, f'window_acc_pool{p}_mean'):.2f}" for p in pools))
+    if distance == "lower":
+        return numbers, "holds"
+    if crossover:
+        return numbers, (f"holds only when a pooling window swallows the order of two events farther apart than "
+                         f"the convolutions see (here pool >= {crossover}); over a distance of {far} steps the "
+                         f"CNN-LSTM is {'as good' if distance == 'within spread' else 'better'}")
+    return numbers, "does not hold"
+
+
+def _claim_7(m: Mapping[str, Any]) -> tuple[str, str]:
+    t = _longest(m)
+    ms = {name: recorded(m, f"ms_per_step_{name}_T{t}_threadsall") for name in ("lstm", "cnn", "tcn", "attention")}
+    growth = {name: recorded(m, f"growth_ms_{name}") for name in ("lstm", "tcn", "attention")}
+    numbers = (f"T={t}, all threads, ms per step: LSTM {ms['lstm']:.0f}, CNN {ms['cnn']:.0f}, TCN {ms['tcn']:.0f}, "
+               f"attention {ms['attention']:.0f}; growth exponent of the time (1 = linear in T): LSTM "
+               f"{growth['lstm']:.2f}, TCN {growth['tcn']:.2f}, attention {growth['attention']:.2f}")
+    if ms["lstm"] > 1.25 * max(ms["cnn"], ms["tcn"]):
+        if ms["lstm"] > 1.25 * ms["attention"]:
+            return numbers, "holds"
+        return numbers, (f"holds only against convolutions: at T={t} self-attention is "
+                         f"{'slower' if ms['attention'] > ms['lstm'] else 'about as slow'}, and its time grows faster")
+    return numbers, "does not hold"
+
+
+FITS = 0.95  # the training accuracy from which a train-test gap reads as overfitting (claim 8)
+
+
+def _claim_8(m: Mapping[str, Any]) -> tuple[str, str]:
+    lstm_layer, conv_layer = recorded(m, "lstm_layer_parameters"), recorded(m, "conv_layer_parameters")
+    gaps = {name: compare(m, "rows_gap_lstm", f"rows_gap_{name}") for name in ("cnn", "tcn")}
+    compared = ("lstm", "cnn", "tcn")
+    numbers = (f"one layer 64 -> 64: LSTM {lstm_layer:,.0f}, convolution (kernel 5) {conv_layer:,.0f} parameters; "
+               "Fashion-MNIST rows, train-test accuracy gap: " +
+               ", ".join(f"{MODEL_LABELS[name]} {_mean_pm_sd(m, f'rows_gap_{name}', 3)}" for name in compared)
+               + "; training accuracy: " + ", ".join(f"{MODEL_LABELS[name]} {_mean_pm_sd(m, f'rows_train_acc_{name}', 3)}"
+                                                  for name in compared))
+    more = lstm_layer > conv_layer
+    underfit = [MODEL_LABELS[name] for name in compared if recorded(m, f"rows_train_acc_{name}_mean") < FITS]
+    if more and underfit:
+        return numbers, (f"holds only for parameters at equal width; the gaps cannot test \"overfits easily\": "
+                         f"{', '.join(underfit)} did not fit the training images (training accuracy below {FITS}), so "
+                         "their train-test gaps are not overfitting")
+    if more and all(g == "higher" for g in gaps.values()):
+        return numbers, "holds"
+    if more and any(g == "lower" for g in gaps.values()):
+        return numbers, ("holds only for parameters at equal width: the LSTM's train-test gap is lower than "
+                         "a CNN's")
+    if more:
+        return numbers, ("holds only for parameters at equal width: the train-test gaps lie within the "
+                         "run-to-run spread")
+    return numbers, "does not hold"
+
+
+def _claim_9(m: Mapping[str, Any]) -> tuple[str, str]:
+    far, t = distances(m)[-1], _longest(m)
+    tasks = {f"pair k={far}": f"acc_k{far}", "order task": "window_acc", "Fashion rows": "rows_test_acc"}
+    pairs = {"pair": (f"gru_acc_k{far}", f"lstm_acc_k{far}"), "order": ("window_acc_gru", "window_acc_lstm"),
+             "rows": ("rows_test_acc_gru", "rows_test_acc_lstm")}
+    outcome = {task: compare(m, *names) for task, names in pairs.items()}
+    numbers = (f"GRU vs LSTM: parameters {int(recorded(m, 'parameters_gru')):,} vs {int(recorded(m, 'parameters_lstm')):,}; "
+               f"ms per step at T={t} (one thread) {recorded(m, f'ms_per_step_gru_T{t}_threads1'):.0f} vs "
+               f"{recorded(m, f'ms_per_step_lstm_T{t}_threads1'):.0f}; accuracy " +
+               ", ".join(f"{label}: {_mean_pm_sd(m, a)} vs {_mean_pm_sd(m, b)}" for label, (a, b) in zip(tasks, pairs.values())))
+    differ = [task for task, o in outcome.items() if o != "within spread"]
+    if differ:
+        return numbers, ("holds: on " + ", ".join(f"{task} the GRU is {outcome[task]}" for task in differ)
+                         + "; the bidirectional LSTM is taken up in lesson 05")
+    return numbers, ("inconclusive: on these tasks the GRU's accuracy lies within the LSTM's run-to-run spread, "
+                     "with fewer parameters; the bidirectional LSTM is taken up in lesson 05")
+
+
+def _claim_10(m: Mapping[str, Any]) -> tuple[str, str]:
+    t = _longest(m)
+    names = ("lstm", "gru", "cnn_lstm", "tcn", "attention")
+    mb = {name: recorded(m, f"saved_mb_{name}_T{t}") for name in names}
+    ms = {name: recorded(m, f"ms_per_step_{name}_T{t}_threads1") for name in names}
+    _, crossover = _window(m)
+    numbers = (f"T={t}, saved MB / ms per step (one thread): " +
+               ", ".join(f"{MODEL_LABELS[n]} {mb[n]:.0f} / {ms[n]:.0f}" for n in names) +
+               f"; order task: the CNN-LSTM falls below the LSTM at pool {crossover or 'none'}")
+    if not (mb["cnn_lstm"] < mb["lstm"] and ms["cnn_lstm"] < ms["lstm"]):
+        return numbers, "does not hold"
+    best = min(names, key=mb.get)
+    condition = f"the task's order survives the pooling (pool < {crossover})" if crossover else ""
+    if best != "cnn_lstm":
+        return numbers, (f"holds only against the LSTM and the GRU, and only when {condition or 'the pooling loses nothing'}"
+                         f": the {MODEL_LABELS[best]} keeps less memory ({mb[best]:.0f} MB vs {mb['cnn_lstm']:.0f})")
+    if condition:
+        return numbers, f"holds only when {condition}"
+    return numbers, "holds"
+
+
+EXPERIMENTS = {
+    1: "pair task at a short and a long distance k; receptive fields; padded batches",
+    2: "gradient of the last output with respect to earlier inputs, untrained models",
+    3: "order task at the largest pool: events inside vs outside the convolutions' field",
+    4: "time per step and saved activations at the longest T, with and without pooling",
+    5: "CNN-LSTM whose convolutions come from the pair task at the short k, vs from scratch",
+    6: "pair task at the long k; order task swept over the pool size",
+    7: "time per step at growing T on all threads; growth exponents",
+    8: "parameters of one layer at equal width; train-test gap on Fashion-MNIST rows",
+    9: "GRU vs LSTM: parameters, time, accuracy on three tasks",
+    10: "saved activations and time at the longest T; the order task's crossover",
+}
+RULES = {1: _claim_1, 2: _claim_2, 3: _claim_3, 4: _claim_4, 5: _claim_5, 6: _claim_6, 7: _claim_7,
+         8: _claim_8, 9: _claim_9, 10: _claim_10}
+
+
+def verdicts(metrics: Mapping[str, Any]) -> pd.DataFrame:
+    """The lesson's claim/verdict table, computed from a run's recorded metrics by fixed
+    rules, so that the verdicts cannot disagree with the numbers.
+
+    Args:
+        metrics: name -> value, as ``course_utils.lesson.read_metrics`` returns them.
+
+    Returns:
+        One row per claim (index 1-10), columns claim, experiment, numbers, verdict.
+        Each verdict starts with "holds" (or "holds only when ..."), "does not hold" or
+        "inconclusive".
+    """
+    rows = []
+    for number, rule in RULES.items():
+        numbers, verdict = rule(metrics)
+        rows.append({"claim": CLAIMS[number], "experiment": EXPERIMENTS[number],
+                     "numbers": numbers, "verdict": verdict})
+    return pd.DataFrame(rows, index=pd.Index(list(RULES), name="#"))
+
+
+# --------------------------------------------------------------------------- lesson 04: the video experiments
+
+@dataclass(frozen=True)
+class ChanceLossRule:
+    """Did a model train at all? Yes if its training loss fell below ln(classes), the
+    cross-entropy of a uniform guess, by more than ``margin`` nats in some epoch.
+
+    A model that fails this rule has learned nothing from its training data, so its test
+    accuracy says nothing about what its architecture could learn.
+
+    Introduced in lesson 04.
+    """
+
+    margin: float = 0.05
+
+    def trained(self, train_losses: list[float], num_classes: int) -> bool:
+        """train_losses: the mean training loss of each epoch."""
+        if not train_losses or num_classes < 2:
+            raise ValueError(f"need at least one epoch's loss and 2 classes, got {len(train_losses)} losses "
+                             f"and {num_classes} classes")
+        return min(train_losses) < math.log(num_classes) - self.margin
+
+    def text(self, num_classes: int) -> str:
+        return (f"a model trained if its training loss fell more than {self.margin} below "
+                f"ln {num_classes} = {math.log(num_classes):.3f} (a uniform guess) in some epoch")
+
+
+@dataclass(frozen=True)
+class SeedRule:
+    """Compare two models measured over the same seeds with `spread_verdict`, and say whether a
+    model "learned" the task: its accuracy reached ``learned`` in every seed.
+
+    Introduced in lesson 04.
+    """
+
+    floor: float = 0.01
+    learned: float = 0.9
+
+    def compare(self, a: list[float], b: list[float]) -> str:
+        """"higher", "lower" or "within spread": mean of `a` against mean of `b`."""
+        if len(a) != len(b) or len(a) < 2:
+            raise ValueError(f"need the same seeds (at least 2) for both models, got {len(a)} and {len(b)} values")
+        return spread_verdict(*mean_sd(a), *mean_sd(b), len(a), self.floor)
+
+    def text(self) -> str:
+        return (f"a difference counts only beyond twice its standard error over the seeds (and beyond "
+                f"{self.floor}); a model learned the task if it reached {self.learned} in every seed")
+
+
+def learned_in_seeds(accuracies: dict[str, list[float]], rule: SeedRule = SeedRule()) -> str:
+    """One sentence: which models reached ``rule.learned`` in every seed, in some, in none.
+
+    accuracies: model name -> its test accuracy in each seed.
+
+    Introduced in lesson 04.
+    """
+    groups: dict[str, list[str]] = {"every seed": [], "some seeds only": [], "no seed": []}
+    for name, values in accuracies.items():
+        hits = sum(a >= rule.learned for a in values)
+        groups["every seed" if hits == len(values) else "some seeds only" if hits else "no seed"].append(name)
+    return "; ".join(f"{where}: {', '.join(names)}" for where, names in
+                     [(f"reached {rule.learned} in {key}", names) for key, names in groups.items()] if names) + "."
+
+
+def failed_to_train_sentence(trained: dict[str, list[bool]], seeds: list[int]) -> str:
+    """Name every model and seed whose training loss never left chance (``ChanceLossRule``).
+
+    trained: model name -> one ``ChanceLossRule.trained`` result per seed, in the order of `seeds`.
+
+    Introduced in lesson 04.
+    """
+    failed = {name: [seed for seed, ok in zip(seeds, flags, strict=True) if not ok] for name, flags in trained.items()}
+    failed = {name: seeds_failed for name, seeds_failed in failed.items() if seeds_failed}
+    if not failed:
+        return "Every model trained in every seed (its training loss left chance)."
+    return "Failed to train (the training loss never left chance): " + "; ".join(
+        f"{name} in seed{'s' if len(found) > 1 else ''} {', '.join(map(str, found))}" for name, found in failed.items()) + "."
+
+
+def order_free_control_sentence(accuracy: float, trained: bool) -> str:
+    """What the order-free control (frame pooling on the two-move clips) shows, from its test
+    accuracy and whether its training loss left chance (``ChanceLossRule``).
+
+    Introduced in lesson 04.
+    """
+    if trained:
+        return (f"Frame pooling, which sees the frames but not their order, scores {accuracy:.3f} (chance 0.5), and its "
+                "training loss left chance: look at these numbers before trusting the claim that the frames alone "
+                "carry no clue.")
+    return (f"Frame pooling, which sees the frames but not their order, scores {accuracy:.3f} (chance 0.5), and its "
+            "training loss never left chance. On its own that could be a failure to train, which says nothing about "
+            "the data; the evidence that the frames alone carry no clue is the direct check above (both classes hold "
+            "the same frames), and this control agrees with it.")
+
+
+def compare_sentence(a_name: str, a: list[float], b_name: str, b: list[float], rule: SeedRule = SeedRule()) -> str:
+    """One sentence comparing two models' test accuracies over the same seeds with ``rule``.
+
+    Introduced in lesson 04.
+    """
+    verdict = rule.compare(a, b)
+    mean_a, mean_b, n = statistics.fmean(a), statistics.fmean(b), len(a)
+    if verdict == "within spread":
+        return (f"{a_name} ({mean_a:.3f}) and {b_name} ({mean_b:.3f}) differ by less than the spread over {n} seeds: "
+                "this run cannot rank them.")
+    return (f"{a_name}'s mean test accuracy ({mean_a:.3f}) is {verdict} than {b_name}'s ({mean_b:.3f}), beyond the "
+            f"spread over {n} seeds.")
+
+
+def lstm_share_sentence(pool_ms: float, cnn_lstm_ms: float) -> str:
+    """What the LSTM adds to a CNN-LSTM training step, from the measured step times (ms) of
+    frame pooling and the CNN-LSTM, which share the same per-frame CNN and differ only in what
+    reads its features (an average, or an LSTM).
+
+    Introduced in lesson 04.
+    """
+    if min(pool_ms, cnn_lstm_ms) <= 0:
+        raise ValueError(f"step times must be positive, got {pool_ms} and {cnn_lstm_ms} ms")
+    difference = cnn_lstm_ms - pool_ms
+    if difference <= 0:
+        return (f"The CNN-LSTM's step ({cnn_lstm_ms:.1f} ms) was not slower than frame pooling's ({pool_ms:.1f} ms) "
+                "in this run: the LSTM's share is below what this run's timings can resolve.")
+    return (f"Frame pooling and the CNN-LSTM share the same per-frame CNN and differ only in what reads its features "
+            f"(an average, or an LSTM), so the LSTM's share of a CNN-LSTM step is the difference of their times: "
+            f"{difference:.1f} ms of {cnn_lstm_ms:.1f} ms ({difference / cnn_lstm_ms:.0%}) in this run.")
+
+
+def axis_reading(predicted: torch.Tensor, direction: torch.Tensor) -> dict[str, float]:
+    """How much of the axis of motion a direction classifier got right.
+
+    predicted, direction: (N,) int64 indices into ``DIRECTIONS`` (0, 1 horizontal; 2, 3 vertical).
+    Returns the fraction of clips whose predicted axis is right ("axis right", chance 0.5 when
+    the axes are balanced), its binomial standard error at chance ("chance sd" = 0.5 / sqrt(N)),
+    and, for each predicted axis, the fraction of those predictions that fall on clips of that
+    axis ("horizontal when predicted horizontal", "vertical when predicted vertical"; NaN when
+    the model never predicts that axis).
+
+    Introduced in lesson 04.
+    """
+    if predicted.shape != direction.shape or predicted.dim() != 1 or len(predicted) == 0:
+        raise ValueError(f"expected predicted and direction of the same shape (N,), N >= 1, got "
+                         f"{tuple(predicted.shape)} and {tuple(direction.shape)}")
+    predicted_axis, true_axis = predicted // 2, direction // 2  # 0 horizontal, 1 vertical
+    reading = {"axis right": (predicted_axis == true_axis).float().mean().item(),
+               "chance sd": 0.5 / math.sqrt(len(predicted))}
+    for axis, name in enumerate(("horizontal", "vertical")):
+        chosen = predicted_axis == axis
+        reading[f"{name} when predicted {name}"] = (
+            (true_axis[chosen] == axis).float().mean().item() if chosen.any() else math.nan)
+    return reading
+
+
+def axis_sentence(name: str, reading: dict[str, float]) -> str:
+    """Say, from ``axis_reading``'s numbers, whether a model found the axis beyond chance.
+
+    Beyond chance means more than 2 standard errors above 0.5.
+
+    Introduced in lesson 04.
+    """
+    above = reading["axis right"] - 0.5
+    share = ", ".join(f"{reading[f'{axis} when predicted {axis}']:.2f} of its {axis} answers are {axis} clips"
+                      for axis in ("horizontal", "vertical") if not math.isnan(reading[f"{axis} when predicted {axis}"]))
+    if above > 2 * reading["chance sd"]:
+        return (f"{name} got the axis right in {reading['axis right']:.3f} of the test clips, "
+                f"{above / reading['chance sd']:.1f} standard errors above chance (0.5): it partly learned the axis "
+                f"({share}), but not the side.")
+    return (f"{name} got the axis right in {reading['axis right']:.3f} of the test clips, within 2 standard errors "
+            f"({2 * reading['chance sd']:.3f}) of chance (0.5): it did not learn the axis ({share}).")
+
+
+def gap_sweep_sentence(gaps: list[int], accuracy: dict[str, list[float]], trained: dict[str, list[bool]],
+                       window: int, learned: float = 0.9) -> str:
+    """Say, for each model of the sweep, at which gaps it learned the order and where it failed to train.
+
+    gaps: the time gaps between the two moves, increasing; accuracy[name][i] and
+    trained[name][i] (``ChanceLossRule``) belong to gaps[i]; window: the 3D CNN's temporal
+    receptive field (from gap window - 1 on, no window of it shows both moves).
+
+    Introduced in lesson 04.
+    """
+    if sorted(gaps) != list(gaps) or any(len(v) != len(gaps) for v in (*accuracy.values(), *trained.values())):
+        raise ValueError(f"expected increasing gaps and one accuracy and one 'trained' per gap, got gaps {gaps}")
+    sentences = []
+    for name, values in accuracy.items():
+        learned_at = [g for g, a in zip(gaps, values) if a >= learned]
+        untrained = [g for g, ok in zip(gaps, trained[name]) if not ok]
+        if len(learned_at) == len(gaps):
+            verdict = f"{name} learned the order (accuracy >= {learned}) at every gap, up to {gaps[-1]} frames"
+        elif not learned_at:
+            verdict = f"{name} learned the order at no gap tried"
+        else:
+            verdict = (f"{name} learned the order at gaps {', '.join(map(str, learned_at))} and not at "
+                       f"{', '.join(str(g) for g in gaps if g not in learned_at)}")
+        if untrained:
+            verdict += (f"; at gaps {', '.join(map(str, untrained))} its training loss never left chance: it failed to "
+                        "train there, so those runs say nothing about its architecture by themselves")
+            if learned_at:
+                verdict += (f", only that the same model and recipe that learned at gap {learned_at[0]} found nothing "
+                            "to learn once the moves were further apart")
+        sentences.append(verdict + ".")
+    far = [g for g in gaps if g >= window - 1]
+    if far:
+        sentences.append(f"From gap {far[0]} on (the 3D CNN's window is {window} frames), no window of the 3D CNN "
+                         "shows both moves.")
+    return " ".join(sentences)
+
+
+@dataclass(frozen=True)
+class SweepPrediction:
+    """The lesson's prediction for the gap sweep, as numbers: the CNN-LSTM reaches ``learned``
+    at every gap; the 3D CNN reaches ``learned`` at the smallest gap and stays at or below
+    ``at_most`` (near chance, 0.5) at every gap where no window of it shows both moves
+    (gap >= window - 1).
+
+    Introduced in lesson 04.
+    """
+
+    learned: float = 0.9
+    at_most: float = 0.65
+
+    def holds(self, gaps: list[int], cnn_lstm: list[float], conv3d: list[float], window: int) -> bool:
+        far = [a for g, a in zip(gaps, conv3d) if g >= window - 1]
+        if len(cnn_lstm) != len(gaps) or len(conv3d) != len(gaps) or not far or gaps[0] >= window - 1:
+            raise ValueError(f"need one accuracy per gap, a gap below {window - 1} and one at or above it, got gaps {gaps}")
+        return (min(cnn_lstm) >= self.learned and conv3d[0] >= self.learned
+                and max(far) <= self.at_most)
+
+    def text(self, window: int) -> str:
+        return (f"the CNN-LSTM reaches {self.learned} at every gap; the 3D CNN reaches {self.learned} at the smallest "
+                f"gap and at most {self.at_most} (chance 0.5) from gap {window - 1} on")
