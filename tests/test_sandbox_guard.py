@@ -86,6 +86,27 @@ def test_changing_or_listing_outside_the_folder_stops_it(hook, tmp_path):
         hook("os.scandir", (str(tmp_path),))
 
 
+def test_opening_a_readable_folder_stops_it_and_its_own_folder_does_not(hook, tmp_path):
+    hook("open", (str(tmp_path / "sandbox"), None, os.O_RDONLY))
+    with pytest.raises(Stopped, match=f"opened a folder outside its own: {tmp_path / 'lib'}"):
+        hook("open", (str(tmp_path / "lib"), None, os.O_RDONLY))
+
+
+def test_a_write_through_dir_fd_into_a_readable_folder_is_stopped(tmp_path):
+    """Code review: os.open(readable_folder) then os.open(name, O_CREAT, dir_fd=fd) wrote there, because
+    the audit event of the second open carries the name but not the folder it is relative to."""
+    (tmp_path / "sandbox").mkdir()
+    (tmp_path / "lib").mkdir()
+    code = ("import os, sys; from course_utils.tooling import sandbox_runner as r; "
+            f"sys.addaudithook(r.guard({str(tmp_path / 'sandbox')!r}, [{str(tmp_path / 'lib')!r}])); "
+            f"fd = os.open({str(tmp_path / 'lib')!r}, os.O_RDONLY); "
+            "os.open('pwn.pth', os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path / "sandbox")
+    assert run.returncode == sandbox_runner.TAMPER_EXIT
+    assert run.stderr.splitlines()[-1] == f"TAMPER: opened a folder outside its own: {tmp_path / 'lib'}"
+    assert not (tmp_path / "lib" / "pwn.pth").exists()
+
+
 def test_a_blocked_event_ends_the_process_with_the_tamper_status_and_says_why(tmp_path):
     code = ("import sys; from course_utils.tooling import sandbox_runner as r; "
             f"sys.addaudithook(r.guard({str(tmp_path)!r}, [])); open('/etc/hostname')")

@@ -88,6 +88,10 @@ def guard(folder, readable, setting_up=None):
             changes = writes(args[1], args[2])
             if not inside(args[0], here if changes else readable):
                 blocked(f"{'wrote' if changes else 'read'} outside its folder: {os.fsdecode(args[0])}")
+            # A descriptor of another folder would let dir_fd= calls (which the audit events do not
+            # show) write there under a name the hook resolves inside `folder`: no such descriptor.
+            if not inside(args[0], here) and os.path.isdir(args[0]):
+                blocked(f"opened a folder outside its own: {os.fsdecode(args[0])}")
         elif event in _WRITE_EVENTS:
             for path in args:
                 if isinstance(path, (str, bytes, os.PathLike)) and not inside(path, here):
