@@ -81,9 +81,11 @@ def test_graded_check_flags_a_library_call_that_does_the_work_for_review(capsys)
     """Instructor review: nbgrader and otter gave full marks to F.conv2d in conv2d_loops, with no flag."""
     source = "import torch.nn.functional as F\ndef conv2d_loops(x, weight, bias):\n    return F.conv2d(x, weight, bias)\n"
     formats.graded_check("01.conv2d_loops", _defined_in_a_cell(source, "cell-7.py"))
-    printed = capsys.readouterr()
-    assert printed.out == "" and printed.err.startswith(
+    printed = capsys.readouterr()  # on stdout: nbgrader gives 0 to a test cell with stderr (instructor review)
+    assert printed.err == "" and printed.out.startswith(
         "FOR REVIEW (01.conv2d_loops): passed, but line 2 of conv2d_loops: conv2d; asked for explicit loops;")
+    formats.graded_check("01.conv2d_loops", _defined_in_a_cell(source, "cell-7.py"), flag=False)  # otter's test
+    assert capsys.readouterr() == ("", "")
     exec_only: dict = {}
     exec(source, exec_only)  # no source kept: nothing to review, and no error
     formats.graded_check("01.conv2d_loops", exec_only)
@@ -303,6 +305,12 @@ def test_nbgrader_gives_full_marks_and_zero_on_every_lesson(learner, tmp_path):
         versions = [("teacher", course / "source" / name / lesson.name), ("colab", learner / lesson.name)]
         if name.startswith("01"):  # nbgrader's own release, once: its stubs are the learner version's
             versions.append(("released", course / "release" / name / lesson.name))
+            # a passing answer flagged FOR REVIEW keeps its points (instructor review: stderr gave it 0)
+            flagged = nbformat.read(learner / lesson.name, as_version=4)
+            cell = next(c for c in flagged.cells if c.cell_type == "code" and "def conv2d_loops" in c.source)
+            cell.source += "\n\n\ndef conv2d_loops(x, weight, bias):\n    return torch.nn.functional.conv2d(x, weight, bias)\n"
+            nbformat.write(flagged, tmp_path / "flagged.ipynb")
+            versions.append(("flagged", tmp_path / "flagged.ipynb"))
         for student, version in versions:
             (course / "submitted" / student / name).mkdir(parents=True)
             (course / "submitted" / student / name / lesson.name).write_bytes(version.read_bytes())
@@ -312,6 +320,7 @@ def test_nbgrader_gives_full_marks_and_zero_on_every_lesson(learner, tmp_path):
     tool("nbgrader", "export", cwd=course)
     grades = pd.read_csv(course / "grades.csv").set_index(["assignment", "student_id"])
     assert grades.loc[(runner.lesson_notebooks("01")[0].stem, "released"), "score"] == 0
+    assert grades.loc[(runner.lesson_notebooks("01")[0].stem, "flagged"), "score"] == 1  # conv2d_loops, flagged
     for lesson in runner.lesson_notebooks():
         points = len(lesson_exercises(lesson.name[:2]))
         written = formats.WRITTEN_POINTS * len(formats.written_exercises(nbformat.read(lesson, as_version=4)))

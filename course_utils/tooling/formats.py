@@ -36,7 +36,6 @@ import re
 import secrets
 import signal
 import subprocess
-import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,13 +101,17 @@ def _out_of_time(signum: int, frame: Any) -> None:
     raise OutOfTime
 
 
-def graded_check(exercise: str, namespace: dict[str, Any], timeout_s: float = TIMEOUT_S) -> None:
+def graded_check(exercise: str, namespace: dict[str, Any], timeout_s: float = TIMEOUT_S, flag: bool = True) -> None:
     """The autograder test of one exercise: check the learner's function on fresh test cases.
 
     Args:
         exercise: an id from EXERCISES, e.g. "01.output_size".
         namespace: the notebook's globals, where the learner's function is looked up by name.
         timeout_s: seconds allowed for all the test cases (an endless loop fails, it does not hang).
+        flag: print "FOR REVIEW ..." on stdout for a passing answer that leaves the exercise's work to a
+            library call (nbgrader keeps the points of a cell with stdout, and shows it; it gives 0 to one
+            with stderr). otter's tests pass False: its test fails on any output, and `review_check`,
+            a test of its own, says it there.
 
     Raises:
         AssertionError: with the check's message (the failing case and a hint), if it did not pass.
@@ -126,11 +129,10 @@ def graded_check(exercise: str, namespace: dict[str, Any], timeout_s: float = TI
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     assert result.passed, f"{result.message} (test cases drawn with seed {seed})"
-    why = _review(exercise, namespace[function])
-    if why:  # nbgrader has no review column: say it in the test's output, on stderr, which nbgrader
-        # shows (otter does not keep it, and fails a test on any stdout: its review_check test says it)
+    why = _review(exercise, namespace[function]) if flag else ""
+    if why:  # nbgrader has no review column: say it in the test's output
         print(f"FOR REVIEW ({exercise}): passed, but {why}; the exercise asks for the learner's own code, "
-              "so an instructor decides the points", file=sys.stderr)
+              "so an instructor decides the points")
 
 
 def _review(exercise: str, function: Any) -> str:
@@ -157,9 +159,10 @@ def review_check(exercise: str, namespace: dict[str, Any]) -> None:
                      "instructor decides the points (this test is worth 0 points: it only flags the answer)")
 
 
-def test_source(exercise: str, check: str = "graded_check") -> str:
-    """The source of the autograder test cell of one exercise (`graded_check`, or `review_check`)."""
-    return f"from course_utils.tooling.formats import {check}\n\n{check}({exercise!r}, globals())"
+def test_source(exercise: str, check: str = "graded_check", options: str = "") -> str:
+    """The source of the autograder test cell of one exercise: `check` (`graded_check`, or `review_check`)
+    called with the notebook's globals and `options` (", flag=False")."""
+    return f"from course_utils.tooling.formats import {check}\n\n{check}({exercise!r}, globals(){options})"
 
 
 REVIEW_TEST_CONFIG = '""" # BEGIN TEST CONFIG\npoints: 0\n""" # END TEST CONFIG\n'
@@ -437,7 +440,7 @@ def otter_version(nb: NotebookNode, name: str) -> NotebookNode:
         cells.append(new_raw_cell(f"# BEGIN QUESTION\nname: {question}\npoints: {POINTS * len(exercises)}"))
         cells += [new_raw_cell("# BEGIN SOLUTION"), cell, new_raw_cell("# END SOLUTION"),
                   new_raw_cell("# BEGIN TESTS")]
-        cells += [new_code_cell(test_source(e)) for e in exercises]
+        cells += [new_code_cell(test_source(e, options=", flag=False")) for e in exercises]
         cells += [new_code_cell(REVIEW_TEST_CONFIG + test_source(e, "review_check")) for e in exercises]
         cells += [new_raw_cell("# END TESTS"), new_raw_cell("# END QUESTION")]
     nb.cells = cells
