@@ -15,7 +15,7 @@ exp(score) over all T**n tag sequences. Dynamic programming makes every
 quantity below cost O(n * T * T) instead of O(T**n):
 
 - forward algorithm (log Z), for the negative log-likelihood used in training;
-- Viterbi (the best sequence) and its n-best extension, for decoding;
+- Viterbi (the best sequence), for decoding;
 - forward-backward (per-token marginal probabilities).
 
 All functions are batched: B sentences of different lengths are processed
@@ -48,7 +48,6 @@ Reduction = Literal["none", "sum", "mean", "token_mean"]
 # float64, so these paths carry no probability. Decoding uses -inf instead,
 # so that no decoded path can ever contain a forbidden transition.
 FORBIDDEN_SCORE = -10000.0
-MAX_NBEST = 10_000  # decode_nbest keeps this many prefixes per tag at most
 
 # Allowed transitions (T, T), allowed first tags (T,) and allowed last tags (T,),
 # all bool: transitions[i, j] is True if tag j may follow tag i.
@@ -263,7 +262,7 @@ class CRF(nn.Module):
             return nll.sum()
         if reduction == "mean":
             return nll.mean()
-        return nll.sum() / (tags.numel() if mask is None else mask.sum())
+        return nll.sum() / mask.sum()
 
     def score(self, emissions: Tensor, tags: Tensor, mask: Tensor | None = None) -> Tensor:
         """Score of the given tag sequences (the numerator of the likelihood, in log space).
@@ -462,68 +461,3 @@ class CRF(nn.Module):
             tag = np.where(real[t], previous, tag)
             path[t - 1] = tag
         return best_scores, torch.from_numpy(path.T)
-
-    @torch.no_grad()
-    def decode_nbest(
-        self, emissions: Tensor, mask: Tensor | None = None, n: int = 5,
-    ) -> list[list[tuple[float, list[int]]]]:
-        """The n best tag sequences of each sentence (list Viterbi), obeying the constraints.
-
-        Like ``_viterbi``, but every step keeps, for every tag, the n best
-        prefixes ending in it, with back-pointers stored during the forward
-        pass; a pointer names a (previous tag, rank) pair as the single number
-        tag * n + rank.
-
-        Args:
-            emissions: (B, L, T) float.
-            mask: (B, L) bool prefix mask, or None.
-            n: number of sequences per sentence (fewer come back if fewer exist);
-                at most ``MAX_NBEST``, since every step keeps n prefixes per tag.
-
-        Returns:
-            B lists of up to n (score, tags) pairs, best first; score is the
-            sequence score (log of the unnormalised probability).
-        """
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}")
-        emissions, mask = self._check_inputs(emissions, mask)
-        n = min(n, self.num_tags ** emissions.size(1))  # no more sequences exist
-        if n > MAX_NBEST:
-            raise ValueError(f"n must be at most {MAX_NBEST} (memory grows as batch x length x tags x n), got {n}")
-        start, transitions, end = self._scores(float("-inf"))
-        batch, tags, device = emissions.size(0), self.num_tags, emissions.device
-        batch_ids = torch.arange(batch, device=device)                      # (B,)
-        stay = torch.arange(tags * n, device=device).view(tags, n)          # (T, n)
-
-        # 1. scores[t][b, j, k]: k-th best score of a prefix ending in tag j at step t.
-        first = emissions.new_full((batch, tags, n), float("-inf"))
-        first[:, :, 0] = start + emissions[:, 0]
-        scores, backpointers = [first], []                                # (B, T, n) each
-        for emission in emissions.unbind(1)[1:]:
-            # Candidates (B, T_prev * n, T_next): every kept prefix extended by every tag.
-            candidates = (scores[-1].unsqueeze(3) + transitions[:, None, :]).flatten(1, 2)
-            best, best_prev = candidates.topk(n, dim=1)                   # (B, n, T_next) each
-            scores.append(best.transpose(1, 2) + emission.unsqueeze(2))
-            backpointers.append(best_prev.transpose(1, 2))
-
-        # 2. The n best (tag, rank) pairs at each sentence's last token.
-        last = mask.sum(1) - 1                                            # (B,)
-        final = torch.stack(scores, dim=1)[batch_ids, last] + end[:, None]  # (B, T, n)
-        best_scores, pointer = final.flatten(1).topk(n, dim=1)            # (B, n) each
-        _require_reachable(best_scores[:, 0])
-
-        # 3. Backtrace; on padding every pair points to itself.
-        path = [pointer]                                                  # (B, n) per step
-        if backpointers:
-            pointers = torch.stack(backpointers, dim=1)                   # (B, L - 1, T, n)
-            pointers = torch.where(mask[:, 1:, None, None], pointers, stay).flatten(2)
-            for step_pointers in reversed(pointers.unbind(1)):
-                path.append(step_pointers.gather(1, path[-1]))
-        paths = torch.stack(path[::-1], dim=2) // n                       # (B, n, L) tags
-
-        return [
-            [(s, p[:size]) for s, p in zip(row_scores, row_paths) if s != float("-inf")]
-            for row_scores, row_paths, size in zip(
-                best_scores.tolist(), paths.tolist(), (last + 1).tolist()
-            )
-        ]

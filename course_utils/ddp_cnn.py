@@ -38,7 +38,8 @@ from torch.utils.data import TensorDataset
 from . import distributed
 from .cnn import make_cnn
 from .data import load_fashion_mnist
-from .tooling.files import write_text
+from .tooling.arguments import positive
+from .tooling.files import file_in_the_way, write_text
 from .train import evaluate, save_checkpoint
 
 
@@ -63,14 +64,14 @@ def fashion_mnist_tensors(split: str, size: int | None = None) -> TensorDataset:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m course_utils.ddp_cnn", description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, help="folder for checkpoint.pt, model.pt and result.json")
-    parser.add_argument("--steps", type=int, required=True, help="optimiser steps in all")
-    parser.add_argument("--batch-size", type=int, default=256, help="global batch, over all processes")
-    parser.add_argument("--accumulate", type=int, default=1, help="micro-batches per process and step")
-    parser.add_argument("--lr", type=float, default=1e-3, help="AdamW's learning rate")
-    parser.add_argument("--train-size", type=int, default=55_000, help="training images used")
+    parser.add_argument("--steps", type=positive(int), required=True, help="optimiser steps in all")
+    parser.add_argument("--batch-size", type=positive(int), default=256, help="global batch, over all processes")
+    parser.add_argument("--accumulate", type=positive(int), default=1, help="micro-batches per process and step")
+    parser.add_argument("--lr", type=positive(float), default=1e-3, help="AdamW's learning rate")
+    parser.add_argument("--train-size", type=positive(int), default=55_000, help="training images used")
     parser.add_argument("--dropout", type=float, default=0.3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, help="torch threads per process (default: cores / processes)")
+    parser.add_argument("--threads", type=positive(int), help="torch threads per process (default: cores / processes)")
     parser.add_argument("--checkpoint-every", type=int, default=0, help="steps between checkpoints (0: none)")
     parser.add_argument("--crash-at-step", type=int, help="the last rank kills itself there, on the first try")
     parser.add_argument("--evaluate", action="store_true", help="rank 0 scores the test set at the end")
@@ -79,20 +80,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check(args: argparse.Namespace, world_size: int) -> int:
-    """Validate the arguments; return the per-micro-batch batch size."""
-    for name in ("steps", "batch_size", "accumulate", "train_size"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if args.threads is not None and args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    """Validate what the parser's types cannot; return the per-micro-batch batch size."""
     if args.checkpoint_every < 0:
         raise ValueError(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
     parts = world_size * args.accumulate
     if args.batch_size % parts:
         raise ValueError(f"--batch-size {args.batch_size} must be divisible by processes x accumulate = {parts}")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} exists and is not a folder")
+    blocker = file_in_the_way(args.out)
+    if blocker is not None:
+        raise ValueError(f"--out {args.out}: {blocker} is a file, not a folder")
     return args.batch_size // parts
 
 
@@ -107,8 +103,16 @@ def _maybe_crash(args: argparse.Namespace, context: distributed.Context, step: i
 def train(args: argparse.Namespace) -> dict:
     """Run the training the arguments describe; returns (on every rank) what rank 0 writes
     to result.json."""
+    micro = _check(args, int(os.environ.get("WORLD_SIZE", "1")))  # before a process group exists
     context = distributed.setup()
-    micro = _check(args, context.world_size)
+    try:
+        return _train(args, context, micro)
+    finally:
+        distributed.teardown()
+
+
+def _train(args: argparse.Namespace, context: distributed.Context, micro: int) -> dict:
+    """``train`` inside the process group."""
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) // local_world))
     out = Path(args.out)
@@ -178,7 +182,6 @@ def train(args: argparse.Namespace) -> dict:
         save_checkpoint(out / "model.pt", model, **result)
         write_text(out / "result.json", json.dumps(result, indent=1))
         print(f"rank 0 wrote {out / 'model.pt'}: " + json.dumps(result), flush=True)
-    distributed.teardown()
     return result
 
 

@@ -186,20 +186,14 @@ def distributed_loader(dataset: Dataset, batch_size: int, *, seed: int, shuffle:
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=True)
 
 
-def atomic_save(obj: Any, path: str | Path) -> Path:
-    """``torch.save(obj, path)`` through a temporary file in the same folder and a rename, so
-    that a crash part-way leaves the previous file (or none), never half of one; with the sha256
-    of its bytes (course_utils.train.save_verified), so that a changed byte is noticed on loading."""
-    return save_verified(obj, path)
-
-
 def save_on_main(obj: Any, path: str | Path) -> Path | None:
-    """Write ``obj`` to ``path`` atomically from rank 0 only; returns the path there, None elsewhere.
+    """Write ``obj`` to ``path`` from rank 0 only (``course_utils.train.save_verified``: atomically,
+    with its sha256); returns the path there, None elsewhere.
 
     Every process holds the same weights after a DDP step, so one copy is
     enough; N processes writing one file would race.
     """
-    return atomic_save(obj, path) if is_main() else None
+    return save_verified(obj, path) if is_main() else None
 
 
 def load_resume_state(path: str | Path) -> dict[str, Any] | None:

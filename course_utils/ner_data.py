@@ -6,7 +6,6 @@ The module has three parts:
 
 * ``read_conll``: reads a column-format corpus (CoNLL-2003, Resume NER, ...)
   into a ``Corpus`` of ``Sentence`` objects, checking every line;
-  ``write_conll`` writes sentences back in that format.
 * Tag schemes: ``detect_scheme``, ``convert_tags``, ``tags_to_spans``,
   ``spans_to_tags``, ``tag_violations`` and ``may_follow``. This is the one
   home of the schemes' rules: the CRF's transition constraints
@@ -50,7 +49,6 @@ from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 import torch
 
 from .checks import check_positive_int
-from .tooling.files import write_text
 from .vocab import PAD, UNK, Vocab
 
 SCHEMES = ("IOB1", "BIO", "BIOES", "BMES")
@@ -646,33 +644,6 @@ def read_conll(
                                  f"transition: {message}")
     corpus = Corpus(sentences, scheme)
     return corpus if target_scheme is None else corpus.convert(target_scheme)
-
-
-def write_conll(sentences: Iterable[Sentence], path: str | Path) -> Path:
-    """Write sentences as a column file that ``read_conll`` reads back: "token tag" lines,
-    a blank line after each sentence. Introduced in lesson 05.
-
-    The file is written atomically (``course_utils.tooling.files``): a crash leaves the old one.
-
-    Raises:
-        ValueError: for a token that the format cannot hold (empty, with a space, tab or
-            line break, or "-DOCSTART-"), or a tag that is not "O" or PREFIX-TYPE.
-    """
-    lines = []
-    for n, sentence in enumerate(sentences):
-        for i, (token, tag) in enumerate(zip(sentence.tokens, sentence.tags)):
-            if not token or _LINE_END.search(token) or _COLUMN_SEPARATOR.search(token) or token == "-DOCSTART-":
-                raise ValueError(f"sentence {n}, token {i}: {token!r} cannot be written as a column: "
-                                 "expected a non-empty token without spaces, tabs or line breaks")
-            try:
-                _split_tag(tag, "BIMES")
-            except ValueError as error:
-                raise ValueError(f"sentence {n}, token {i}: {error}") from None
-            lines.append(f"{token} {tag}\n")
-        lines.append("\n")
-    text = "".join(lines)
-    # read_conll drops one byte-order mark at the start: keep a first token that begins with one.
-    return write_text(path, "\ufeff" + text if text.startswith("\ufeff") else text)
 
 
 def build_vocab(

@@ -26,7 +26,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .checks import check_positive_int
-from .tooling.files import write_bytes
+from .tooling.files import file_in_the_way, write_bytes
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -52,8 +52,8 @@ def get_device(prefer: str | None = None) -> torch.device:
 
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and PyTorch's random generators (all devices)."""
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:  # NumPy's range
+        raise ValueError(f"seed must be an int from 0 to 2**32 - 1, got {seed!r}")
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -256,9 +256,9 @@ def _check_folder_for(path: Path) -> None:
     """Raise a ValueError if a folder stands at `path`, or a file where it needs a folder."""
     if path.is_dir():
         raise ValueError(f"cannot save to {path}: it is a folder; expected a file name")
-    for folder in (path.parent, *path.parent.parents):
-        if folder.exists() and not folder.is_dir():
-            raise ValueError(f"cannot save to {path}: {folder} is a file, not a folder")
+    blocker = file_in_the_way(path.parent)
+    if blocker is not None:
+        raise ValueError(f"cannot save to {path}: {blocker} is a file, not a folder")
 
 
 def save_verified(obj: Any, path: str | Path) -> Path:

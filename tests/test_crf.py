@@ -139,20 +139,11 @@ def test_gradients_flow_and_skip_forbidden_transitions():
 
 @pytest.mark.parametrize("lengths", LENGTH_CASES)
 @pytest.mark.parametrize("num_tags", [1, 3, 4])
-def test_viterbi_and_nbest_match_brute_force(lengths, num_tags):
+def test_viterbi_matches_brute_force(lengths, num_tags):
     crf = make_crf(num_tags, seed=10 + num_tags)
     emissions, _, mask = make_batch(lengths, num_tags, seed=20 + sum(lengths))
-    n = 6
-    expected = [all_paths(crf, emissions[b], length)[:n] for b, length in enumerate(lengths)]
-
-    assert crf.decode(emissions, mask) == [paths[0][1] for paths in expected]
-    nbest = crf.decode_nbest(emissions, mask, n=n)
-    assert [[path for _, path in sentence] for sentence in nbest] == \
-           [[path for _, path in sentence] for sentence in expected]
-    assert [[path for _, path in sentence] for sentence in crf.decode_nbest(emissions, mask, n=1)] == \
-           [[sentence[0][1]] for sentence in expected]
-    for got, want in zip(nbest, expected):
-        assert [score for score, _ in got] == pytest.approx([score for score, _ in want])
+    expected = [all_paths(crf, emissions[b], length)[0] for b, length in enumerate(lengths)]
+    assert crf.decode(emissions, mask) == [path for _, path in expected]
 
 
 def test_decode_matches_pytorch_crf():
@@ -244,15 +235,12 @@ def test_constrained_decoding_is_always_valid(tags, scheme):
     emissions, _, mask = make_batch(lengths, len(tags), seed=42)
     emissions = emissions * 5  # strong emissions push towards invalid sequences
     decoded = crf.decode(emissions, mask)
-    nbest = crf.decode_nbest(emissions, mask, n=4)
     assert [len(path) for path in decoded] == lengths
-    for path, candidates in zip(decoded, nbest):
-        assert candidates[0][1] == path
-        for _, candidate in candidates:
-            assert is_valid([tags[i] for i in candidate], scheme)
+    for path in decoded:
+        assert is_valid([tags[i] for i in path], scheme)
 
 
-def test_constraints_apply_in_training_and_nbest():
+def test_constraints_apply_in_training_and_decoding():
     tags = BIO_TAGS[:3]  # O, B-PER, I-PER
     constraints = scheme_constraints(tags, "BIO")
     crf = make_crf(3, seed=50, constraints=constraints)
@@ -263,9 +251,8 @@ def test_constraints_apply_in_training_and_nbest():
 
     torch.testing.assert_close(crf.log_partition(emissions, mask),
                                torch.tensor([brute_log_partition(s) for s in expected], dtype=torch.float64))
-    nbest = crf.decode_nbest(emissions, mask, n=20)
-    assert len(nbest[0]) == 2  # only O and B-PER may form a one-token sentence
-    assert [[p for _, p in s] for s in nbest] == [[p for _, p in s[:20]] for s in expected]
+    assert len(expected[0]) == 2  # only O and B-PER may form a one-token sentence
+    assert crf.decode(emissions, mask) == [s[0][1] for s in expected]
 
 
 def test_gold_tags_breaking_constraints_raise():
@@ -356,7 +343,7 @@ def test_bad_inputs_raise(case):
     with pytest.raises(ValueError):
         crf(emissions, tags, mask)
     if "tag" not in case[0]:  # decoding and marginals take no tags
-        for method in (crf.decode, crf.decode_nbest, crf.marginals, crf.log_partition):
+        for method in (crf.decode, crf.marginals, crf.log_partition):
             with pytest.raises(ValueError):
                 method(emissions, mask)
 
@@ -366,8 +353,6 @@ def test_bad_arguments_raise():
     emissions, tags, mask = make_batch([2, 1], 3, seed=0)
     with pytest.raises(ValueError, match="reduction"):
         crf(emissions.float(), tags, mask, reduction="average")
-    with pytest.raises(ValueError, match="n must be"):
-        crf.decode_nbest(emissions.float(), mask, n=0)
     with pytest.raises(TypeError):
         crf.decode(emissions.tolist(), mask)
     with pytest.raises(TypeError):
@@ -439,7 +424,7 @@ def test_non_finite_parameters_are_refused_by_every_method(name, bad):
     getattr(crf, name).data.view(-1)[0] = bad
     emissions, tags, mask = make_batch([3, 2], 4, seed=63)
     for call in (lambda: crf(emissions, tags, mask), lambda: crf.decode(emissions, mask),
-                 lambda: crf.decode_nbest(emissions, mask, n=2), lambda: crf.marginals(emissions, mask),
+                 lambda: crf.marginals(emissions, mask),
                  lambda: crf.log_partition(emissions, mask), lambda: crf.score(emissions, tags, mask)):
         with pytest.raises(ValueError, match=f"parameter {name} holds NaN or inf"):
             call()
@@ -470,11 +455,9 @@ def test_finite_emissions_that_overflow_are_an_error_not_a_nan_loss():
 
 
 def test_bool_sizes_are_refused_with_a_clear_message():
-    """Probes C35 and C39: CRF(True) and decode_nbest(n=True) failed inside torch."""
+    """Probe C35: CRF(True) failed inside torch."""
     with pytest.raises(ValueError, match="num_tags must be a positive int"):
         CRF(True)
-    with pytest.raises(ValueError, match="n must be a positive int"):
-        CRF(3).decode_nbest(torch.zeros(1, 2, 3), n=True)
 
 
 def test_constraints_must_be_three_masks():
@@ -585,8 +568,7 @@ def test_huge_finite_parameters_are_an_error_not_a_loss_of_zero(size):
     emissions, tags = torch.randn(2, 2, 5), torch.zeros(2, 2, dtype=torch.long)
     refused = r"sentence 0 \(and 1 more\) is (not finite|\S+, too large to resolve a difference of 1): the scores overflow"
     for call in (lambda: crf(emissions, tags), lambda: crf.log_partition(emissions), lambda: crf.marginals(emissions),
-                 lambda: crf.score(emissions, tags), lambda: crf.decode(emissions),
-                 lambda: crf.decode_nbest(emissions, n=2)):
+                 lambda: crf.score(emissions, tags), lambda: crf.decode(emissions)):
         with pytest.raises(ValueError, match=refused):
             call()
 
@@ -604,15 +586,6 @@ def test_scores_are_refused_from_where_float32_rounding_exceeds_1():
         crf.start_transitions.fill_(1.5 / eps)
     with pytest.raises(ValueError, match=r"is 1\.26e\+07, too large to resolve a difference of 1"):
         crf.log_partition(emissions)
-
-
-def test_nbest_of_more_sequences_than_exist_or_fit_in_memory():
-    """Probe: decode_nbest(n=10**9) tried to allocate (B, T, n) scores."""
-    crf = make_crf(3, seed=60)
-    short = torch.randn(1, 2, 3, dtype=torch.float64)
-    assert len(crf.decode_nbest(short, n=10**9)[0]) == 9  # 3 tags, 2 tokens: 9 sequences exist
-    with pytest.raises(ValueError, match="n must be at most 10000 .*got 1000000000"):
-        crf.decode_nbest(torch.randn(1, 30, 3, dtype=torch.float64), n=10**9)
 
 
 def test_sparse_emissions_are_refused_with_what_to_do():

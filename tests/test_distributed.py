@@ -97,8 +97,37 @@ def test_sampler_shares_equal_one_process_batches():
         distributed.distributed_loader(data, 60, seed=0, rank=0, world_size=2)
 
 
-def test_atomic_save_keeps_the_old_file(tmp_path, monkeypatch):
-    path = distributed.atomic_save({"step": 1}, tmp_path / "checkpoint.pt")
+def test_ddp_cnn_refuses_bad_arguments_before_joining_a_process_group(tmp_path, monkeypatch, capsys):
+    """The arguments are checked before setup(), so a refused run leaves no process group behind."""
+    from course_utils import ddp_cnn
+    with pytest.raises(SystemExit) as stop:
+        ddp_cnn.main(["--out", str(tmp_path), "--steps", "0"])
+    assert stop.value.code == 2 and "--steps: expected a positive int, got '0'" in capsys.readouterr().err
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(distributed, "setup", lambda: pytest.fail("setup() ran before the arguments were checked"))
+    assert ddp_cnn.main(["--out", str(tmp_path), "--steps", "1", "--batch-size", "3"]) == 1
+    assert "--batch-size 3 must be divisible by processes x accumulate = 2" in capsys.readouterr().out
+    (tmp_path / "taken").write_text("")
+    assert ddp_cnn.main(["--out", str(tmp_path / "taken" / "run"), "--steps", "1", "--batch-size", "4"]) == 1
+    assert f"{tmp_path / 'taken'} is a file, not a folder" in capsys.readouterr().out
+    assert not dist.is_initialized()
+
+
+def test_ddp_cnn_leaves_the_process_group_when_training_fails(tmp_path, monkeypatch, capsys):
+    from course_utils import ddp_cnn
+    left = []
+    monkeypatch.setattr(distributed, "setup", lambda: "context")
+    monkeypatch.setattr(distributed, "teardown", lambda: left.append(True))
+
+    def fail(args, context, micro):
+        raise FileNotFoundError("no Fashion-MNIST")
+    monkeypatch.setattr(ddp_cnn, "_train", fail)
+    assert ddp_cnn.main(["--out", str(tmp_path), "--steps", "1"]) == 1
+    assert left == [True] and "no Fashion-MNIST" in capsys.readouterr().out
+
+
+def test_save_on_main_keeps_the_old_file(tmp_path, monkeypatch):
+    path = distributed.save_on_main({"step": 1}, tmp_path / "checkpoint.pt")
     assert distributed.load_resume_state(path) == {"step": 1}
 
     real_write = Path.write_bytes
@@ -109,7 +138,7 @@ def test_atomic_save_keeps_the_old_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Path, "write_bytes", half_then_full)
     with pytest.raises(OSError, match="disk full"):
-        distributed.atomic_save({"step": 2}, path)
+        distributed.save_on_main({"step": 2}, path)
     monkeypatch.undo()
     assert distributed.load_resume_state(path) == {"step": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]

@@ -79,3 +79,10 @@ def test_atomic_folder_puts_the_old_folder_back_when_the_swap_fails(tmp_path, mo
             (staging / "weights").write_text("new")
     assert (target / "weights").read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no staging or .old folder left
+
+
+def test_file_in_the_way_names_the_file_that_blocks_a_folder(tmp_path):
+    assert files.file_in_the_way(tmp_path / "new" / "deeper") is None
+    (tmp_path / "taken").write_text("")
+    assert files.file_in_the_way(tmp_path / "taken") == tmp_path / "taken"
+    assert files.file_in_the_way(tmp_path / "taken" / "a" / "b") == tmp_path / "taken"

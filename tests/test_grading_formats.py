@@ -112,10 +112,6 @@ def test_graded_check_names_a_missing_function_and_stops_an_endless_loop():
         formats.graded_check("01.output_size", {"output_size": forever}, timeout_s=0.5)
 
 
-def test_the_renamed_id_still_grades():
-    formats.graded_check("01.conv_output_size", {"output_size": output_size})
-
-
 # ---------------------------------------------------------------------------
 # what runs when a submission is autograded
 # ---------------------------------------------------------------------------

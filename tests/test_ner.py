@@ -188,6 +188,23 @@ def test_training_fits_a_tiny_corpus(trained, corpus):
     assert history["dev_f1"].max() == 1.0
 
 
+def test_training_returns_the_weights_of_the_best_dev_epoch(corpus, monkeypatch):
+    """Dev F1 peaks at the second of four epochs: the tagger returned holds that epoch's weights."""
+    scripted, snapshots = iter([0.2, 0.9, 0.5, 0.4]), []
+
+    def evaluate(self, data):
+        snapshots.append({k: v.clone() for k, v in self.model.state_dict().items()})
+        return {"f1": next(scripted)}
+
+    monkeypatch.setattr(ner.Tagger, "evaluate", evaluate)
+    tagger, history = train_tagger(corpus, corpus, config=TaggerConfig(**SMALL), epochs=4,
+                                   batch_size=4, lr=0.02, seed=0, verbose=False)
+    assert history["dev_f1"].tolist() == [0.2, 0.9, 0.5, 0.4]
+    state = tagger.model.state_dict()
+    assert all(torch.equal(state[k], snapshots[1][k]) for k in state)
+    assert not all(torch.equal(state[k], snapshots[3][k]) for k in state)
+
+
 def test_tag_new_text(trained):
     tagger, _ = trained
     [pairs] = tagger.tag(["Mary lives in New York ."], scheme="BIO")

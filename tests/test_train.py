@@ -74,9 +74,15 @@ def test_predict_returns_classes_and_targets():
     assert torch.equal(preds, model(x).argmax(1))
 
 
-def test_get_device():
+def test_get_device(monkeypatch):
     assert train.get_device("cpu") == torch.device("cpu")
-    assert train.get_device().type in ("cpu", "cuda", "mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert train.get_device() == torch.device("cuda")  # CUDA first when it is there
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert train.get_device() == torch.device("cpu")
+    with pytest.raises(ValueError, match="'cuda' is not available"):
+        train.get_device("cuda")
     with pytest.raises(ValueError, match="must be one of"):
         train.get_device("tpu")
 
@@ -86,8 +92,9 @@ def test_seed_everything_makes_runs_repeatable():
     a = torch.rand(3)
     train.seed_everything(7)
     assert torch.equal(a, torch.rand(3))
-    with pytest.raises(ValueError):
-        train.seed_everything(-1)
+    for bad in (-1, True, 2**32, 1.0):
+        with pytest.raises(ValueError, match="seed must be an int from 0 to 2\*\*32 - 1"):
+            train.seed_everything(bad)
 
 
 def test_count_parameters():

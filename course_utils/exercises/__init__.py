@@ -27,7 +27,7 @@ cannot be imported.
 
 from . import lesson01, lesson02, lesson03, lesson04, lesson05, lesson06  # noqa: F401 (they register)
 from .engine import (CHECK_MIME, EXERCISES, NOT_IMPLEMENTED, Case, CheckResult, Exercise,
-                     canonical_id, check, lesson_exercises, run_check)
+                     check, lesson_exercises, run_check)
 
 __all__ = ["CHECK_MIME", "EXERCISES", "NOT_IMPLEMENTED", "Case", "CheckResult", "Exercise",
-           "canonical_id", "check", "lesson_exercises", "run_check"]
+           "check", "lesson_exercises", "run_check"]

@@ -111,12 +111,6 @@ class Exercise:
 
 EXERCISES: dict[str, Exercise] = {}
 
-# Ids renamed so that each id ends with the function the learner writes; the old
-# ids keep working for one release (course 0.2 drops them).
-RENAMED = {"01.conv_output_size": "01.output_size", "02.sample_with_temperature": "02.temperature_probs",
-           "05.bio_to_spans": "05.bio_spans"}
-
-
 def register(*exercises: Exercise) -> None:
     """Add `exercises` to EXERCISES, the registry that ``check`` and the grader read."""
     for exercise in exercises:
@@ -158,22 +152,8 @@ def class_exercise(exercise: str, class_key: str | None) -> str:
 
 
 def known_id(exercise: Any) -> str | None:
-    """The current id of `exercise` (itself, or the new name of a renamed id); None if unknown."""
-    current = RENAMED.get(exercise, exercise) if isinstance(exercise, str) else None
-    return current if current in EXERCISES else None
-
-
-def canonical_id(exercise: Any) -> str:
-    """The current id of `exercise`: itself, or the new name of a renamed id.
-
-    Raises:
-        ValueError: for an unknown exercise id or a seed out of range (a mistake in the
-            notebook, not the learner's).
-    """
-    current = known_id(exercise)
-    if current is None:
-        raise ValueError(f"unknown exercise {exercise!r}; the known ones are: {', '.join(EXERCISES)}")
-    return current
+    """`exercise` if it is the id of a registered exercise, else None."""
+    return exercise if isinstance(exercise, str) and exercise in EXERCISES else None
 
 
 # ---------------------------------------------------------------------------
@@ -341,21 +321,17 @@ def run_check(exercise: str, answer: Any, seed: int = 0) -> CheckResult:
         ValueError: for an unknown exercise id or a seed out of range (a mistake in the
             notebook, not the learner's).
     """
-    current = canonical_id(exercise)
+    current = known_id(exercise)
+    if current is None:
+        raise ValueError(f"unknown exercise {exercise!r}; the known ones are: {', '.join(EXERCISES)}")
     ex = EXERCISES[current]
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
         raise ValueError(f"seed must be an int from 0 to 2**63 - 1, got {seed!r}")
     if not callable(answer):
-        result = CheckResult(current, False, f"expected a function {ex.signature}, got {describe(answer)}")
-    else:
-        with torch.random.fork_rng(devices=[]):
-            cases = ex.cases(torch.Generator().manual_seed(seed))
-            result = verdict(current, cases, _answers(answer, cases, ex.run))
-    if current == exercise:
-        return result
-    note = (f" (note: the id {exercise!r} is now {current!r}; the old one works until the next "
-            f"release: write check({current!r}, ...))")
-    return CheckResult(current, result.passed, result.message + note)
+        return CheckResult(current, False, f"expected a function {ex.signature}, got {describe(answer)}")
+    with torch.random.fork_rng(devices=[]):
+        cases = ex.cases(torch.Generator().manual_seed(seed))
+        return verdict(current, cases, _answers(answer, cases, ex.run))
 
 
 def check(exercise: str, answer: Any) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -100,24 +100,30 @@ OUTPUT_SIZE = Exercise(id="01.output_size", signature="output_size(n, k, s, p) -
              cases=_output_size_cases, reference=_output_size, compare=compare_int,
              diagnose=_diagnose_output_size, does_the_work=("conv_output_size",), form="closed")
 
+def _conv_variant(name: str, text: str, out_shape: str, hint: str, diagnose: Callable, **conv_args: int) -> Exercise:
+    """A class variant of `conv2d_loops` whose reference is `F.conv2d` with `conv_args` (stride=, padding=)."""
+    return variant(CONV2D_LOOPS, name, text, signature=f"conv2d_loops(x, weight, bias) -> {out_shape}", hint=hint,
+                   reference=lambda x, weight, bias: F.conv2d(x, weight, bias, **conv_args), diagnose=diagnose)
+
+
 register(
     CONV2D_LOOPS, OUTPUT_SIZE,
     # Class variants (see engine.variant): the public solutions do not pass them.
-    variant(CONV2D_LOOPS, "stride2",
-            "**Stride 2.** `conv2d_loops` moves the kernel **2 cells at a time**, as `F.conv2d(x, weight, bias, "
-            "stride=2)` does: the output has shape (B, C_out, (H - k) // 2 + 1, (W - k) // 2 + 1).",
-            signature="conv2d_loops(x, weight, bias) -> (B, C_out, (H-k)//2+1, (W-k)//2+1)",
-            hint="out[b, o, i, j] = bias[o] + the sum over c, u, v of weight[o, c, u, v] * x[b, c, 2i+u, 2j+v] "
-                 "(stride 2, no padding, the kernel is not flipped).",
-            reference=lambda x, weight, bias: F.conv2d(x, weight, bias, stride=2), diagnose=_diagnose_strided),
-    variant(CONV2D_LOOPS, "padding1",
-            "**Zero padding 1.** `conv2d_loops` first surrounds `x` with **one row and column of zeros on every "
-            "side**, as `F.conv2d(x, weight, bias, padding=1)` does: the output has shape (B, C_out, H - k + 3, "
-            "W - k + 3).",
-            signature="conv2d_loops(x, weight, bias) -> (B, C_out, H-k+3, W-k+3)",
-            hint="pad x with zeros (F.pad(x, (1, 1, 1, 1)) is allowed), then out[b, o, i, j] = bias[o] + the sum "
-                 "over c, u, v of weight[o, c, u, v] * padded[b, c, i+u, j+v].",
-            reference=lambda x, weight, bias: F.conv2d(x, weight, bias, padding=1), diagnose=_diagnose_padded),
+    _conv_variant("stride2",
+                  "**Stride 2.** `conv2d_loops` moves the kernel **2 cells at a time**, as `F.conv2d(x, weight, bias, "
+                  "stride=2)` does: the output has shape (B, C_out, (H - k) // 2 + 1, (W - k) // 2 + 1).",
+                  "(B, C_out, (H-k)//2+1, (W-k)//2+1)",
+                  "out[b, o, i, j] = bias[o] + the sum over c, u, v of weight[o, c, u, v] * x[b, c, 2i+u, 2j+v] "
+                  "(stride 2, no padding, the kernel is not flipped).",
+                  _diagnose_strided, stride=2),
+    _conv_variant("padding1",
+                  "**Zero padding 1.** `conv2d_loops` first surrounds `x` with **one row and column of zeros on "
+                  "every side**, as `F.conv2d(x, weight, bias, padding=1)` does: the output has shape (B, C_out, "
+                  "H - k + 3, W - k + 3).",
+                  "(B, C_out, H-k+3, W-k+3)",
+                  "pad x with zeros (F.pad(x, (1, 1, 1, 1)) is allowed), then out[b, o, i, j] = bias[o] + the sum "
+                  "over c, u, v of weight[o, c, u, v] * padded[b, c, i+u, j+v].",
+                  _diagnose_padded, padding=1),
     variant(OUTPUT_SIZE, "dilation2",
             "**Dilation 2.** `output_size(n, k, s, p)` is the output size of a convolution whose k taps are "
             "**2 cells apart** (`dilation=2` in `nn.Conv2d`), so that the kernel spans 2(k - 1) + 1 cells.",

@@ -208,19 +208,20 @@ def _same(got: Any, expected: Gradients) -> bool:
         for g, e in zip(got, expected))
 
 
-def _compare(got: list[Gradients], expected: Gradients, args: tuple) -> str | None:
-    """None if every process holds the average gradient, else what is wrong."""
-    for rank, grads in enumerate(got):
-        if not _same(grads, expected):
-            return f"after your function, process {rank} does not hold the mean of the processes' gradients"
-    return None
+def _holds(what: str) -> Callable[[list[Gradients], Gradients, tuple], str | None]:
+    """A comparison: None if every process holds `expected` (the `what` of the gradients), else what is wrong."""
+    def compare(got: list[Gradients], expected: Gradients, args: tuple) -> str | None:
+        for rank, grads in enumerate(got):
+            if not _same(grads, expected):
+                return f"after your function, process {rank} does not hold the {what} of the processes' gradients"
+        return None
+    return compare
 
 
 def _diagnose(got: list[Gradients], args: tuple) -> str | None:
     """A hint for the usual mistakes: a sum without the division, or no communication at all."""
     world_size, kind, seed = args
-    total = [None if g is None else g * world_size for g in average_of_local_gradients(world_size, kind, seed)]
-    if _same(got[0], total):
+    if _same(got[0], sum_of_local_gradients(world_size, kind, seed)):
         return "all_reduce sums; divide by dist.get_world_size() to get the mean, as DDP does."
     if _same(got[0], gradients(local_gradients(kind, seed, 0))):
         return "the gradients are still each process's own: call dist.all_reduce on every p.grad."
@@ -230,14 +231,6 @@ def _diagnose(got: list[Gradients], args: tuple) -> str | None:
 def sum_of_local_gradients(world_size: int, kind: str, seed: int) -> Gradients:
     """The sum over the processes of their local gradients (None for parameters without gradients)."""
     return [None if g is None else g * world_size for g in average_of_local_gradients(world_size, kind, seed)]
-
-
-def _compare_sum(got: list[Gradients], expected: Gradients, args: tuple) -> str | None:
-    """None if every process holds the summed gradient, else what is wrong."""
-    for rank, grads in enumerate(got):
-        if not _same(grads, expected):
-            return f"after your function, process {rank} does not hold the sum of the processes' gradients"
-    return None
 
 
 def _diagnose_sum(got: list[Gradients], args: tuple) -> str | None:
@@ -250,7 +243,7 @@ AVERAGE_GRADIENTS = Exercise(
     id="06.average_gradients", signature="average_gradients(model) -> None, run on every process",
     hint="after backward, for every parameter with a gradient: dist.all_reduce(p.grad) (a sum over the "
          "processes, in place), then divide by dist.get_world_size().",
-    cases=_cases, reference=average_of_local_gradients, compare=_compare, diagnose=_diagnose,
+    cases=_cases, reference=average_of_local_gradients, compare=_holds("mean"), diagnose=_diagnose,
     run=run_gradient_average, processes=process_inputs, does_the_work=("DistributedDataParallel",),
 )
 
@@ -263,5 +256,5 @@ register(
             "size).",
             hint="after backward, for every parameter with a gradient: dist.all_reduce(p.grad), a sum over the "
                  "processes, in place.",
-            reference=sum_of_local_gradients, compare=_compare_sum, diagnose=_diagnose_sum),
+            reference=sum_of_local_gradients, compare=_holds("sum"), diagnose=_diagnose_sum),
 )

@@ -40,7 +40,7 @@ from typing import Callable
 
 from tqdm.auto import tqdm
 
-from .files import atomic_file
+from .files import atomic_file, file_in_the_way
 
 STALL_ENV, DEADLINE_ENV = "COURSE_DOWNLOAD_STALL_S", "COURSE_DOWNLOAD_DEADLINE_S"
 # The most bytes one download may bring (the largest course file is 26 MB): a server that
@@ -213,10 +213,10 @@ def deadline() -> float:
 def _writable_folder(folder: Path) -> None:
     """Create the cache folder `folder` if needed, or say clearly why it cannot be used."""
     home = data_home()
-    for parent in (home, *home.parents):
-        if parent.exists() and not parent.is_dir():
-            raise DataError(f"the data cache {home} cannot be created: {parent} is a file, not a folder. "
-                            "Set COURSE_DATA_HOME to a folder.")
+    blocker = file_in_the_way(home)
+    if blocker is not None:
+        raise DataError(f"the data cache {home} cannot be created: {blocker} is a file, not a folder. "
+                        "Set COURSE_DATA_HOME to a folder.")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:

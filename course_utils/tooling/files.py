@@ -42,6 +42,25 @@ def _fsync(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
+def _fsync_folder(folder: Path) -> None:
+    """Flush `folder`'s entries (a rename into it) to disk; a no-op where folders cannot be opened."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:  # Windows
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def file_in_the_way(folder: str | Path) -> Path | None:
+    """The first of `folder` and the folders above it that exists but is a file, so that `folder`
+    cannot be a folder; None if there is none."""
+    folder = Path(folder)
+    return next((path for path in (folder, *folder.parents) if path.exists() and not path.is_dir()), None)
+
+
 @contextlib.contextmanager
 def atomic_file(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `target`; once the block ends without an
@@ -60,6 +79,7 @@ def atomic_file(target: str | Path) -> Iterator[Path]:
         yield tmp
         _fsync(tmp)
         os.replace(tmp, target)
+        _fsync_folder(target.parent)
     finally:
         tmp.unlink(missing_ok=True)
 

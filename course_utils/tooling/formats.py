@@ -116,7 +116,7 @@ def graded_check(exercise: str, namespace: dict[str, Any], timeout_s: float = TI
     Raises:
         AssertionError: with the check's message (the failing case and a hint), if it did not pass.
     """
-    function = EXERCISES[known_id(exercise) or exercise].function
+    function = EXERCISES[exercise].function
     assert function in namespace, f"the notebook has no def {function}(...) (was its cell deleted?)"
     seed = secrets.randbelow(2 ** 31)
     previous = signal.signal(signal.SIGALRM, _out_of_time)
@@ -141,7 +141,7 @@ def _review(exercise: str, function: Any) -> str:
         source = textwrap.dedent(inspect.getsource(function))
     except (OSError, TypeError):  # a builtin, or a function made where no source is kept
         return ""
-    found = sandbox.review(known_id(exercise) or exercise, [(1, source)])
+    found = sandbox.review(exercise, [(1, source)])
     return re.sub(r"cell 1, line (\d+)", rf"line \1 of {function.__name__}", found)
 
 
@@ -153,7 +153,7 @@ def review_check(exercise: str, namespace: dict[str, Any]) -> None:
     Raises:
         AssertionError: "FOR REVIEW ...", if the function is flagged.
     """
-    function = EXERCISES[known_id(exercise) or exercise].function
+    function = EXERCISES[exercise].function
     why = _review(exercise, namespace[function]) if function in namespace else ""
     assert not why, (f"FOR REVIEW ({exercise}): {why}; the exercise asks for the learner's own code, so an "
                      "instructor decides the points (this test is worth 0 points: it only flags the answer)")
@@ -177,7 +177,7 @@ def _checked(cell: NotebookNode) -> list[str]:
     """The current ids of the exercises a code cell checks with ``check(...)`` calls."""
     if cell.cell_type != "code":
         return []
-    return [known_id(e) for e in check_calls(cell.source) if known_id(e)]
+    return [e for e in check_calls(cell.source) if known_id(e)]
 
 
 def _provided_imports(cells: list[sandbox.Cell]) -> list[str]:

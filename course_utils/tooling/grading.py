@@ -499,10 +499,9 @@ def check_csv_path(path: Path) -> Path:
     if path.is_dir():
         raise ValueError(f"--csv {path} is a folder; expected the path of a CSV file, "
                          f"e.g. {path / 'grades.csv'}")
-    for parent in path.parents:
-        if parent.exists() and not parent.is_dir():
-            raise ValueError(f"--csv {path}: {parent} is a file, not a folder; "
-                             "expected the path of a CSV file")
+    blocker = files.file_in_the_way(path.parent)
+    if blocker is not None:
+        raise ValueError(f"--csv {path}: {blocker} is a file, not a folder; expected the path of a CSV file")
     folder = next(parent for parent in path.absolute().parents if parent.exists())
     try:  # a real write, not os.access: root passes that, but not a read-only file system
         tempfile.TemporaryFile(dir=folder).close()

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from nbformat import NotebookNode
 
+from .files import file_in_the_way
+
 SOLUTION_BEGIN = "### BEGIN SOLUTION"
 SOLUTION_END = "### END SOLUTION"
 CODE_STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
@@ -91,8 +93,8 @@ def check_out_dir(out_dir: Path) -> Path:
         NotADirectoryError: if it, or a path above it, is an existing file.
     """
     out_dir = Path(out_dir)
-    for path in [out_dir, *out_dir.parents]:
-        if path.exists() and not path.is_dir():
-            raise NotADirectoryError(f"--out {out_dir}: {path} is a file, not a folder; name a folder "
-                                     "(it is created if missing)")
+    blocker = file_in_the_way(out_dir)
+    if blocker is not None:
+        raise NotADirectoryError(f"--out {out_dir}: {blocker} is a file, not a folder; name a folder "
+                                 "(it is created if missing)")
     return out_dir

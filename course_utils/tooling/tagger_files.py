@@ -26,7 +26,7 @@ from typing import Any, Callable, TypeVar
 
 from torch import nn
 
-from .files import atomic_folder
+from .files import atomic_folder, file_in_the_way
 
 # The files of a saved tagger (see Tagger.save), and the manifest that records their sha256.
 MANIFEST = "manifest.json"
@@ -64,10 +64,10 @@ def check_save_target(directory: str | Path) -> Path:
             tagger's (saving would delete them).
     """
     directory = Path(directory)
-    for path in (directory, *directory.parents):
-        if path.exists() and not path.is_dir():
-            where = "is" if path == directory else f"lies under {path}, which is"
-            raise ValueError(f"cannot save a tagger to {directory}: it {where} a file, not a folder")
+    blocker = file_in_the_way(directory)
+    if blocker is not None:
+        where = "is" if blocker == directory else f"lies under {blocker}, which is"
+        raise ValueError(f"cannot save a tagger to {directory}: it {where} a file, not a folder")
     if directory.is_dir():
         others = sorted(p.name for p in directory.iterdir() if p.name not in SAVED_FILES)
         if others:
