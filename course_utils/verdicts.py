@@ -559,6 +559,10 @@ def lstm_share_sentence(pool_ms: float, cnn_lstm_ms: float, repeat_ratio: float)
                          f"ratio {repeat_ratio}")
     shared = ("Frame pooling and the CNN-LSTM share the same per-frame CNN and differ only in what reads its features "
               "(an average, or an LSTM). ")
+    if cnn_lstm_ms * repeat_ratio < pool_ms:
+        return (shared + f"Yet the CNN-LSTM's step ({cnn_lstm_ms:.1f} ms) was faster than frame pooling's ({pool_ms:.1f} ms) "
+                f"by more than the {repeat_ratio:.2f}x by which two timings of one model differed: these timings are "
+                "noisier than that repeat shows, and this run cannot read the LSTM's share from them.")
     if cnn_lstm_ms <= pool_ms * repeat_ratio:
         return (shared + f"Their steps took {pool_ms:.1f} and {cnn_lstm_ms:.1f} ms, a ratio of "
                 f"{cnn_lstm_ms / pool_ms:.2f}, within the {repeat_ratio:.2f}x by which two timings of one model "
@@ -585,12 +589,36 @@ def per_frame_cnn_sentence(pool_ms: float, cnn_lstm_ms: float, pixel_ms: float, 
     if pool_ms <= repeat_ratio * pixel_ms:
         return start + (f", not beyond the pixel LSTM's whole step ({pixel_ms:.1f} ms) by more than two timings of one "
                         "model differ.")
+    if cnn_lstm_ms * repeat_ratio < pool_ms:
+        return start + (f", {pool_ms / pixel_ms:.1f}x the pixel LSTM's whole step ({pixel_ms:.1f} ms); but the CNN-LSTM's "
+                        f"step ({cnn_lstm_ms:.1f} ms) was faster than that bound by more than the timing repeat, so these "
+                        "timings cannot say where a CNN-LSTM's step goes.")
     if cnn_lstm_ms <= repeat_ratio * pool_ms:
         return start + (f", {pool_ms / pixel_ms:.1f}x the pixel LSTM's whole step ({pixel_ms:.1f} ms), while the LSTM adds "
                         "too little to resolve: running a CNN on every frame, not the LSTM, is what makes a CNN-LSTM "
                         "step dear here. Parameters do not predict time: the pixel LSTM has the most.")
     return start + (f", {pool_ms / pixel_ms:.1f}x the pixel LSTM's whole step ({pixel_ms:.1f} ms); the CNN-LSTM's LSTM "
                     "adds a measurable share on top (above).")
+
+
+def cnn_free_sentence(cnn_models: dict[str, float], cnn_free: str, cnn_free_garment: float, num_clips: int) -> str:
+    """Compare the garment accuracy of a model without a CNN with models that have one, all trained
+    once (one seed). A gap counts as larger than test-set sampling only beyond 2 binomial standard
+    errors of the difference; seeds are not measured, so the sentence never ranks the architectures.
+
+    cnn_models: name -> garment accuracy of a model with a per-frame CNN. Introduced in lesson 04.
+    """
+    if not cnn_models or num_clips < 1:
+        raise ValueError(f"need at least one model with a CNN and one test clip, got {cnn_models} and {num_clips}")
+    parts = []
+    for name, accuracy in cnn_models.items():
+        se = math.sqrt((accuracy * (1 - accuracy) + cnn_free_garment * (1 - cnn_free_garment)) / num_clips)
+        gap = accuracy - cnn_free_garment
+        where = ("beyond" if abs(gap) > 2 * se else "within") + f" 2 standard errors of test-set sampling ({2 * se:.3f})"
+        parts.append(f"{name} {accuracy:.3f} ({abs(gap):.3f} {'higher' if gap > 0 else 'lower'}, {where})")
+    return (f"Garment accuracy without a CNN ({cnn_free}): {cnn_free_garment:.3f}; with one: " + "; ".join(parts)
+            + f", over {num_clips:,} test clips. Each model was trained once, from one seed, so how much seeds move "
+            "these numbers is not measured: the comparison describes this run, not the architectures.")
 
 
 def axis_reading(predicted: torch.Tensor, direction: torch.Tensor) -> dict[str, float]:

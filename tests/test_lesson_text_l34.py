@@ -106,3 +106,22 @@ def test_per_frame_cnn_sentence_covers_every_branch():
         per_frame_cnn_sentence(0.0, 1.0, 1.0, 1.0)
     with pytest.raises(ValueError):
         per_frame_cnn_sentence(1.0, 1.0, 1.0, 0.9)
+
+
+def test_cnn_free_sentence_never_ranks_the_architectures():
+    from course_utils.verdicts import cnn_free_sentence
+    text = cnn_free_sentence({"CNN-LSTM": 0.642, "frame pooling": 0.705}, "pixel LSTM", 0.30, 2000)
+    assert "CNN-LSTM 0.642 (0.342 higher, beyond 2 standard errors" in text
+    assert "one seed" in text and "not the architectures" in text
+    close = cnn_free_sentence({"CNN-LSTM": 0.60}, "pixel LSTM", 0.61, 2000)
+    assert "(0.010 lower, within 2 standard errors" in close
+    with pytest.raises(ValueError):
+        cnn_free_sentence({}, "pixel LSTM", 0.5, 10)
+
+
+def test_timing_sentences_do_not_read_inconsistent_timings():
+    from course_utils.verdicts import lstm_share_sentence, per_frame_cnn_sentence
+    noisy = lstm_share_sentence(303.9, 131.6, repeat_ratio=1.9)
+    assert "noisier than that repeat shows" in noisy and "too small" not in noisy
+    bound = per_frame_cnn_sentence(303.9, 131.6, 37.6, repeat_ratio=1.9)
+    assert "cannot say where a CNN-LSTM's step goes" in bound and "what makes" not in bound
