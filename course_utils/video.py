@@ -245,6 +245,30 @@ def two_move_timings(frames: int, shift: int, gap: int, margin: int, hold: int =
     return torch.stack([s1[allowed], s2[allowed]], dim=1)
 
 
+def move_spacings(timings: torch.Tensor, shift: int, hold: int = 0) -> torch.Tensor:
+    """Frames from the last change of the first move to the first change of the second, one per
+    row of ``two_move_timings``: s2 - (s1 + 2 * shift + hold - 1). Returns (K,) int64.
+
+    Introduced in lesson 04.
+    """
+    return timings[:, 1] - (timings[:, 0] + 2 * shift + hold - 1)
+
+
+def window_ceiling(timings: torch.Tensor, shift: int, hold: int, window: int) -> float:
+    """The expected accuracy of a perfect model that decides from windows of ``window`` consecutive
+    frames, on clips whose timings are drawn uniformly from ``timings`` (as ``make_two_move_clips``
+    draws them): a window shows both moves only if their spacing is at most window - 2 (it needs the
+    frame before the first move's last change and the frame of the second's first change); on the
+    other clips such a model can only guess (0.5).
+
+    Introduced in lesson 04.
+    """
+    if window < 2 or len(timings) == 0:
+        raise ValueError(f"need a window of at least 2 frames and at least one timing, got {window} and {len(timings)}")
+    visible = (move_spacings(timings, shift, hold) <= window - 2).float().mean().item()
+    return visible + (1 - visible) / 2
+
+
 def _out_and_back(start: torch.Tensor, frames: int, shift: int, hold: int) -> torch.Tensor:
     """Pixels away from rest in every frame for moves beginning at ``start`` (N,): 0 before
     the move, then 1, 2, ..., shift, ``hold`` more frames at shift, shift - 1, ..., 1, and 0

@@ -464,7 +464,7 @@ def test_gap_sweep_sentence_covers_every_case():
     gaps = [1, 4, 8, 10]
     sentence = gap_sweep_sentence(gaps, {"CNN-LSTM": [1.0, 1.0, 0.99, 0.98], "3D CNN": [0.97, 0.7, 0.5, 0.5]},
                                   {"CNN-LSTM": [True] * 4, "3D CNN": [True, True, False, False]}, window=9)
-    assert "CNN-LSTM learned the order (accuracy >= 0.9) at every gap, up to 10 frames." in sentence
+    assert "CNN-LSTM learned the order (accuracy >= 0.9) at every gap tried, up to gap 10." in sentence
     assert "3D CNN learned the order at gaps 1 and not at 4, 8, 10" in sentence
     assert "at gaps 8, 10 its training loss never left chance: it failed to train there" in sentence
     assert "learned at gap 1 found nothing" in sentence and "From gap 8 on" in sentence
@@ -477,23 +477,46 @@ def test_gap_sweep_sentence_covers_every_case():
 
 def test_sweep_prediction():
     from course_utils.verdicts import SweepPrediction
-    rule = SweepPrediction(learned=0.9, at_most=0.65)
+    rule = SweepPrediction(learned=0.9, at_most=0.65, slack=0.05)
     gaps = [1, 4, 8, 10]
-    assert rule.holds(gaps, [1.0, 1.0, 0.99, 0.95], [0.95, 0.7, 0.5, 0.52], window=9)
-    assert not rule.holds(gaps, [1.0, 1.0, 0.8, 0.95], [0.95, 0.7, 0.5, 0.52], window=9)   # CNN-LSTM fails
-    assert not rule.holds(gaps, [1.0] * 4, [0.6, 0.5, 0.5, 0.5], window=9)                # 3D CNN never learns
-    assert not rule.holds(gaps, [1.0] * 4, [0.95, 0.9, 0.8, 0.5], window=9)               # sees past its window
-    assert "at most 0.65 (chance 0.5) from gap 8 on" in rule.text(9)
+    assert rule.holds(gaps, [1.0, 1.0, 0.99, 0.95], [0.95, 0.7, 0.5, 0.52], window=9, ceiling=1.0)
+    assert not rule.holds(gaps, [1.0, 1.0, 0.8, 0.95], [0.95, 0.7, 0.5, 0.52], window=9, ceiling=1.0)   # CNN-LSTM fails
+    assert not rule.holds(gaps, [1.0] * 4, [0.6, 0.5, 0.5, 0.5], window=9, ceiling=1.0)                # 3D CNN never learns
+    assert not rule.holds(gaps, [1.0] * 4, [0.95, 0.9, 0.8, 0.5], window=9, ceiling=1.0)               # sees past its window
+    # a ceiling below 0.9 lowers what the 3D CNN must reach at the smallest gap to the ceiling minus the slack
+    assert rule.target(0.835) == pytest.approx(0.785)
+    assert rule.holds(gaps, [1.0] * 4, [0.80, 0.7, 0.5, 0.5], window=9, ceiling=0.835)
+    assert not rule.holds(gaps, [1.0] * 4, [0.78, 0.7, 0.5, 0.5], window=9, ceiling=0.835)
+    assert "at most 0.65 (chance 0.5) from gap 8 on" in rule.text(9, 1.0)
+    assert "reaches 0.785 at the smallest gap" in rule.text(9, 0.835) and "expect 0.835" in rule.text(9, 0.835)
     with pytest.raises(ValueError, match="a gap below 8"):
-        rule.holds([8, 10], [1.0, 1.0], [0.5, 0.5], window=9)
+        rule.holds([8, 10], [1.0, 1.0], [0.5, 0.5], window=9, ceiling=1.0)
+
+
+def test_window_ceiling_counts_clips_no_window_can_read():
+    from course_utils.video import move_spacings, two_move_timings, window_ceiling
+    timings = two_move_timings(frames=50, shift=3, gap=1, margin=8, hold=6)
+    spacings = move_spacings(timings, shift=3, hold=6)
+    assert int(spacings.min()) == 1
+    far = (spacings >= 8).float().mean().item()            # no 9-frame window shows both moves
+    assert window_ceiling(timings, 3, 6, window=9) == pytest.approx(1 - far / 2)
+    assert window_ceiling(timings, 3, 6, window=100) == pytest.approx(1.0)
+    assert window_ceiling(timings, 3, 6, window=2) == pytest.approx(0.5)   # spacing >= 1: never both
+    with pytest.raises(ValueError):
+        window_ceiling(timings, 3, 6, window=1)
 
 
 def test_lstm_share_sentence():
     from course_utils.verdicts import lstm_share_sentence
-    assert "36.0 ms of 81.0 ms (44%)" in lstm_share_sentence(45.0, 81.0)
-    assert "below what this run's timings can resolve" in lstm_share_sentence(60.0, 55.0)
+    assert "36.0 ms of 81.0 ms (44%)" in lstm_share_sentence(45.0, 81.0, repeat_ratio=1.1)
+    unresolved = lstm_share_sentence(89.0, 90.0, repeat_ratio=1.05)
+    assert "too small for these timings to resolve" in unresolved and "%)" not in unresolved
+    assert "noisier than that repeat shows" in lstm_share_sentence(60.0, 55.0, repeat_ratio=1.0)
+    assert "too small for these timings to resolve" in lstm_share_sentence(60.0, 55.0, repeat_ratio=1.1)
     with pytest.raises(ValueError, match="positive"):
-        lstm_share_sentence(0.0, 10.0)
+        lstm_share_sentence(0.0, 10.0, repeat_ratio=1.0)
+    with pytest.raises(ValueError, match="repeat ratio"):
+        lstm_share_sentence(10.0, 10.0, repeat_ratio=0.5)
 
 
 def test_failed_to_train_and_control_sentences():
