@@ -403,7 +403,7 @@ def stack_decay_sentence(stack_rate: float, layer_rates: list[float], tolerance:
     slowest = max(layer_rates)
     which = layer_rates.index(slowest) + 1
     alone = ", ".join(f"layer {i} {r:.3f}" for i, r in enumerate(layer_rates, 1))
-    head = (f"Run alone with the same weights, each on the inputs it reads in the stack, each layer multiplies the "
+    head = (f"Run alone with the same weights and fed the inputs it reads in the stack, each layer multiplies the "
             f"gradient per step back by: {alone}; the whole stack, on the same inputs, by {stack_rate:.3f}. ")
     if abs(stack_rate / slowest - 1) <= tolerance:
         return head + (f"The stack's factor is within {tolerance:.0%} of the slower-decaying layer's (layer {which}), "
