@@ -325,7 +325,8 @@ class LSTM(nn.Module):
 
 
 def input_gradient_norms(
-    model: nn.Module, seq_len: int, input_size: int, batch: int = 16, seed: int = 0
+    model: nn.Module, seq_len: int, input_size: int, batch: int = 16, seed: int = 0, *,
+    inputs: Tensor | None = None,
 ) -> Tensor:
     """How strongly the last output depends on each earlier input. Introduced in lesson 02.
 
@@ -334,8 +335,10 @@ def input_gradient_norms(
     the loss L = sum of the LAST time step's output, and measures the norm of
     dL/dx_t over the batch and features. ``norms[k]`` belongs to the input k
     steps before the end, x_{seq_len-1-k}, so ``plt.semilogy(norms)`` plots
-    the gradient against the distance k. A plain RNN's norms shrink roughly
-    geometrically with k (vanishing gradients); an LSTM's shrink far slower.
+    the gradient against the distance k. The norms of a plain tanh RNN shrink
+    roughly geometrically with k (vanishing gradients). How fast an LSTM's
+    shrink depends on its forget gates: an untrained LSTM's can shrink about as
+    fast as a plain RNN's (lesson 02 measures both).
 
     The model's parameter gradients are left untouched, and its train/eval
     mode is used as it is (call ``model.eval()`` first to switch dropout off).
@@ -347,6 +350,8 @@ def input_gradient_norms(
         input_size: I, the model's input size.
         batch: B, the number of random sequences.
         seed: seed of the random input, so that runs are repeatable.
+        inputs: (batch, seq_len, input_size) inputs to use instead of random ones, for example
+            what a layer reads inside a stack (cast to the model's dtype).
 
     Returns:
         norms: (seq_len,), ``norms[k] = ||dL/dx_{seq_len-1-k}||``.
@@ -361,8 +366,13 @@ def input_gradient_norms(
     dtype = parameter.dtype if parameter is not None else torch.get_default_dtype()
     device = parameter.device if parameter is not None else torch.device("cpu")
 
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.randn(batch, seq_len, input_size, generator=generator, dtype=dtype)
+    if inputs is None:
+        x = torch.randn(batch, seq_len, input_size, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+    elif not isinstance(inputs, Tensor) or tuple(inputs.shape) != (batch, seq_len, input_size):
+        raise ValueError(f"expected inputs of shape ({batch}, {seq_len}, {input_size}), "
+                         f"got {getattr(inputs, 'shape', type(inputs).__name__)}")
+    else:
+        x = inputs.detach().to(dtype)
     x = x.to(device).requires_grad_()
     output = model(x)
     if isinstance(output, tuple):  # nn.RNN and LSTMs return (output, state)
@@ -378,3 +388,69 @@ def input_gradient_norms(
     (grad,) = torch.autograd.grad(loss, x)  # (B, T, I), parameter .grad untouched
     norms = grad.norm(dim=(0, 2))  # (T,), indexed by t
     return norms.flip(0).detach().cpu()  # indexed by k = T - 1 - t
+
+
+def stack_decay_sentence(stack_rate: float, layer_rates: list[float], tolerance: float = 0.05) -> str:
+    """Lesson 02: a sentence comparing a recurrent stack's gradient decay with its layers' decays alone.
+
+    stack_rate: the stack's mean factor per step back; layer_rates: each layer's factor when run alone
+    (the same weights, fed the inputs it reads in the stack). The gradient of a stack to an input k steps back is a sum over the step at which a
+    path moves from one layer up to the next, so for large k it shrinks like the slowest-decaying layer. The
+    sentence says whether this run agrees (within `tolerance`, relative), and claims no cause when it does not.
+    """
+    if not layer_rates or not all(0 < r for r in [stack_rate, *layer_rates]):
+        raise ValueError(f"expected positive rates, got stack {stack_rate!r} and layers {layer_rates!r}")
+    slowest = max(layer_rates)
+    which = layer_rates.index(slowest) + 1
+    alone = ", ".join(f"layer {i} {r:.3f}" for i, r in enumerate(layer_rates, 1))
+    head = (f"Run alone with the same weights and fed the inputs it reads in the stack, each layer multiplies the "
+            f"gradient per step back by: {alone}; the whole stack, on the same inputs, by {stack_rate:.3f}. ")
+    if abs(stack_rate / slowest - 1) <= tolerance:
+        return head + (f"The stack's factor is within {tolerance:.0%} of the slower-decaying layer's (layer {which}), "
+                       "as expected: the gradient to an input k steps back is a sum over the step at which a path "
+                       "moves up a layer, and for large k the paths that stay longest in the slower layer dominate.")
+    return head + (f"The stack's factor is not within {tolerance:.0%} of the slower-decaying layer's (layer {which}, "
+                   f"{slowest:.3f}): in this run the layers alone do not give the stack's decay, and the lesson "
+                   "does not say what else sets it.")
+
+
+def kernel_sentence(on_turns: dict[str, list[float]], off_turns: dict[str, list[float]],
+                    fused: dict[str, bool], race_on_cpu: bool = True) -> str:
+    """Lesson 02: what the timing turns say about why a GRU pass is slower or faster than an LSTM pass.
+
+    on_turns / off_turns: {"GRU": [ms per turn], "LSTM": [ms per turn]} with oneDNN on / off, the turns
+    taken in alternation so that turn i of every configuration ran at about the same time; fused: {"GRU": bool,
+    "LSTM": bool}, whether oneDNN ran the layer as one fused node; race_on_cpu: whether the lesson's
+    equal-time race ran on this CPU (otherwise these timings say nothing about it). A cause is named only
+    when the GRU is slower in every turn with oneDNN on, the fused kernel is the one difference, and the
+    per-turn GRU / LSTM ratios with oneDNN on and off do not overlap.
+    """
+    ratios = {state: [g / l for g, l in zip(turns["GRU"], turns["LSTM"])]
+              for state, turns in (("on", on_turns), ("off", off_turns))}
+    if not ratios["on"] or len(ratios["on"]) != len(ratios["off"]):
+        raise ValueError("expected the same positive number of turns with oneDNN on and off")
+    span = {state: f"{min(r):.2f} to {max(r):.2f}" for state, r in ratios.items()}
+    head = (f"Turn by turn, a GRU pass takes {span['on']} times an LSTM pass with oneDNN on, {span['off']} times "
+            f"with it off ({len(ratios['on'])} turns each). ")
+    if not race_on_cpu:
+        head += "The race above did not run on the CPU, so these CPU timings do not explain its numbers of steps. "
+    if min(ratios["on"]) <= 1:
+        return head + ("With oneDNN on the GRU is not slower than the LSTM in every turn, so the lesson names no "
+                       "cause for a difference in their speeds.")
+    if not (fused["LSTM"] and not fused["GRU"]):
+        return head + (f"With oneDNN on the LSTM {'runs' if fused['LSTM'] else 'does not run'} as one fused node "
+                       f"and the GRU {'does' if fused['GRU'] else 'does not'}, so the lesson names no kernel cause for "
+                       "the GRU's extra time here.")
+    if min(ratios["on"]) <= max(ratios["off"]):
+        return head + ("With oneDNN on only the LSTM runs as one fused node, but the ratios on and off overlap "
+                       "across the turns: this run cannot tell the fused kernel's effect from the timing noise.")
+    if min(ratios["off"]) > 1:
+        share = ("part of it: with both unfused the GRU is still slower in every turn, so the rest comes "
+                 "with the cells run unfused (PyTorch's unfused code for each, or their arithmetic), which this "
+                 "lesson does not split further")
+    else:
+        share = ("all of it, within these turns: with both unfused the GRU is not slower in every turn")
+    return head + ("With oneDNN on only the LSTM runs as one fused node, and every turn's ratio with it on is above "
+                   f"every turn's ratio with it off, so the fused kernel explains {share}."
+                   + (" The equal-time race on this CPU compares PyTorch's implementations of the two cells, not "
+                      "only the cells." if race_on_cpu else ""))

@@ -401,16 +401,19 @@ def test_lesson_06_speedup_verdict_weighs_agreement_by_chance(notebook):
 
 
 @pytest.mark.parametrize("notebook", [p for p in NOTEBOOKS if p.stem == "02_lstm_text_modeling"], ids=lambda p: p.stem)
-@pytest.mark.parametrize("verdict, words", [
-    ("the LSTM is lower than the plain RNN by 0.100 nats on average, more than ...", "the gates pay for themselves"),
-    ("the plain RNN is lower than the LSTM by 0.100 nats on average, more than ...", "the plain RNN ends lower"),
-    ("the LSTM and the plain RNN differ by 0.003 nats on average, within ...: no winner", "neither the LSTM nor"),
+@pytest.mark.parametrize("verdict, winner", [
+    ("the LSTM is lower than the plain RNN by 0.100 nats on average, more than ...", "LSTM"),
+    ("the plain RNN is lower than the LSTM by 0.100 nats on average, more than ...", "plain RNN"),
+    ("the LSTM and the plain RNN differ by 0.003 nats on average, within ...: no winner", "neither"),
 ])
-def test_lesson_02_answers_why_an_lstm_from_its_race(notebook, verdict, words):
-    """Every branch of section 8's answer, on synthetic verdicts of its compare()."""
-    answer = _lesson_definitions(notebook, {"NAMES", "why_lstm_answer"})["why_lstm_answer"](verdict)
-    assert words in answer
-    assert ("shows no advantage" in answer) == (words != "the gates pay for themselves")
+def test_lesson_02_answers_why_an_lstm_from_its_race(notebook, verdict, winner):
+    """Section 8 reads the winner off its compare() sentence and passes it to `why_lstm_answer`
+    (course_utils.text, whose every branch tests/test_lesson_text_l12.py checks)."""
+    from course_utils.text import why_lstm_answer
+
+    assert _lesson_definitions(notebook, {"NAMES", "winner"})["winner"](verdict) == winner
+    answer = why_lstm_answer(winner, None)
+    assert ("shows no advantage" in answer) == (winner != "LSTM") and "pay for themselves" not in answer
 
 
 @pytest.mark.parametrize("notebook", LESSON_05, ids=lambda p: p.stem)
