@@ -645,3 +645,134 @@ class Tagger:
         except Exception as error:  # a corrupt file, or weights of another architecture
             raise ValueError(f"{path} does not hold this tagger's weights ({error})") from error
         return cls(model.to(device).eval(), vocabularies)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Lesson 05's sentences rendered from results. Each branch is tested on synthetic numbers in
+# tests/test_lesson_text_l56.py, so that no sentence can say more than the numbers it is given.
+
+def curve_sentence(dev_f1: Sequence[float], train_loss: Sequence[float]) -> str:
+    """One sentence on a run's development F1 after each epoch (lists in epoch order, epoch 1 first):
+    where the best epoch lies against the halfway epoch, and how the training loss moved meanwhile.
+    Introduced in lesson 05."""
+    if len(dev_f1) != len(train_loss) or not dev_f1:
+        raise ValueError("dev_f1 and train_loss need one value per epoch, and at least one epoch")
+    epochs = len(dev_f1)
+    if epochs == 1:
+        return "The run trained one epoch only, so it has no learning curve to read."
+    best = int(np.argmax(dev_f1))            # index of the first best epoch
+    halfway = max(1, epochs // 2) - 1        # index of the halfway epoch
+    if best <= halfway:
+        return (f"The development F1 was highest after epoch {best + 1} ({100 * dev_f1[best]:.2f}), at or before "
+                f"the halfway epoch {halfway + 1}: the later epochs did not raise it, while the training loss fell "
+                f"from {train_loss[halfway]:.3f} to {train_loss[-1]:.3f}.")
+    return (f"The development F1 was {100 * dev_f1[halfway]:.2f} after epoch {halfway + 1}; the later epochs raised "
+            f"it by {100 * (dev_f1[best] - dev_f1[halfway]):.2f} points, to its best after epoch {best + 1}, while "
+            f"the training loss fell from {train_loss[halfway]:.3f} to {train_loss[-1]:.3f}.")
+
+
+def dev_test_gap_sentence(best_dev_f1: float, last_dev_f1: float, test_f1: float,
+                          unseen_dev: float, unseen_test: float) -> str:
+    """Sentences on the gap between the kept weights' dev F1 and their test F1: how much the choice of the
+    epoch on dev could have flattered dev (best epoch against last epoch), and the one difference between
+    the two sets that the lesson measures (the share of entity tokens unseen in training). It names no
+    cause it has not measured. Introduced in lesson 05."""
+    gap = best_dev_f1 - test_f1
+    selection = best_dev_f1 - last_dev_f1
+    if gap <= 0:
+        return (f"The test F1 is not below the dev F1 ({100 * test_f1:.2f} against {100 * best_dev_f1:.2f}), "
+                "so there is no gap to explain.")
+    text = (f"The test F1 is {100 * gap:.2f} points below the dev F1. Choosing the epoch by dev F1 flatters dev, "
+            f"but here by little: the weights of the last epoch score {100 * selection:.2f} points below the kept "
+            f"ones on dev, ")
+    text += ("far less than the gap, so the choice of epoch explains little of it. " if selection < gap / 2 else
+             "as much as half the gap or more, so part of the gap may come from that choice. ")
+    if unseen_test > unseen_dev:
+        text += (f"The two sets also differ: {unseen_test:.1%} of the test set's entity tokens are missing from "
+                 f"the training vocabulary, against {unseen_dev:.1%} of the dev set's; section 11 measures how "
+                 "recall depends on that, and this lesson does not measure how much of the gap it explains.")
+    else:
+        text += (f"The test set does not hold more entity tokens unseen in training than dev ({unseen_test:.1%} "
+                 f"against {unseen_dev:.1%}), so that is not where the sets differ; this lesson does not "
+                 "measure what else does.")
+    return text
+
+
+def band_length_sentence(table: pd.DataFrame, low: str = "unseen", high: str = "frequent (3+)") -> str:
+    """One paragraph comparing the recall of the `low` and `high` frequency bands within each entity length.
+
+    `table` has a (band, length) MultiIndex and the columns "entities" and "recall". The overall gap
+    between two bands mixes how rare an entity's words are with how long it is (a longer entity more
+    often holds a rare word, and needs both boundaries right); comparing within one length removes the
+    second. Introduced in lesson 05."""
+    lengths = [length for length in table.loc[low].index if length in table.loc[high].index
+               and table.loc[(low, length), "entities"] > 0 and table.loc[(high, length), "entities"] > 0]
+    if not lengths:
+        return f"No entity length has entities in both the {low} and the {high} band, so they cannot be compared."
+    pairs = {length: (float(table.loc[(low, length), "recall"]), float(table.loc[(high, length), "recall"]))
+             for length in lengths}
+    listed = "; ".join(f"{length}: {a:.3f} against {b:.3f} ({int(table.loc[(low, length), 'entities'])} and "
+                       f"{int(table.loc[(high, length), 'entities'])} entities)" for length, (a, b) in pairs.items())
+    shares = {band: table.loc[band, "entities"] for band in (low, high)}
+    multi = {band: 1 - float(counts.iloc[0]) / max(float(counts.sum()), 1) for band, counts in shares.items()}
+    text = (f"Recall of the {low} band against the {high} band, within each length: {listed}. "
+            f"{multi[low]:.0%} of the {low} band's entities are longer than {lengths[0]}, against "
+            f"{multi[high]:.0%} of the {high} band's, ")
+    text += ("so a comparison of the two bands overall mixes rarity with length. "
+             if abs(multi[low] - multi[high]) >= 0.01 else "so the two bands hardly differ in length. ")
+    if all(a < b for a, b in pairs.values()):
+        text += (f"Within every length the {low} band's recall is lower: at the same length, entities with a "
+                 f"{low} word are found less often, so the difference between the bands is not length alone.")
+    elif all(a >= b for a, b in pairs.values()):
+        text += (f"Within every length the {low} band's recall is not lower: once length is held fixed, this "
+                 f"split shows no cost of {low} words.")
+    else:
+        text += (f"The {low} band's recall is lower within some lengths and not within others, so this split does "
+                 "not separate rarity from length.")
+    return text + " One trained model (seed 0): how much these recalls move with the seed is not measured here."
+
+
+def same_type_sentence(learned: dict[str, float], touching: dict[str, int], sentences: int) -> str:
+    """Sentences on the learned same-type contrasts of lesson 05's CRF (entity type -> value; NaN where a tag
+    the contrast needs was never seen) and the training data's touching same-type entities (type -> count).
+    It reads the transition scores as transition scores only: the emissions also score every sequence, and
+    the contrast of one seed is not compared by sign with a data contrast that rests on a few pairs.
+    Introduced in lesson 05."""
+    defined = [t for t, value in learned.items() if not math.isnan(value)]
+    text = ""
+    if len(defined) < len(learned):
+        text += (f"The contrast is undefined for {', '.join(t for t in learned if t not in defined)} (a tag it "
+                 "needs never occurs in training). ")
+    negative = [t for t in defined if learned[t] < 0]
+    if negative:
+        text += (f"In this run the learned contrast is negative for {len(negative)} of the {len(defined)} types "
+                 f"({', '.join(negative)}): for those, the transition scores by themselves favour a new entity of "
+                 "the same type less right after one ends than right after `O`, relative to an entity of "
+                 "another type. ")
+    else:
+        text += f"In this run the learned contrast is negative for none of the {len(defined)} types. "
+    text += ("What the model decodes also depends on the emissions, which score every sequence too, so this is a "
+             "statement about the transition scores, not about the tagger's output. ")
+    text += (f"The training data hold few such neighbours: "
+             + ", ".join(f"{t} {touching.get(t, 0)}" for t in learned)
+             + f" pairs of touching same-type entities in {sentences:,} sentences, so the data column rests on "
+               "few counts, and the learned column is one seed; this lesson draws no conclusion from whether "
+               "their signs agree.")
+    return text
+
+
+def one_seed_sentence(test_f1: float, target: float, widest_range: float, widest_variant: str) -> str:
+    """Sentences on a one-seed test F1 against the course's check, next to the widest range of test F1 over
+    seeds that section 7 measured (at its smaller budget) for one variant. Introduced in lesson 05."""
+    margin = test_f1 - target
+    text = (f"This is one run (seed 0); the course checks a test F1 of at least {100 * target:.0f} in cpu mode, "
+            f"and this run is {100 * abs(margin):.2f} points {'above' if margin >= 0 else 'below'} it. ")
+    if abs(margin) < widest_range:
+        text += (f"At section 7's smaller budget the three seeds of {widest_variant} spread over "
+                 f"{100 * widest_range:.2f} points of test F1, more than that margin, so another seed could land on "
+                 "the other side of the check; the spread at this budget is not measured.")
+    else:
+        text += (f"That margin is larger than the widest spread over seeds that section 7 measured at its smaller "
+                 f"budget ({100 * widest_range:.2f} points, {widest_variant}); the spread at this budget is not "
+                 "measured.")
+    return text

@@ -1,0 +1,136 @@
+"""Every branch of the sentences that lessons 05 and 06 render from their results, on synthetic numbers."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from course_utils.distributed import PROFILE_RULE, communication_sentence, quartiles
+from course_utils.ner import (band_length_sentence, curve_sentence, dev_test_gap_sentence, one_seed_sentence,
+                              same_type_sentence)
+
+
+# ---- lesson 05: the learning curve ----------------------------------------------------------------
+
+def test_curve_sentence_with_one_epoch_reads_no_curve():
+    assert curve_sentence([0.5], [3.0]) == "The run trained one epoch only, so it has no learning curve to read."
+
+
+def test_curve_sentence_credits_later_epochs_only_when_the_best_comes_after_halfway():
+    text = curve_sentence([0.70, 0.80, 0.85, 0.90], [3.0, 2.0, 1.0, 0.5])
+    assert "was 80.00 after epoch 2" in text and "raised it by 10.00 points" in text and "epoch 4" in text
+    assert "from 2.000 to 0.500" in text
+
+
+@pytest.mark.parametrize("dev_f1", [[0.70, 0.90, 0.85, 0.88], [0.95, 0.90, 0.85, 0.80]])
+def test_curve_sentence_never_credits_later_epochs_with_an_earlier_best(dev_f1):
+    text = curve_sentence(dev_f1, [3.0, 2.0, 1.0, 0.5])
+    assert "did not raise it" in text and "raised it by" not in text
+
+
+def test_curve_sentence_rejects_mismatched_lists():
+    with pytest.raises(ValueError):
+        curve_sentence([0.5, 0.6], [1.0])
+
+
+# ---- lesson 05: the dev-test gap --------------------------------------------------------------------
+
+def test_gap_sentence_without_a_gap():
+    text = dev_test_gap_sentence(0.80, 0.79, 0.82, 0.1, 0.2)
+    assert "not below" in text and "flatters" not in text
+
+
+def test_gap_sentence_small_selection_and_more_unseen_words_in_test():
+    text = dev_test_gap_sentence(0.9097, 0.9088, 0.8525, 0.181, 0.285)
+    assert "5.72 points below" in text and "0.09 points" in text and "explains little" in text
+    assert "28.5%" in text and "does not measure how much of the gap" in text
+
+
+def test_gap_sentence_large_selection_is_not_dismissed():
+    text = dev_test_gap_sentence(0.90, 0.86, 0.87, 0.2, 0.1)
+    assert "part of the gap may come from that choice" in text and "explains little" not in text
+    assert "does not hold more entity tokens unseen" in text
+
+
+# ---- lesson 05: one seed against the check ---------------------------------------------------------
+
+def test_one_seed_sentence_margin_within_the_seed_spread():
+    text = one_seed_sentence(0.8525, 0.85, 0.0508, "BiLSTM-CRF")
+    assert "0.25 points above" in text and "5.08 points" in text and "other side of the check" in text
+
+
+def test_one_seed_sentence_margin_beyond_the_seed_spread_and_below_the_check():
+    assert "larger than the widest spread" in one_seed_sentence(0.90, 0.85, 0.02, "A")
+    assert "points below it" in one_seed_sentence(0.84, 0.85, 0.05, "A")
+
+
+# ---- lesson 05: rarity within one length -------------------------------------------------------------
+
+def _table(unseen: tuple[float, float], frequent: tuple[float, float]) -> pd.DataFrame:
+    rows = [{"band": band, "length": length, "entities": n, "recall": r}
+            for band, recalls, counts in [("unseen", unseen, (800, 1000)), ("rare (1-2)", (0.8, 0.7), (400, 200)),
+                                          ("frequent (3+)", frequent, (2400, 800))]
+            for length, r, n in zip(("1 token", "2+ tokens"), recalls, counts)]
+    return pd.DataFrame(rows).set_index(["band", "length"])
+
+
+@pytest.mark.parametrize("unseen, frequent, words", [
+    ((0.70, 0.60), (0.90, 0.85), "is not length alone"),
+    ((0.92, 0.88), (0.90, 0.85), "shows no cost of unseen words"),
+    ((0.90, 0.85), (0.90, 0.85), "shows no cost of unseen words"),  # ties are not lower
+    ((0.70, 0.88), (0.90, 0.85), "does not separate rarity from length"),
+])
+def test_band_length_sentence_has_a_branch_for_each_case(unseen, frequent, words):
+    text = band_length_sentence(_table(unseen, frequent))
+    assert words in text and "One trained model" in text
+    assert "56% of the unseen band" in text and "25% of the frequent (3+) band" in text
+    assert "mixes rarity with length" in text
+
+
+def test_band_length_sentence_when_the_bands_have_the_same_lengths():
+    table = _table((0.7, 0.6), (0.9, 0.8))
+    table.loc[("frequent (3+)", "1 token"), "entities"] = 640  # 56% longer, as unseen
+    assert "hardly differ in length" in band_length_sentence(table)
+
+
+def test_band_length_sentence_without_comparable_lengths():
+    table = _table((0.7, 0.6), (0.9, 0.8))
+    table["entities"] = 0
+    assert "cannot be compared" in band_length_sentence(table)
+
+
+# ---- lesson 05: the same-type contrasts -------------------------------------------------------------
+
+def test_same_type_sentence_reads_transitions_only_and_compares_no_signs():
+    text = same_type_sentence({"LOC": -0.09, "MISC": 0.2, "PER": float("nan")}, {"LOC": 11, "MISC": 35}, 14041)
+    assert "undefined for PER" in text and "negative for 1 of the 2 types (LOC)" in text
+    assert "not about the tagger's output" in text and "LOC 11, MISC 35, PER 0" in text
+    assert "draws no conclusion from whether their signs agree" in text and "14,041" in text
+    assert "matches" not in text
+
+
+def test_same_type_sentence_with_no_negative_contrast():
+    text = same_type_sentence({"LOC": 0.1, "ORG": 0.3}, {"LOC": 1, "ORG": 2}, 10)
+    assert "negative for none of the 2 types" in text and "undefined" not in text
+
+
+# ---- lesson 06: the profile --------------------------------------------------------------------------
+
+def test_quartiles():
+    assert quartiles([2.0]) == (2.0, 2.0, 2.0)
+    assert quartiles([1.0, 2.0, 3.0, 4.0, 5.0]) == (2.0, 3.0, 4.0)
+    with pytest.raises(ValueError):
+        quartiles([])
+
+
+@pytest.mark.parametrize("communication, all_reduce, words", [
+    ([-2.0, -1.0, 0.5, 1.0, 3.0], [3.0] * 5, "not resolved from the step-to-step noise"),
+    ([5.0, 6.0, 7.0, 8.0], [1.0, 2.0, 2.5, 3.0], "That is more than a bare all-reduce"),
+    ([1.0, 1.2, 1.4, 1.6], [3.0, 3.2, 3.4, 3.6], "That is less than a bare all-reduce"),
+    ([2.0, 3.0, 4.0, 5.0], [3.0, 3.5, 4.0, 4.5], "cannot be told apart from a bare all-reduce"),
+])
+def test_communication_sentence_has_a_branch_for_each_case(communication, all_reduce, words):
+    text = communication_sentence(communication, all_reduce)
+    assert words in text and f"over {len(communication)} steps" in text
+    assert "waits for the slower one" not in text and "has its own cost" not in text  # causes never measured
+    assert "middle halves" in PROFILE_RULE and not math.isnan(quartiles(communication)[1])
