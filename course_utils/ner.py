@@ -753,7 +753,7 @@ def same_type_sentence(learned: dict[str, float], touching: dict[str, int], sent
         text += f"In this run the learned contrast is negative for none of the {len(defined)} types. "
     text += ("What the model decodes also depends on the emissions, which score every sequence too, so this is a "
              "statement about the transition scores, not about the tagger's output. ")
-    text += (f"The training data hold few such neighbours: "
+    text += ("The training data hold few such neighbours: "
              + ", ".join(f"{t} {touching.get(t, 0)}" for t in learned)
              + f" pairs of touching same-type entities in {sentences:,} sentences, so the data column rests on "
                "few counts, and the learned column is one seed; this lesson draws no conclusion from whether "
