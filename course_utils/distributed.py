@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,43 +204,6 @@ def load_resume_state(path: str | Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     return load_verified(path)
-
-
-PROFILE_RULE = ("a per-step time is called larger or smaller than another only where the middle halves of their "
-                "per-step values (25th to 75th percentile) do not overlap; otherwise the two cannot be told apart "
-                "at this measurement")
-
-
-def quartiles(values: list[float]) -> tuple[float, float, float]:
-    """25th percentile, median and 75th percentile of at least one value. Introduced in lesson 06."""
-    if not values:
-        raise ValueError("quartiles need at least one value")
-    if len(values) == 1:
-        return values[0], values[0], values[0]
-    low, median, high = statistics.quantiles(values, n=4, method="inclusive")
-    return low, median, high
-
-
-def communication_sentence(communication_ms: list[float], all_reduce_ms: list[float]) -> str:
-    """Sentences on the per-step extra time of DDP's forward and backward over the same pass without
-    communication (`communication_ms`, one value per step, paired on the same batch), by PROFILE_RULE,
-    and on how it compares with a bare all-reduce of the gradients (`all_reduce_ms`, one value per repeat).
-    It names no cause the profile does not measure. Introduced in lesson 06."""
-    c_low, c_median, c_high = quartiles(communication_ms)
-    a_low, a_median, a_high = quartiles(all_reduce_ms)
-    measured = (f"the pass with the all-reduce took a median {c_median:.1f} ms longer per step than the same pass "
-                f"without it (middle half {c_low:.1f} to {c_high:.1f} ms over {len(communication_ms)} steps)")
-    if c_low <= 0:
-        return (measured + ": the middle half includes 0, so at this measurement the cost of communication is not "
-                "resolved from the step-to-step noise.")
-    text = measured + ": communication and waiting for the other process cost time in this run. "
-    bare = f"a bare all-reduce of the gradients (median {a_median:.1f} ms, middle half {a_low:.1f} to {a_high:.1f} ms)"
-    if c_low > a_high:
-        return text + f"That is more than {bare}; this profile does not measure where the rest goes."
-    if c_high < a_low:
-        return text + (f"That is less than {bare}: the step grew by less than the bare all-reduce takes, which an "
-                       "overlap with backward would explain (this profile does not measure the overlap itself).")
-    return text + f"It cannot be told apart from {bare} at this measurement."
 
 
 def _hello() -> None:

@@ -45,7 +45,7 @@ __all__ = [
     "split_by_position", "tbptt_batches", "CharLSTM", "train_char_lstm",
     "evaluate_char_lstm", "bits_per_char", "sample", "cut_at_word_boundary", "lstm_activations", "text_features",
     "best_cells", "plot_learning_curves", "plot_gradient_norms", "plot_activations",
-    "plot_text_heatmap", "side_by_side", "why_lstm_answer",
+    "plot_text_heatmap", "side_by_side",
 ]
 
 
@@ -555,35 +555,3 @@ def side_by_side(texts: dict[str, str], width: int = 44) -> pd.DataFrame:
                          for i in range(0, max(len(part), 1), width)]
     rows = max(len(lines) for lines in columns.values())
     return pd.DataFrame({name: lines + [""] * (rows - len(lines)) for name, lines in columns.items()})
-
-
-def why_lstm_answer(equal_time: str, equal_steps: str | None) -> str:
-    """Lesson 02's answer to "why an LSTM", from the seed verdicts of its LSTM-vs-plain-RNN race.
-
-    equal_time / equal_steps: which model ends lower beyond the seeds' range: "LSTM", "plain RNN" or
-    "neither"; equal_steps is None when no step was reached by every run. An LSTM win at equal time is not
-    credited to the gates alone: equal time lets the faster layer take more steps.
-    """
-    if equal_time not in ("LSTM", "plain RNN", "neither"):
-        raise ValueError(f"expected equal_time to be 'LSTM', 'plain RNN' or 'neither', got {equal_time!r}")
-    if equal_steps not in ("LSTM", "plain RNN", "neither", None):
-        raise ValueError(f"expected equal_steps to be 'LSTM', 'plain RNN', 'neither' or None, got {equal_steps!r}")
-    if equal_time == "LSTM":
-        text = ("**The answer of this run:** at equal time the LSTM ends lower than the plain RNN, beyond the seeds' "
-                "range. Equal time does not hold the number of steps equal, so this alone does not say whether the "
-                "gates or more steps made the difference")
-        if equal_steps == "LSTM":
-            text += ("; at equal steps the LSTM is lower too, so it also learned more from the same characters, "
-                     "which more steps cannot explain.")
-        elif equal_steps is None:
-            text += "; this run has no comparison at equal steps to tell."
-        else:
-            text += ("; at equal steps it is not lower beyond the seeds' range, so this run's lead may come from "
-                     "its extra steps alone.")
-        return text
-    verdict = ("the plain RNN ends lower than the LSTM" if equal_time == "plain RNN"
-               else "neither the LSTM nor the plain RNN ends lower, beyond the seeds' range")
-    return (f"**The answer of this run:** at equal time {verdict}, so this short race shows no advantage of the LSTM "
-            "on this text. The gradient reach of the trained models (below) measures how far back each one's "
-            "gradient still carries; whether a longer training turns a longer reach into a lower loss is not "
-            "measured here. Lesson 03 (its section 2) trains LSTMs on tasks built to need a memory of k steps.")

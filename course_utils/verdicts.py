@@ -1,12 +1,15 @@
-"""The rules that turn the lessons' measurements into sentences (lessons 03 and 04).
+"""The rules that turn the lessons' measurements into sentences (lessons 02 to 06).
 
 A sentence about a run's results is only as good as the rule behind it, so each
 rule lives here once: the lesson applies it to its numbers and renders its text,
-and the tests run every branch on synthetic numbers.
+and the tests run every branch on synthetic numbers (tests/test_sequence.py,
+tests/test_video.py and tests/test_lesson_text_*.py), so that no sentence can say
+more than the numbers it is given.
 
 * Spread over seeds: `spread_verdict` (is a difference beyond the run-to-run
   spread?), read from recorded metrics by `compare` (lesson 03) and from lists of
   accuracies by `SeedRule` (lesson 04).
+* Lesson 02: `stack_decay_sentence`, `kernel_sentence`, `why_lstm_answer`.
 * Lesson 03: `verdicts(metrics)`, the table of ten claims about CNNs, LSTMs and
   CNN-LSTMs, one rule per claim (``_claim_1`` ... ``_claim_10``; the lesson invites
   learners to print one with ``inspect.getsource``). Each writes the numbers it reads
@@ -14,13 +17,16 @@ and the tests run every branch on synthetic numbers.
   or "inconclusive".
 * Lesson 04: `ChanceLossRule` (did a model train at all?), `SeedRule`, the sentences
   that read the video experiments, and `SweepPrediction`.
+* Lesson 05: `curve_sentence`, `dev_test_gap_sentence`, `band_length_sentence`,
+  `same_type_sentence`, `one_seed_sentence`.
+* Lesson 06: `PROFILE_RULE` and `communication_sentence`.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -354,7 +360,6 @@ def _claim_10(m: Mapping[str, Any]) -> tuple[str, str]:
     if condition:
         return numbers, f"holds only when {condition}"
     return numbers, "holds"
-
 
 
 def rule_statement(claim: int) -> str:
@@ -732,3 +737,274 @@ class SweepPrediction:
                 f"smallest gap (a perfect model with a {window}-frame window can expect {ceiling:.3f} there, because some "
                 f"clips space their moves further apart than the gap) and at most {self.at_most} (chance 0.5) from "
                 f"gap {window - 1} on")
+
+
+# --------------------------------------------------------------------------- Lesson 02: gradients through a stack, the GRU's speed, why an LSTM
+
+
+def stack_decay_sentence(stack_rate: float, layer_rates: list[float], tolerance: float = 0.05) -> str:
+    """Lesson 02: a sentence comparing a recurrent stack's gradient decay with its layers' decays alone.
+
+    stack_rate: the stack's mean factor per step back; layer_rates: each layer's factor when run alone
+    (the same weights, fed the inputs it reads in the stack). The gradient of a stack to an input k steps back is a sum over the step at which a
+    path moves from one layer up to the next, so for large k it shrinks like the slowest-decaying layer. The
+    sentence says whether this run agrees (within `tolerance`, relative), and claims no cause when it does not.
+    """
+    if not layer_rates or not all(0 < r for r in [stack_rate, *layer_rates]):
+        raise ValueError(f"expected positive rates, got stack {stack_rate!r} and layers {layer_rates!r}")
+    slowest = max(layer_rates)
+    which = layer_rates.index(slowest) + 1
+    alone = ", ".join(f"layer {i} {r:.3f}" for i, r in enumerate(layer_rates, 1))
+    head = (f"Run alone with the same weights and fed the inputs it reads in the stack, each layer multiplies the "
+            f"gradient per step back by: {alone}; the whole stack, on the same inputs, by {stack_rate:.3f}. ")
+    if abs(stack_rate / slowest - 1) <= tolerance:
+        return head + (f"The stack's factor is within {tolerance:.0%} of the slower-decaying layer's (layer {which}), "
+                       "as expected: the gradient to an input k steps back is a sum over the step at which a path "
+                       "moves up a layer, and for large k the paths that stay longest in the slower layer dominate.")
+    return head + (f"The stack's factor is not within {tolerance:.0%} of the slower-decaying layer's (layer {which}, "
+                   f"{slowest:.3f}): in this run the layers alone do not give the stack's decay, and the lesson "
+                   "does not say what else sets it.")
+
+
+def kernel_sentence(on_turns: dict[str, list[float]], off_turns: dict[str, list[float]],
+                    fused: dict[str, bool], race_on_cpu: bool = True) -> str:
+    """Lesson 02: what the timing turns say about why a GRU pass is slower or faster than an LSTM pass.
+
+    on_turns / off_turns: {"GRU": [ms per turn], "LSTM": [ms per turn]} with oneDNN on / off, the turns
+    taken in alternation so that turn i of every configuration ran at about the same time; fused: {"GRU": bool,
+    "LSTM": bool}, whether oneDNN ran the layer as one fused node; race_on_cpu: whether the lesson's
+    equal-time race ran on this CPU (otherwise these timings say nothing about it). A cause is named only
+    when the GRU is slower in every turn with oneDNN on, the fused kernel is the one difference, and the
+    per-turn GRU / LSTM ratios with oneDNN on and off do not overlap.
+    """
+    ratios = {state: [g / l for g, l in zip(turns["GRU"], turns["LSTM"])]
+              for state, turns in (("on", on_turns), ("off", off_turns))}
+    if not ratios["on"] or len(ratios["on"]) != len(ratios["off"]):
+        raise ValueError("expected the same positive number of turns with oneDNN on and off")
+    span = {state: f"{min(r):.2f} to {max(r):.2f}" for state, r in ratios.items()}
+    head = (f"Turn by turn, a GRU pass takes {span['on']} times an LSTM pass with oneDNN on, {span['off']} times "
+            f"with it off ({len(ratios['on'])} turns each). ")
+    if not race_on_cpu:
+        head += "The race above did not run on the CPU, so these CPU timings do not explain its numbers of steps. "
+    if min(ratios["on"]) <= 1:
+        return head + ("With oneDNN on the GRU is not slower than the LSTM in every turn, so the lesson names no "
+                       "cause for a difference in their speeds.")
+    if not (fused["LSTM"] and not fused["GRU"]):
+        return head + (f"With oneDNN on the LSTM {'runs' if fused['LSTM'] else 'does not run'} as one fused node "
+                       f"and the GRU {'does' if fused['GRU'] else 'does not'}, so the lesson names no kernel cause for "
+                       "the GRU's extra time here.")
+    if min(ratios["on"]) <= max(ratios["off"]):
+        return head + ("With oneDNN on only the LSTM runs as one fused node, but the ratios on and off overlap "
+                       "across the turns: this run cannot tell the fused kernel's effect from the timing noise.")
+    if min(ratios["off"]) > 1:
+        share = ("part of it: with both unfused the GRU is still slower in every turn, so the rest comes "
+                 "with the cells run unfused (PyTorch's unfused code for each, or their arithmetic), which this "
+                 "lesson does not split further")
+    else:
+        share = ("all of it, within these turns: with both unfused the GRU is not slower in every turn")
+    return head + ("With oneDNN on only the LSTM runs as one fused node, and every turn's ratio with it on is above "
+                   f"every turn's ratio with it off, so the fused kernel explains {share}."
+                   + (" The equal-time race on this CPU compares PyTorch's implementations of the two cells, not "
+                      "only the cells." if race_on_cpu else ""))
+
+
+def why_lstm_answer(equal_time: str, equal_steps: str | None) -> str:
+    """Lesson 02's answer to "why an LSTM", from the seed verdicts of its LSTM-vs-plain-RNN race.
+
+    equal_time / equal_steps: which model ends lower beyond the seeds' range: "LSTM", "plain RNN" or
+    "neither"; equal_steps is None when no step was reached by every run. An LSTM win at equal time is not
+    credited to the gates alone: equal time lets the faster layer take more steps.
+    """
+    if equal_time not in ("LSTM", "plain RNN", "neither"):
+        raise ValueError(f"expected equal_time to be 'LSTM', 'plain RNN' or 'neither', got {equal_time!r}")
+    if equal_steps not in ("LSTM", "plain RNN", "neither", None):
+        raise ValueError(f"expected equal_steps to be 'LSTM', 'plain RNN', 'neither' or None, got {equal_steps!r}")
+    if equal_time == "LSTM":
+        text = ("**The answer of this run:** at equal time the LSTM ends lower than the plain RNN, beyond the seeds' "
+                "range. Equal time does not hold the number of steps equal, so this alone does not say whether the "
+                "gates or more steps made the difference")
+        if equal_steps == "LSTM":
+            text += ("; at equal steps the LSTM is lower too, so it also learned more from the same characters, "
+                     "which more steps cannot explain.")
+        elif equal_steps is None:
+            text += "; this run has no comparison at equal steps to tell."
+        else:
+            text += ("; at equal steps it is not lower beyond the seeds' range, so this run's lead may come from "
+                     "its extra steps alone.")
+        return text
+    verdict = ("the plain RNN ends lower than the LSTM" if equal_time == "plain RNN"
+               else "neither the LSTM nor the plain RNN ends lower, beyond the seeds' range")
+    return (f"**The answer of this run:** at equal time {verdict}, so this short race shows no advantage of the LSTM "
+            "on this text. The gradient reach of the trained models (below) measures how far back each one's "
+            "gradient still carries; whether a longer training turns a longer reach into a lower loss is not "
+            "measured here. Lesson 03 (its section 2) trains LSTMs on tasks built to need a memory of k steps.")
+
+
+# --------------------------------------------------------------------------- Lesson 05: the tagger's learning curve, the dev-test gap, rare words, transition contrasts, one seed
+
+
+def curve_sentence(dev_f1: Sequence[float], train_loss: Sequence[float]) -> str:
+    """One sentence on a run's development F1 after each epoch (lists in epoch order, epoch 1 first):
+    where the best epoch lies against the halfway epoch, and how the training loss moved meanwhile.
+    Introduced in lesson 05."""
+    if len(dev_f1) != len(train_loss) or not dev_f1:
+        raise ValueError("dev_f1 and train_loss need one value per epoch, and at least one epoch")
+    epochs = len(dev_f1)
+    if epochs == 1:
+        return "The run trained one epoch only, so it has no learning curve to read."
+    best = max(range(epochs), key=lambda e: dev_f1[e])  # index of the first best epoch
+    halfway = max(1, epochs // 2) - 1        # index of the halfway epoch
+    if best <= halfway:
+        return (f"The development F1 was highest after epoch {best + 1} ({100 * dev_f1[best]:.2f}), at or before "
+                f"the halfway epoch {halfway + 1}: the later epochs did not raise it, while the training loss fell "
+                f"from {train_loss[halfway]:.3f} to {train_loss[-1]:.3f}.")
+    return (f"The development F1 was {100 * dev_f1[halfway]:.2f} after epoch {halfway + 1}; the later epochs raised "
+            f"it by {100 * (dev_f1[best] - dev_f1[halfway]):.2f} points, to its best after epoch {best + 1}, while "
+            f"the training loss fell from {train_loss[halfway]:.3f} to {train_loss[-1]:.3f}.")
+
+
+def dev_test_gap_sentence(best_dev_f1: float, last_dev_f1: float, test_f1: float,
+                          unseen_dev: float, unseen_test: float) -> str:
+    """Sentences on the gap between the kept weights' dev F1 and their test F1: how much the choice of the
+    epoch on dev could have flattered dev (best epoch against last epoch), and the one difference between
+    the two sets that the lesson measures (the share of entity tokens unseen in training). It names no
+    cause it has not measured. Introduced in lesson 05."""
+    gap = best_dev_f1 - test_f1
+    selection = best_dev_f1 - last_dev_f1
+    if gap <= 0:
+        return (f"The test F1 is not below the dev F1 ({100 * test_f1:.2f} against {100 * best_dev_f1:.2f}), "
+                "so there is no gap to explain.")
+    text = (f"The test F1 is {100 * gap:.2f} points below the dev F1. Choosing the epoch by dev F1 flatters dev, "
+            f"but here by little: the weights of the last epoch score {100 * selection:.2f} points below the kept "
+            f"ones on dev, ")
+    text += ("far less than the gap, so the choice of epoch explains little of it. " if selection < gap / 2 else
+             "as much as half the gap or more, so part of the gap may come from that choice. ")
+    if unseen_test > unseen_dev:
+        text += (f"The two sets also differ: {unseen_test:.1%} of the test set's entity tokens are missing from "
+                 f"the training vocabulary, against {unseen_dev:.1%} of the dev set's; section 11 measures how "
+                 "recall depends on that, and this lesson does not measure how much of the gap it explains.")
+    else:
+        text += (f"The test set does not hold more entity tokens unseen in training than dev ({unseen_test:.1%} "
+                 f"against {unseen_dev:.1%}), so that is not where the sets differ; this lesson does not "
+                 "measure what else does.")
+    return text
+
+
+def band_length_sentence(table: pd.DataFrame, low: str = "unseen", high: str = "frequent (3+)") -> str:
+    """One paragraph comparing the recall of the `low` and `high` frequency bands within each entity length.
+
+    `table` has a (band, length) MultiIndex and the columns "entities" and "recall". The overall gap
+    between two bands mixes how rare an entity's words are with how long it is (a longer entity more
+    often holds a rare word, and needs both boundaries right); comparing within one length removes the
+    second. Introduced in lesson 05."""
+    lengths = [length for length in table.loc[low].index if length in table.loc[high].index
+               and table.loc[(low, length), "entities"] > 0 and table.loc[(high, length), "entities"] > 0]
+    if not lengths:
+        return f"No entity length has entities in both the {low} and the {high} band, so they cannot be compared."
+    pairs = {length: (float(table.loc[(low, length), "recall"]), float(table.loc[(high, length), "recall"]))
+             for length in lengths}
+    listed = "; ".join(f"{length}: {a:.3f} against {b:.3f} ({int(table.loc[(low, length), 'entities'])} and "
+                       f"{int(table.loc[(high, length), 'entities'])} entities)" for length, (a, b) in pairs.items())
+    shares = {band: table.loc[band, "entities"] for band in (low, high)}
+    multi = {band: 1 - float(counts.iloc[0]) / max(float(counts.sum()), 1) for band, counts in shares.items()}
+    text = (f"Recall of the {low} band against the {high} band, within each length: {listed}. "
+            f"{multi[low]:.0%} of the {low} band's entities are longer than {lengths[0]}, against "
+            f"{multi[high]:.0%} of the {high} band's, ")
+    text += ("so a comparison of the two bands overall mixes rarity with length. "
+             if abs(multi[low] - multi[high]) >= 0.01 else "so the two bands hardly differ in length. ")
+    if all(a < b for a, b in pairs.values()):
+        text += (f"Within every length the {low} band's recall is lower: at the same length, entities with a "
+                 f"{low} word are found less often, so the difference between the bands is not length alone.")
+    elif all(a >= b for a, b in pairs.values()):
+        text += (f"Within every length the {low} band's recall is not lower: once length is held fixed, this "
+                 f"split shows no cost of {low} words.")
+    else:
+        text += (f"The {low} band's recall is lower within some lengths and not within others, so this split does "
+                 "not separate rarity from length.")
+    return text + " One trained model (seed 0): how much these recalls move with the seed is not measured here."
+
+
+def same_type_sentence(learned: dict[str, float], touching: dict[str, int], sentences: int) -> str:
+    """Sentences on the learned same-type contrasts of lesson 05's CRF (entity type -> value; NaN where a tag
+    the contrast needs was never seen) and the training data's touching same-type entities (type -> count).
+    It reads the transition scores as transition scores only: the emissions also score every sequence, and
+    the contrast of one seed is not compared by sign with a data contrast that rests on a few pairs.
+    Introduced in lesson 05."""
+    defined = [t for t, value in learned.items() if not math.isnan(value)]
+    text = ""
+    if len(defined) < len(learned):
+        text += (f"The contrast is undefined for {', '.join(t for t in learned if t not in defined)} (a tag it "
+                 "needs never occurs in training). ")
+    negative = [t for t in defined if learned[t] < 0]
+    if negative:
+        text += (f"In this run the learned contrast is negative for {len(negative)} of the {len(defined)} types "
+                 f"({', '.join(negative)}): for those, the transition scores by themselves favour a new entity of "
+                 "the same type less right after one ends than right after `O`, relative to an entity of "
+                 "another type. ")
+    else:
+        text += f"In this run the learned contrast is negative for none of the {len(defined)} types. "
+    text += ("What the model decodes also depends on the emissions, which score every sequence too, so this is a "
+             "statement about the transition scores, not about the tagger's output. ")
+    text += ("The training data hold few such neighbours: "
+             + ", ".join(f"{t} {touching.get(t, 0)}" for t in learned)
+             + f" pairs of touching same-type entities in {sentences:,} sentences, so the data column rests on "
+               "few counts, and the learned column is one seed; this lesson draws no conclusion from whether "
+               "their signs agree.")
+    return text
+
+
+def one_seed_sentence(test_f1: float, target: float, widest_range: float, widest_variant: str) -> str:
+    """Sentences on a one-seed test F1 against the course's check, next to the widest range of test F1 over
+    seeds that section 7 measured (at its smaller budget) for one variant. Introduced in lesson 05."""
+    margin = test_f1 - target
+    text = (f"This is one run (seed 0); the course checks a test F1 of at least {100 * target:.0f} in cpu mode, "
+            f"and this run is {100 * abs(margin):.2f} points {'above' if margin >= 0 else 'below'} it. ")
+    if abs(margin) < widest_range:
+        text += (f"At section 7's smaller budget the three seeds of {widest_variant} spread over "
+                 f"{100 * widest_range:.2f} points of test F1, more than that margin, so another seed could land on "
+                 "the other side of the check; the spread at this budget is not measured.")
+    else:
+        text += (f"That margin is larger than the widest spread over seeds that section 7 measured at its smaller "
+                 f"budget ({100 * widest_range:.2f} points, {widest_variant}); the spread at this budget is not "
+                 "measured.")
+    return text
+
+
+# --------------------------------------------------------------------------- Lesson 06: what communication costs a DDP step
+
+
+PROFILE_RULE = ("a per-step time is called larger or smaller than another only where the middle halves of their "
+                "per-step values (25th to 75th percentile) do not overlap; otherwise the two cannot be told apart "
+                "at this measurement")
+
+
+def quartiles(values: list[float]) -> tuple[float, float, float]:
+    """25th percentile, median and 75th percentile of at least one value. Introduced in lesson 06."""
+    if not values:
+        raise ValueError("quartiles need at least one value")
+    if len(values) == 1:
+        return values[0], values[0], values[0]
+    low, median, high = statistics.quantiles(values, n=4, method="inclusive")
+    return low, median, high
+
+
+def communication_sentence(communication_ms: list[float], all_reduce_ms: list[float]) -> str:
+    """Sentences on the per-step extra time of DDP's forward and backward over the same pass without
+    communication (`communication_ms`, one value per step, paired on the same batch), by PROFILE_RULE,
+    and on how it compares with a bare all-reduce of the gradients (`all_reduce_ms`, one value per repeat).
+    It names no cause the profile does not measure. Introduced in lesson 06."""
+    c_low, c_median, c_high = quartiles(communication_ms)
+    a_low, a_median, a_high = quartiles(all_reduce_ms)
+    measured = (f"the pass with the all-reduce took a median {c_median:.1f} ms longer per step than the same pass "
+                f"without it (middle half {c_low:.1f} to {c_high:.1f} ms over {len(communication_ms)} steps)")
+    if c_low <= 0:
+        return (measured + ": the middle half includes 0, so at this measurement the cost of communication is not "
+                "resolved from the step-to-step noise.")
+    text = measured + ": communication and waiting for the other process cost time in this run. "
+    bare = f"a bare all-reduce of the gradients (median {a_median:.1f} ms, middle half {a_low:.1f} to {a_high:.1f} ms)"
+    if c_low > a_high:
+        return text + f"That is more than {bare}; this profile does not measure where the rest goes."
+    if c_high < a_low:
+        return text + (f"That is less than {bare}: the step grew by less than the bare all-reduce takes, which an "
+                       "overlap with backward would explain (this profile does not measure the overlap itself).")
+    return text + f"It cannot be told apart from {bare} at this measurement."

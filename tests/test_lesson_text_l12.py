@@ -8,8 +8,8 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 
-from course_utils.lstm import kernel_sentence, stack_decay_sentence
-from course_utils.text import plot_activations, plot_text_heatmap, why_lstm_answer
+from course_utils.text import plot_activations, plot_text_heatmap
+from course_utils.verdicts import kernel_sentence, stack_decay_sentence, why_lstm_answer
 
 
 # stack_decay_sentence ---------------------------------------------------------------------------------------

@@ -5,9 +5,8 @@ import math
 import pandas as pd
 import pytest
 
-from course_utils.distributed import PROFILE_RULE, communication_sentence, quartiles
-from course_utils.ner import (band_length_sentence, curve_sentence, dev_test_gap_sentence, one_seed_sentence,
-                              same_type_sentence)
+from course_utils.verdicts import (PROFILE_RULE, band_length_sentence, communication_sentence, curve_sentence,
+                                   dev_test_gap_sentence, one_seed_sentence, quartiles, same_type_sentence)
 
 
 # ---- lesson 05: the learning curve ----------------------------------------------------------------

@@ -409,7 +409,7 @@ def test_lesson_06_speedup_verdict_weighs_agreement_by_chance(notebook):
 def test_lesson_02_answers_why_an_lstm_from_its_race(notebook, verdict, winner):
     """Section 8 reads the winner off its compare() sentence and passes it to `why_lstm_answer`
     (course_utils.text, whose every branch tests/test_lesson_text_l12.py checks)."""
-    from course_utils.text import why_lstm_answer
+    from course_utils.verdicts import why_lstm_answer
 
     assert _lesson_definitions(notebook, {"NAMES", "winner"})["winner"](verdict) == winner
     answer = why_lstm_answer(winner, None)
