@@ -197,6 +197,10 @@ class Vocabularies:
         tokens = _token_lists([tokens])[0]
         if tags is not None and (not _is_tag_list(tags) or len(tags) != len(tokens)):
             raise TypeError(f"expected {len(tokens)} tags (strings), one per token, got {tags!r:.200}")
+        return self._encode(tokens, tags)
+
+    def _encode(self, tokens: list[str], tags: Sequence[str] | None = None) -> dict[str, Tensor]:
+        """`encode` for a token list already checked."""
         longest = max(len(token) for token in tokens)
         chars = torch.zeros(len(tokens), longest, dtype=torch.long)
         for i, token in enumerate(tokens):
@@ -549,7 +553,7 @@ class Tagger:
         predictions: list[list[str]] = [[] for _ in token_lists]
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
-            batch = collate([self.vocabularies.encode(token_lists[i]) for i in chunk]).to(device)
+            batch = collate([self.vocabularies._encode(token_lists[i]) for i in chunk]).to(device)
             for i, ids in zip(chunk, self.model.decode(batch)):
                 predictions[i] = self.vocabularies.tags.decode(ids)
         return predictions
