@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from course_utils import crf, exercises
+from course_utils.exercises import engine
 from course_utils.tooling import notebooks, runner
 from course_utils.exercises import NOT_IMPLEMENTED, check, run_check
 
@@ -392,6 +393,22 @@ def test_check_keeps_the_random_state_and_the_inputs_safe():
     assert torch.equal(torch.get_rng_state(), state)
     assert not result.passed and "h_new has wrong values" in result.message
     assert run_check("02.lstm_step", lstm_step).passed
+
+
+def test_an_answer_that_changes_its_inputs_is_compared_with_the_reference_on_the_original_inputs():
+    """The learner gets copies: zeroing x and answering for the zeroed x must not pass, and the case's own
+    tensors are untouched (a package review planted `copy_args` returning the originals; nothing failed)."""
+    def zeroes_then_answers(x, h, c, weight_ih, weight_hh, bias):
+        x.zero_()
+        return lstm_step(x, h, c, weight_ih, weight_hh, bias)
+
+    result = run_check("02.lstm_step", zeroes_then_answers)
+    assert not result.passed and "h_new has wrong values" in result.message
+    case = exercises.EXERCISES["02.lstm_step"].cases(torch.Generator().manual_seed(0))[-1]
+    before = [a.clone() for a in case.args]
+    copies = engine.copy_args(case.args)
+    copies[0].zero_()
+    assert all(torch.equal(a, b) for a, b in zip(case.args, before))
 
 
 def test_viterbi_reference_matches_the_crf_and_accepts_ties():

@@ -295,3 +295,25 @@ def test_deeply_nested_metadata_is_refused_before_saving(tmp_path):
     with pytest.raises(TypeError, match=r"checkpoint metadata x is nested more than 100 levels deep"):
         train.save_checkpoint(tmp_path / "x.pt", nn.Linear(2, 2), x=nested)
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_every_epoch_trains_in_training_mode_after_evaluating():
+    """fit evaluates on val_loader (eval mode) after each epoch; the next epoch must switch back to train mode,
+    or dropout and batch norm silently train as at test time from epoch 2 on."""
+    class Recorder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear, self.modes = nn.Linear(2, 2), []
+
+        def forward(self, x):
+            self.modes.append((torch.is_grad_enabled(), self.training))
+            return self.linear(x)
+
+    x, y = _blobs(64)
+    model = Recorder()
+    loader = DataLoader(TensorDataset(x, y), batch_size=16)
+    train.fit(model, loader, F.cross_entropy, torch.optim.SGD(model.parameters(), lr=0.1), epochs=3,
+              val_loader=loader, verbose=False)
+    training_calls = [mode for grad, mode in model.modes if grad]
+    assert len(training_calls) == 3 * 4 and all(training_calls)
+    assert any(not mode for grad, mode in model.modes if not grad)  # evaluation did run in eval mode
