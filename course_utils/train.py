@@ -131,7 +131,7 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: LossFn,
 @torch.no_grad()
 def predict(model: nn.Module, loader: Iterable,
             device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Predicted classes and true labels over `loader`, both on the CPU.
+    """Predicted classes (on the CPU) and true labels (as the loader gives them) over `loader`.
 
     The model and the inputs go to `device` (None: where the model is, see `model_device`).
 

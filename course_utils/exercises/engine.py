@@ -309,8 +309,7 @@ def run_check(exercise: str, answer: Any, seed: int = 0) -> CheckResult:
     """Check `answer` against exercise `exercise` and return the result; shows nothing.
 
     Whatever `answer` raises or returns becomes a friendly message; the global
-    random state is left as it was. An id from before a rename still works, with
-    a note at the end of the message.
+    random state is left as it was.
 
     Args:
         exercise: an id from EXERCISES, e.g. "01.conv2d_loops".

@@ -3,7 +3,7 @@
 Learners never need to open this sub-package, and no lesson imports it.
 
 - `cli`            ``python -m course_utils ...``: one parser with a subcommand each for data, metrics,
-                   run, stale, bench, sync-headers, ner, assign, grade.
+                   run, stale, bench, sync-headers, ner, assign, grade, gradebook, site, colab-check, mutation.
 - `arguments`      the one argparse type for positive numbers, shared by the subcommands.
 - `ner_cli`, `grading_cli` register the ``ner`` and the ``assign``, ``grade`` and gradebook subcommands.
 - `notebooks`      the markers of a lesson's exercise cells and check calls, shared by grading and formats.

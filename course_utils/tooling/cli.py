@@ -11,6 +11,9 @@
   assign [--format F] [--out DIR]          student versions, or an nbgrader course, or otter notebooks
   grade SUBMISSIONS ... [--csv FILE]       grade the exercise functions of submissions, in a sandbox
   gradebook GRADES.csv [--out DIR]         a gradebook and a feedback file per student
+  site [--out DIR]                         build the course website (make site)
+  colab-check ...                          run the learner versions as Colab would (make colab-check)
+  mutation [NAME ...] [--sample K]         share of deliberate bugs the tests catch (make mutation)
 
 Each command is a subparser whose ``run(args)`` returns the exit status, one
 rule for every command (EXIT_STATUSES, shown at the end of ``--help``). A
