@@ -47,3 +47,17 @@ def test_a_number_too_long_to_read_is_not_a_notebook(tmp_path):
     path.write_text('{"cells": [], "metadata": {}, "x": ' + "9" * 100_000 + "}")
     with pytest.raises(ValueError, match=rf"{path} is not a notebook: it is not valid JSON \(Exceeds the limit"):
         results.read_notebook(path)
+
+
+def test_a_module_a_cell_runs_as_a_script_is_part_of_the_fingerprint():
+    """Lesson 06 trains in subprocesses (python -m course_utils.ddp_cnn, torchrun -m course_utils ner train):
+    a change there must make the lesson stale (package review: it did not)."""
+    source = ('run([sys.executable, "-m", "course_utils.ddp_cnn", "--steps", "8"])\n'
+              'run([*TORCHRUN, "--nproc_per_node=2", "-m", "course_utils", "ner", "train"])\n'
+              '!python -m course_utils.distributed')
+    fingerprint = results.code_fingerprint([source])
+    for module in ("course_utils.ddp_cnn", "course_utils.distributed", "course_utils.tooling.ner_cli",
+                   "course_utils.ner_train"):
+        assert module in fingerprint, module
+    assert "course_utils.tooling.grading" not in fingerprint  # `ner` runs ner_cli, not the whole CLI
+    assert "course_utils.ddp_cnn" not in results.code_fingerprint(["import course_utils.cnn"])

@@ -93,7 +93,7 @@ def test_seed_everything_makes_runs_repeatable():
     train.seed_everything(7)
     assert torch.equal(a, torch.rand(3))
     for bad in (-1, True, 2**32, 1.0):
-        with pytest.raises(ValueError, match="seed must be an int from 0 to 2\*\*32 - 1"):
+        with pytest.raises(ValueError, match=r"seed must be an int from 0 to 2\*\*32 - 1"):
             train.seed_everything(bad)
 
 

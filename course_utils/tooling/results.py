@@ -111,6 +111,19 @@ def read_metrics(notebook: str | Path) -> dict[str, Any]:
 # ---------------------------------------------------------------------------
 
 _NOTEBOOK_IMPORT = re.compile(r"^\s*(?:from|import)\s+(course_utils(?:\.\w+)*)", re.MULTILINE)
+# A module a cell runs in another process: "python -m course_utils.ddp_cnn", ["-m", "course_utils", "ner", ...].
+_RUN_AS_SCRIPT = re.compile(r"""-m["',\s]+(course_utils(?:\.\w+)*)(?:["',\s]+([a-z][\w-]*))?""")
+# The module behind a subcommand of ``python -m course_utils`` that a lesson runs; others count as the whole CLI.
+_SUBCOMMAND_MODULES = {"ner": "course_utils.tooling.ner_cli", "bench": "course_utils.benchmarks",
+                       "data": "course_utils.tooling.datasets"}
+
+
+def _modules_run(source: str) -> set[str]:
+    """The course_utils modules that a cell imports, or runs with ``-m`` (for ``-m course_utils COMMAND``, the
+    module of that subcommand)."""
+    run = {module if module != "course_utils" else _SUBCOMMAND_MODULES.get(command, "course_utils.__main__")
+           for module, command in _RUN_AS_SCRIPT.findall(source)}
+    return set(_NOTEBOOK_IMPORT.findall(source)) | run
 
 
 def _module_file(module: str) -> Path | None:
@@ -164,8 +177,9 @@ def _syntax_tree(path: Path) -> ast.AST:
 
 def code_fingerprint(sources: list[str]) -> dict[str, str]:
     """{module: sha256 of its docstring-free syntax tree} for every course_utils module
-    that code with these cell `sources` imports, directly or through other modules."""
-    todo = {"course_utils"} | {m for s in sources for m in _NOTEBOOK_IMPORT.findall(s)}
+    that code with these cell `sources` imports or runs as a script (``-m``), directly or through
+    other modules."""
+    todo = {"course_utils"} | {m for s in sources for m in _modules_run(s)}
     seen: dict[str, str] = {}
     while todo:
         module = todo.pop()
