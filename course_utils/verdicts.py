@@ -838,8 +838,8 @@ def why_lstm_answer(equal_time: str, equal_steps: str | None) -> str:
     verdict = ("the plain RNN ends lower than the LSTM, beyond the seeds' range" if equal_time == "plain RNN"
                else "neither the LSTM nor the plain RNN ends lower, beyond the seeds' range")
     steps = {None: "This run has no comparison at equal steps. ",
-             "plain RNN": "At equal steps the plain RNN is lower too, beyond the seeds' range: over these first steps "
-                          "it learned more per step than the LSTM. ",
+             "plain RNN": f"At equal steps the plain RNN is lower{' too' if equal_time == 'plain RNN' else ''}, beyond "
+                          "the seeds' range: over these first steps it learned more per step than the LSTM. ",
              "neither": "At equal steps neither is lower beyond the seeds' range. ",
              "LSTM": "At equal steps the LSTM is lower, beyond the seeds' range: it learned more from the same "
                      "characters, but at equal time that lead does not hold beyond the seeds' range. "}[equal_steps]
