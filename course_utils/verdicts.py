@@ -804,7 +804,7 @@ def kernel_sentence(on_turns: dict[str, list[float]], off_turns: dict[str, list[
         share = ("switching oneDNN off removes the GRU's extra time within these turns: with both unfused the GRU "
                  "is not slower in every turn")
     return head + ("With oneDNN on only the LSTM runs as one fused node, and every turn's ratio with it on is above "
-                   f"every turn's ratio with it off: {share}. The switch turns off all of oneDNN's CPU kernels, not "
+                   f"every turn's ratio with it off. So {share}. The switch turns off all of oneDNN's CPU kernels, not "
                    "the fused node alone, so this ties the ratio to oneDNN; the fused LSTM node is the difference "
                    "between the two graphs, not a cause measured on its own."
                    + (" The equal-time race on this CPU compares PyTorch's implementations of the two cells, not "
