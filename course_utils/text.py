@@ -16,6 +16,8 @@ The pieces, in the order the lesson uses them:
   ends a sample at a whole word. ``CharLSTM(cell="gru")`` swaps in a GRU.
 * ``lstm_activations``, ``text_features``, ``best_cells``: look inside a trained
   model for cells that track something visible in the text.
+* ``split_sentence`` and ``underflow_sentence``: sentences the lesson renders from its
+  data split and from its float32 and float64 gradient norms.
 * ``plot_learning_curves``, ``plot_gradient_norms``, ``plot_activations``,
   ``plot_text_heatmap``, ``side_by_side``: the lesson's figures and tables.
 
@@ -45,7 +47,7 @@ __all__ = [
     "split_by_position", "tbptt_batches", "CharLSTM", "train_char_lstm",
     "evaluate_char_lstm", "bits_per_char", "sample", "cut_at_word_boundary", "lstm_activations", "text_features",
     "best_cells", "plot_learning_curves", "plot_gradient_norms", "plot_activations",
-    "plot_text_heatmap", "side_by_side",
+    "plot_text_heatmap", "side_by_side", "split_sentence", "underflow_sentence",
 ]
 
 
@@ -480,7 +482,8 @@ def plot_gradient_norms(norms: dict[str, Tensor],
 
 
 def plot_activations(values: Tensor, text: str, units: Sequence[int] | None = None,
-                     title: str = "Activations") -> plt.Figure:
+                     title: str = "Activations", unit_name: str = "unit",
+                     value_name: str = "activation") -> plt.Figure:
     """A heatmap of units (rows) against the characters of `text` (columns).
 
     Introduced in lesson 02.
@@ -489,6 +492,7 @@ def plot_activations(values: Tensor, text: str, units: Sequence[int] | None = No
         values: (T, H) activations, one row per character of `text`.
         text: the T characters, used as the column labels.
         units: which of the H units to show (default: the first 32).
+        unit_name / value_name: the y-axis label (what a row is) and the colour bar's label.
     """
     if not isinstance(values, Tensor) or values.dim() != 2 or len(values) != len(text):
         raise ValueError(f"expected values of shape ({len(text)}, H), one row per character, "
@@ -501,8 +505,8 @@ def plot_activations(values: Tensor, text: str, units: Sequence[int] | None = No
                       vmax=1, interpolation="nearest")
     ax.set_xticks(range(len(text)), [_shown(c) for c in text], fontsize=7, fontfamily="monospace")
     ax.set_yticks(range(len(units)), [str(u) for u in units], fontsize=7)
-    ax.set(xlabel="character of the passage", ylabel="unit", title=title)
-    fig.colorbar(image, ax=ax, pad=0.01, label="activation")
+    ax.set(xlabel="character of the passage", ylabel=unit_name, title=title)
+    fig.colorbar(image, ax=ax, pad=0.01, label=value_name)
     fig.tight_layout()
     return fig
 
@@ -555,3 +559,86 @@ def side_by_side(texts: dict[str, str], width: int = 44) -> pd.DataFrame:
                          for i in range(0, max(len(part), 1), width)]
     rows = max(len(lines) for lines in columns.values())
     return pd.DataFrame({name: lines + [""] * (rows - len(lines)) for name, lines in columns.items()})
+
+
+# --------------------------------------------------------------------------- sentences lesson 02 renders
+
+TEMPEST_OPENING = "Master:\nBoatswain!"  # the first speech of The Tempest (Act 1, Scene 1) in Tiny Shakespeare
+TEMPEST_SPEAKERS = ("PROSPERO:", "MIRANDA:", "ARIEL:")
+
+
+def _speakers(text: str) -> list[str]:
+    """The speaker names of a play text: every line that is a capitalised name followed by a colon."""
+    import re
+
+    return re.findall(r"(?m)^([A-Z][A-Za-z ]*):$", text)
+
+
+def split_sentence(train_text: str, val_text: str) -> str:
+    """What the validation text of a split by position is made of, from the texts themselves.
+
+    Names the plays only when it finds The Tempest's first speech in the validation text and none of its
+    main speakers in the training text (true of Tiny Shakespeare split at 90%); otherwise it says
+    nothing about plays. Always gives the share of the validation speeches whose speaker name also
+    speaks in the training text.
+    """
+    speakers, seen = _speakers(val_text), set(_speakers(train_text))
+    start = val_text.find(TEMPEST_OPENING)
+    if start > 0 and not any(name in train_text for name in TEMPEST_SPEAKERS):
+        text = (f"The split is by position, so the validation text is the end of the file: its first {start:,} "
+                f"characters ({start / len(val_text):.0%}) continue *The Taming of the Shrew*, whose first scenes "
+                f"and speakers are in the training text, and the other {len(val_text) - start:,} "
+                f"({1 - start / len(val_text):.0%}) are *The Tempest*, whose main speakers (Prospero, Miranda, "
+                "Ariel) never speak in the training text.")
+    else:
+        text = "The split is by position, so the validation text is the end of this mode's text."
+    if not speakers:
+        return text + " The validation text has no speaker names to compare."
+    share = sum(name in seen for name in speakers) / len(speakers)
+    return text + (f" {share:.0%} of its {len(speakers):,} speeches are by a speaker name that also speaks in the "
+                   "training text.")
+
+
+def underflow_sentence(name: str, norms32: Tensor, norms64: Tensor, entries: int) -> str:
+    """What float32 does to the norm of a tiny gradient, from the same model's float32 and float64 norms.
+
+    norms32 / norms64: (K,) gradient norms for k = 0 .. K-1, the model in float32 and a float64 copy with the
+    same weights; entries: how many entries the gradient at one k has. Says where the float32 norm is exactly 0
+    (from a k on, or only at some k), why (a norm squares its entries), and how far it is off just before.
+    """
+    if norms32.shape != norms64.shape or norms32.dim() != 1 or entries < 1:
+        raise ValueError("expected two (K,) norm tensors of the same shape and a positive number of entries")
+    tiny = torch.finfo(torch.float32).smallest_normal * torch.finfo(torch.float32).eps  # 2^-149
+    zero = norms32 == 0
+    if not bool(zero.any()):
+        last = len(norms32) - 1
+        error = float(norms32[last]) / float(norms64[last]) - 1
+        return (f"In this run no float32 norm of the {name} reached exactly 0; at k = {last} it is "
+                f"{float(norms32[last]):.2e} against {float(norms64[last]):.2e} in float64 ({error:+.0%}).")
+    first = int(zero.nonzero()[0])
+    if bool(zero[first:].all()):
+        where = f"from k = {first} on"
+    else:
+        where = (f"at {int(zero.sum())} of the k from {first} to {len(zero) - 1} (but not at all of them: a "
+                 "later norm comes back above 0)")
+    rms = float(norms64[first]) / math.sqrt(entries)  # root mean square of one entry, from float64
+    text = (f"In float32 the norm of the {name} is exactly 0 {where}, while the float64 copy gives "
+            f"{float(norms64[first]):.1e} at k = {first}. Its {entries:,} entries have a root mean square of "
+            f"{rms:.0e}, " + ("a normal float32 number" if rms >= torch.finfo(torch.float32).smallest_normal
+                               else "below float32's normal range")
+            + f", but a norm squares them first: {rms ** 2:.0e} is " + ("below" if rms ** 2 < tiny else "not below")
+            + f" {tiny:.1e}, the smallest positive float32 number.")
+    if first == 0:
+        return text
+    before = first - 1
+    error = float(norms32[before]) / float(norms64[before]) - 1
+    text += (f" Just before, at k = {before}, the float32 norm is {float(norms32[before]):.2e} against "
+             f"{float(norms64[before]):.2e} in float64 ({error:+.0%}): ")
+    if abs(error) <= 0.01:
+        return text + "there it still agrees with float64 to 1%."
+    mean_square = float(norms64[before]) ** 2 / entries
+    if mean_square < torch.finfo(torch.float32).smallest_normal:
+        return text + (f"it is already wrong before it reaches 0. The mean square of its entries, {mean_square:.0e}, "
+                       f"is below float32's normal range ({torch.finfo(torch.float32).smallest_normal:.1e}), where "
+                       "squares keep fewer digits or round to 0.")
+    return text + "it is already off before it reaches 0, for a reason this lesson does not measure."

@@ -797,13 +797,16 @@ def kernel_sentence(on_turns: dict[str, list[float]], off_turns: dict[str, list[
         return head + ("With oneDNN on only the LSTM runs as one fused node, but the ratios on and off overlap "
                        "across the turns: this run cannot tell the fused kernel's effect from the timing noise.")
     if min(ratios["off"]) > 1:
-        share = ("part of it: with both unfused the GRU is still slower in every turn, so the rest comes "
-                 "with the cells run unfused (PyTorch's unfused code for each, or their arithmetic), which this "
-                 "lesson does not split further")
+        share = ("switching oneDNN off removes part of the GRU's extra time: with both unfused the GRU is still "
+                 "slower in every turn, so the rest comes with the cells run unfused (PyTorch's unfused code for "
+                 "each, or their arithmetic), which this lesson does not split further")
     else:
-        share = ("all of it, within these turns: with both unfused the GRU is not slower in every turn")
+        share = ("switching oneDNN off removes the GRU's extra time within these turns: with both unfused the GRU "
+                 "is not slower in every turn")
     return head + ("With oneDNN on only the LSTM runs as one fused node, and every turn's ratio with it on is above "
-                   f"every turn's ratio with it off, so the fused kernel explains {share}."
+                   f"every turn's ratio with it off. So {share}. The switch turns off all of oneDNN's CPU kernels, not "
+                   "the fused node alone, so this ties the ratio to oneDNN; the fused LSTM node is the difference "
+                   "between the two graphs, not a cause measured on its own."
                    + (" The equal-time race on this CPU compares PyTorch's implementations of the two cells, not "
                       "only the cells." if race_on_cpu else ""))
 
@@ -812,8 +815,9 @@ def why_lstm_answer(equal_time: str, equal_steps: str | None) -> str:
     """Lesson 02's answer to "why an LSTM", from the seed verdicts of its LSTM-vs-plain-RNN race.
 
     equal_time / equal_steps: which model ends lower beyond the seeds' range: "LSTM", "plain RNN" or
-    "neither"; equal_steps is None when no step was reached by every run. An LSTM win at equal time is not
-    credited to the gates alone: equal time lets the faster layer take more steps.
+    "neither"; equal_steps is None when no step was reached by every run. Both verdicts are always
+    reported, so the answer cannot leave out or contradict the equal-steps paragraph. An LSTM win at
+    equal time is not credited to the gates alone: equal time lets the faster layer take more steps.
     """
     if equal_time not in ("LSTM", "plain RNN", "neither"):
         raise ValueError(f"expected equal_time to be 'LSTM', 'plain RNN' or 'neither', got {equal_time!r}")
@@ -824,20 +828,27 @@ def why_lstm_answer(equal_time: str, equal_steps: str | None) -> str:
                 "range. Equal time does not hold the number of steps equal, so this alone does not say whether the "
                 "gates or more steps made the difference")
         if equal_steps == "LSTM":
-            text += ("; at equal steps the LSTM is lower too, so it also learned more from the same characters, "
-                     "which more steps cannot explain.")
-        elif equal_steps is None:
-            text += "; this run has no comparison at equal steps to tell."
-        else:
-            text += ("; at equal steps it is not lower beyond the seeds' range, so this run's lead may come from "
-                     "its extra steps alone.")
-        return text
-    verdict = ("the plain RNN ends lower than the LSTM" if equal_time == "plain RNN"
+            return text + ("; at equal steps the LSTM is lower too, so it also learned more from the same characters, "
+                           "which more steps cannot explain.")
+        if equal_steps is None:
+            return text + "; this run has no comparison at equal steps to tell."
+        return text + ("; at equal steps it is not lower beyond the seeds' range (" +
+                       ("the plain RNN is lower" if equal_steps == "plain RNN" else "neither is lower") +
+                       "), so this run's lead may come from its extra steps alone.")
+    verdict = ("the plain RNN ends lower than the LSTM, beyond the seeds' range" if equal_time == "plain RNN"
                else "neither the LSTM nor the plain RNN ends lower, beyond the seeds' range")
-    return (f"**The answer of this run:** at equal time {verdict}, so this short race shows no advantage of the LSTM "
-            "on this text. The gradient reach of the trained models (below) measures how far back each one's "
-            "gradient still carries; whether a longer training turns a longer reach into a lower loss is not "
-            "measured here. Lesson 03 (its section 2) trains LSTMs on tasks built to need a memory of k steps.")
+    steps = {None: "This run has no comparison at equal steps. ",
+             "plain RNN": f"At equal steps the plain RNN is lower{' too' if equal_time == 'plain RNN' else ''}, beyond "
+                          "the seeds' range: over these first steps it learned more per step than the LSTM. ",
+             "neither": "At equal steps neither is lower beyond the seeds' range. ",
+             "LSTM": "At equal steps the LSTM is lower, beyond the seeds' range: it learned more from the same "
+                     "characters, but at equal time that lead does not hold beyond the seeds' range. "}[equal_steps]
+    return (f"**The answer of this run:** at equal time {verdict}. {steps}So this short race shows no advantage of "
+            "the LSTM per second of training on this text. The race is short: it tests what a model learns first, "
+            "which need not be a long memory. The gradient reach of the trained models (below) "
+            "measures how far back each one's gradient still carries; whether a longer training turns a longer reach "
+            "into a lower loss is not measured here. Lesson 03 (its section 2) trains LSTMs on tasks built to need a "
+            "memory of k steps.")
 
 
 # --------------------------------------------------------------------------- Lesson 05: the tagger's learning curve, the dev-test gap, rare words, transition contrasts, one seed

@@ -49,12 +49,14 @@ def test_kernel_part_when_the_gru_is_slower_unfused_too():
     text = kernel_sentence(_turns([20, 21, 22], [10, 10, 10]), _turns([12, 12, 13], [10, 10, 10]), FUSED_LSTM)
     assert text.startswith("Turn by turn, a GRU pass takes 2.00 to 2.20 times an LSTM pass with oneDNN on, "
                            "1.20 to 1.30 times with it off (3 turns each).")
-    assert "explains part of it" in text and "compares PyTorch's implementations" in text
+    assert "removes part of the GRU's extra time" in text and "compares PyTorch's implementations" in text
+    assert "not the fused node alone" in text and "explains" not in text
 
 
 def test_kernel_all_when_unfused_the_gru_is_not_always_slower():
     text = kernel_sentence(_turns([20, 21, 22], [10, 10, 10]), _turns([9, 10, 11], [10, 10, 10]), FUSED_LSTM)
-    assert "explains all of it, within these turns" in text
+    assert "removes the GRU's extra time within these turns" in text
+    assert "not the fused node alone" in text and "all of it" not in text
 
 
 def test_kernel_overlapping_turns_name_no_cause():
@@ -77,7 +79,8 @@ def test_kernel_gru_not_slower_in_every_turn_names_no_cause():
 
 def test_kernel_race_elsewhere_is_said_and_not_explained():
     text = kernel_sentence(_turns([20, 21], [10, 10]), _turns([12, 12], [10, 10]), FUSED_LSTM, race_on_cpu=False)
-    assert "did not run on the CPU" in text and "explains part of it" in text
+    assert "did not run on the CPU" in text and "removes part of the GRU's extra time" in text
+    assert "compares PyTorch's implementations" not in text
     assert "equal-time race" not in text
 
 
@@ -110,7 +113,27 @@ def test_lstm_win_without_an_equal_steps_comparison():
 @pytest.mark.parametrize("steps", ["LSTM", "plain RNN", "neither", None])
 def test_no_lstm_win_shows_no_advantage(time, words, steps):
     text = why_lstm_answer(time, steps)
-    assert words in text and "shows no advantage of the LSTM" in text
+    assert words in text and "shows no advantage of the LSTM per second" in text
+
+
+@pytest.mark.parametrize("time", ["plain RNN", "neither"])
+@pytest.mark.parametrize("steps,words", [
+    ("plain RNN", "At equal steps the plain RNN is lower"),
+    ("neither", "At equal steps neither is lower beyond the seeds' range"),
+    ("LSTM", "At equal steps the LSTM is lower, beyond the seeds' range"),
+    (None, "This run has no comparison at equal steps")])
+def test_no_lstm_win_always_reports_the_equal_steps_verdict(time, steps, words):
+    text = why_lstm_answer(time, steps)
+    assert words in text
+    if steps == "LSTM":
+        assert "at equal time that lead does not hold" in text
+    if steps == "plain RNN":
+        assert ("lower too," in text) == (time == "plain RNN")
+
+
+@pytest.mark.parametrize("steps,words", [("plain RNN", "(the plain RNN is lower)"), ("neither", "(neither is lower)")])
+def test_lstm_win_at_equal_time_names_the_equal_steps_winner(steps, words):
+    assert words in why_lstm_answer("LSTM", steps)
 
 
 @pytest.mark.parametrize("time,steps", [("GRU", None), (None, None), ("LSTM", "GRU")])
@@ -149,3 +172,72 @@ def test_input_gradient_norms_with_given_inputs():
     assert not torch.allclose(given, input_gradient_norms(rnn, 7, 3, batch=2, seed=5))  # not the random input
     with pytest.raises(ValueError, match=r"expected inputs of shape \(2, 7, 3\)"):
         input_gradient_norms(rnn, 7, 3, batch=2, inputs=torch.randn(2, 6, 3))
+
+
+# split_sentence ---------------------------------------------------------------------------------------------
+
+from course_utils.text import split_sentence, underflow_sentence  # noqa: E402
+
+_SHREW = "PETRUCHIO:\nCome, Kate.\n\nKATHARINA:\nNo.\n\n"
+
+
+def test_split_names_the_plays_when_it_finds_the_tempest():
+    val = _SHREW + "Master:\nBoatswain!\n\nPROSPERO:\nPeace.\n\n"
+    text = split_sentence("PETRUCHIO:\nHere.\n\n", val)
+    start = val.find("Master:")
+    assert f"its first {start:,} characters" in text and "*The Tempest*" in text
+    assert "25% of its 4 speeches" in text  # PETRUCHIO only
+
+
+def test_split_names_no_play_when_the_tempest_is_in_training_or_absent():
+    val = _SHREW + "Master:\nBoatswain!\n\n"
+    for train in ("PROSPERO:\nPeace.\n\n", "PETRUCHIO:\nHere.\n\n"):
+        text = split_sentence(train, val if "PROSPERO" in train else _SHREW)
+        assert "Tempest" not in text and "end of this mode's text" in text
+
+
+def test_split_without_speakers_says_so():
+    assert "no speaker names to compare" in split_sentence("abc", "just words here")
+
+
+# underflow_sentence -----------------------------------------------------------------------------------------
+
+def _norms(values):
+    return torch.tensor(values, dtype=torch.float64)
+
+
+def test_underflow_from_a_k_on_and_too_low_before():
+    n64 = _norms([1.0, 1e-5, 4.3e-22, 2.4e-22, 1e-22])
+    n32 = _norms([1.0, 1e-5, 2.4e-22, 0.0, 0.0])
+    text = underflow_sentence("RNN", n32, n64, 1024)
+    assert "exactly 0 from k = 3 on" in text and "at k = 2" in text and "already wrong before it reaches 0" in text
+    assert "below float32's normal range" in text
+
+
+def test_underflow_at_some_k_only_says_so():
+    text = underflow_sentence("RNN", _norms([1.0, 0.0, 1e-30]), _norms([1.0, 1e-23, 1e-30]), 4)
+    assert "from k = 1 on" not in text and "a later norm comes back above 0" in text
+
+
+def test_underflow_agreeing_before_and_unexplained_error():
+    agree = underflow_sentence("RNN", _norms([1.0, 1e-20, 0.0]), _norms([1.0, 1.001e-20, 1e-24]), 4)
+    assert "agrees with float64 to 1%" in agree and "already" not in agree
+    off = underflow_sentence("RNN", _norms([1.0, 0.5, 0.0]), _norms([1.0, 1.0, 1e-24]), 4)
+    assert "for a reason this lesson does not measure" in off and "normal range (" not in off
+
+
+def test_underflow_at_k_zero_and_none():
+    assert "from k = 0 on" in underflow_sentence("RNN", _norms([0.0, 0.0]), _norms([1e-24, 1e-25]), 4)
+    none = underflow_sentence("LSTM", _norms([1.0, 0.5]), _norms([1.0, 0.5]), 4)
+    assert "no float32 norm of the LSTM reached exactly 0" in none and "+0%" in none
+
+
+def test_underflow_rejects_bad_shapes():
+    with pytest.raises(ValueError):
+        underflow_sentence("RNN", _norms([1.0]), _norms([1.0, 2.0]), 4)
+
+
+def test_activations_name_their_rows_and_colour_bar():
+    fig = plot_activations(torch.rand(5, 3), "hello", title="gates", unit_name="cell", value_name="output gate")
+    assert fig.axes[0].get_ylabel() == "cell" and fig.axes[1].get_ylabel() == "output gate"
+    plt.close(fig)
