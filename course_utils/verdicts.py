@@ -827,6 +827,13 @@ def gap_sweep_sentence(gaps: list[int], accuracy: dict[str, list[float]], traine
     return " ".join(sentences)
 
 
+def _gaps(gaps: Sequence[int]) -> str:
+    """'gap 1', 'gaps 1 and 4', 'gaps 1, 2 and 4'."""
+    if len(gaps) == 1:
+        return f"gap {gaps[0]}"
+    return "gaps " + ", ".join(map(str, gaps[:-1])) + f" and {gaps[-1]}"
+
+
 def window_test_sentence(gaps: Sequence[int], conv3d_trained: Sequence[bool], window: int) -> str:
     """Whether the gap sweep can say anything about the 3D CNN's window: only if the 3D CNN trained at
     a gap where a window of it holds both moves (gap < window - 1). If it failed to train at every
@@ -841,11 +848,11 @@ def window_test_sentence(gaps: Sequence[int], conv3d_trained: Sequence[bool], wi
         return (f"No gap tried lies below {window - 1}, where a window of the 3D CNN holds both moves, so this sweep "
                 "cannot test its window.")
     if not near_trained:
-        return (f"The 3D CNN failed to train even at gap {', '.join(map(str, near))}, where its {window}-frame window "
-                "does hold both moves: this sweep does not measure where its window runs out, and the lesson draws "
+        return (f"The 3D CNN failed to train even at {_gaps(near)}, where its {window}-frame window can hold both "
+                "moves: this sweep does not measure where its window runs out, and the lesson draws "
                 "no conclusion about the window from it. Section 4's arithmetic (the temporal receptive field) is "
                 "then the only support for the window argument in this run.")
-    return (f"The 3D CNN trained at gap {', '.join(map(str, near_trained))}, where its window holds both moves, so "
+    return (f"The 3D CNN trained at {_gaps(near_trained)}, where its window can hold both moves, so "
             "the sweep's larger gaps can be read as a test of its window (one seed per gap).")
 
 

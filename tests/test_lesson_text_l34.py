@@ -218,9 +218,9 @@ def test_claim_2_and_8_say_what_their_experiments_do_not_test():
 
 def test_window_test_sentence_draws_no_conclusion_without_a_trained_3d_cnn():
     failed = V.window_test_sentence([1, 4, 8], [False, False, False], 9)
-    assert "failed to train even at gap 1, 4" in failed and "draws no conclusion about the window" in failed
+    assert "failed to train even at gaps 1 and 4, where its 9-frame window can hold" in failed and "draws no conclusion about the window" in failed
     trained = V.window_test_sentence([1, 4, 8], [True, False, False], 9)
-    assert trained.startswith("The 3D CNN trained at gap 1,") and "one seed per gap" in trained
+    assert trained.startswith("The 3D CNN trained at gap 1, where") and "one seed per gap" in trained
     assert "cannot test its window" in V.window_test_sentence([8, 12], [True, True], 9)
     with pytest.raises(ValueError):
         V.window_test_sentence([1, 4], [True], 9)
