@@ -561,3 +561,13 @@ def mean_sd(values: Sequence[float]) -> tuple[float, float]:
     if not values:
         raise ValueError("mean_sd needs at least one value")
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def recurrent_multiply_adds(model: nn.Module) -> int:
+    """Multiply-adds one time step of the model's recurrent layers costs (their input and hidden
+    weight matrices: gates x hidden x (inputs + hidden) for each layer), read from the weights
+    themselves; 0 for a model without ``nn.RNNBase`` layers. Biases and the head are left out.
+
+    Introduced in lesson 03 (the GRU against the LSTM, section 4)."""
+    return sum(weight.numel() for module in model.modules() if isinstance(module, nn.RNNBase)
+               for name, weight in module.named_parameters() if name.startswith(("weight_ih", "weight_hh")))

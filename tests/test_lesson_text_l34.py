@@ -97,7 +97,7 @@ def test_rule_statements_use_the_constants_the_rules_apply():
 def test_per_frame_cnn_sentence_covers_every_branch():
     from course_utils.verdicts import per_frame_cnn_sentence
     dear = per_frame_cnn_sentence(pool_ms=89.0, cnn_lstm_ms=90.0, pixel_ms=27.7, repeat_ratio=1.1)
-    assert "3.2x the pixel LSTM's whole step" in dear and "not the LSTM, is what makes" in dear
+    assert "3.2x the pixel LSTM's whole step" in dear and "not the LSTM, took most of a CNN-LSTM step" in dear
     both = per_frame_cnn_sentence(pool_ms=60.0, cnn_lstm_ms=120.0, pixel_ms=20.0, repeat_ratio=1.1)
     assert "adds a measurable share" in both and "what makes" not in both
     close = per_frame_cnn_sentence(pool_ms=30.0, cnn_lstm_ms=90.0, pixel_ms=28.0, repeat_ratio=1.2)
@@ -125,3 +125,108 @@ def test_timing_sentences_do_not_read_inconsistent_timings():
     assert "noisier than that repeat shows" in noisy and "too small" not in noisy
     bound = per_frame_cnn_sentence(303.9, 131.6, 37.6, repeat_ratio=1.9)
     assert "cannot say where a CNN-LSTM's step goes" in bound and "what makes" not in bound
+
+
+def test_claim_10_names_every_model_that_keeps_less_memory_and_what_it_fails():
+    # the CNN-LSTM at 100 MB: the CNN (30), the GRU (80) and the TCN (64) keep less
+    verdict = verdicts(_metrics(saved_mb_cnn_lstm_T1024=100.0)).verdict[10]
+    assert verdict.startswith("holds only against the LSTM and the self-attention (Transformer)")
+    assert "the CNN keeps less memory (30 MB vs 100) and reaches only 0.25 on the pair task at k=48" in verdict
+    assert "the GRU keeps less memory (80 MB vs 100) and solves the pair task at k=48 and the order task too" in verdict
+    assert "the dilated CNN (TCN) keeps less memory (64 MB vs 100) and solves the pair task at k=48 too" in verdict
+    # a memory-cheaper model that fails the order task is named with that failure
+    failing = verdicts(_metrics(saved_mb_cnn_lstm_T1024=100.0, **_sd("window_acc_gru", 0.6, 0.01))).verdict[10]
+    assert "the GRU keeps less memory (80 MB vs 100) and reaches only 0.60 on the order task" in failing
+    # never "the LSTM and the GRU" when the GRU is the one that keeps less
+    assert "against the LSTM and the GRU" not in verdict
+    # no model keeps less: the claim holds (only while the order survives the pooling)
+    assert verdicts(_metrics(saved_mb_cnn_T1024=100.0)).verdict[10] == (
+        "holds only when the task's order survives the pooling (pool < 32)")
+
+
+# ---------------------------------------------------------------- lesson 03: sentences rendered from the cost section
+
+def test_recurrent_multiply_adds_reads_the_weight_matrices():
+    from course_utils.sequence import make_model, recurrent_multiply_adds
+    assert recurrent_multiply_adds(make_model("lstm", 1, 10)) == 4 * 64 * (64 + 1)
+    assert recurrent_multiply_adds(make_model("gru", 1, 10)) == 3 * 72 * (72 + 1)
+    assert recurrent_multiply_adds(make_model("cnn", 1, 10)) == 0
+
+
+@pytest.mark.parametrize("gru_ms,expected", [
+    (180.0, "slower than its arithmetic predicts by more than the timing margin"),
+    (60.0, "faster than its arithmetic predicts by more than the timing margin"),
+    (100.0, "the time ratio matches the arithmetic within the timing margin (1.25x)"),
+])
+def test_gru_speed_sentence_names_no_unmeasured_cause(gru_ms, expected):
+    text = V.gru_speed_sentence(gru_ms, 106.0, 15_768, 16_640, 1.25, 1.5, 2)
+    assert expected in text and "15,768 multiply-adds per step against the LSTM's 16,640 (0.95x" in text
+    assert "wider" not in text and "kernels" not in text and "slower than on one" not in text
+
+
+def test_gru_speed_sentence_reports_a_slowdown_on_more_threads():
+    assert "On 2 threads the GRU's step was slower than on one (0.78x)" in V.gru_speed_sentence(
+        183, 106, 15_768, 16_640, 1.125, 0.78, 2)
+    assert "slower than on one" not in V.gru_speed_sentence(183, 106, 15_768, 16_640, 1.125, 0.78, 1)
+    with pytest.raises(ValueError):
+        V.gru_speed_sentence(0, 106, 1, 1, 1.2, 1.0, 2)
+
+
+SPEEDUP = {"CNN": 1.98, "TCN": 1.63, "attention": 1.73, "LSTM": 1.53, "GRU": 0.78, "CNN-LSTM": 1.64}
+
+
+def test_thread_prediction_sentence_sorts_each_sequential_model():
+    text = V.thread_prediction_sentence(SPEEDUP, ["LSTM", "GRU", "CNN-LSTM"], ["CNN", "TCN", "attention"], 1.125, 2)
+    assert "the lowest speed-up of a fully parallel model was TCN's (1.63x)" in text
+    assert "as predicted: GRU 0.78x." in text
+    assert "against the prediction: CNN-LSTM 1.64x." in text
+    assert "within the timing margin, so these timings cannot tell: LSTM 1.53x." in text
+    only_agree = V.thread_prediction_sentence(SPEEDUP, ["GRU"], ["CNN", "TCN"], 1.125, 2)
+    assert "as predicted: GRU" in only_agree and "against the prediction" not in only_agree and "cannot tell" not in only_agree
+    assert "cannot test" in V.thread_prediction_sentence(SPEEDUP, ["GRU"], ["CNN"], 1.125, 1)
+    with pytest.raises(ValueError):
+        V.thread_prediction_sentence(SPEEDUP, [], ["CNN"], 1.1, 2)
+
+
+def test_pool_caveat_sentence_never_calls_a_pool_with_a_stuck_seed_safe():
+    stuck = V.pool_caveat_sentence(4, [0.52, 1.0, 1.0, 1.0, 1.0], 32, 0.6)
+    assert "pool 4, the pool timed here, it reached 0.90 ± 0.21 over 5 seeds" in stuck
+    assert "but 1 of 5 seeds stayed near chance (0.52)" in stuck and "from pool 32 on it lost the order" in stuck
+    assert "safe even below" in stuck
+    clean = V.pool_caveat_sentence(4, [1.0, 1.0, 0.99], 32, 0.6)
+    assert "every seed above 0.6; from pool 32 on it lost the order." in clean
+    assert "no pool tried lost the order" in V.pool_caveat_sentence(4, [1.0, 1.0], 0, 0.6)
+    assert "that pool already loses the order (the crossover is pool 4)" in V.pool_caveat_sentence(4, [0.5, 0.5], 4, 0.6)
+    assert "±" not in V.pool_caveat_sentence(4, [1.0], 0, 0.6)
+    missing = V.pool_caveat_sentence(4, [], 32, 0.6)
+    assert "did not run pool 4" in missing and "does not show how safe it is; from pool 32 on" in missing
+
+
+def test_claim_2_and_8_say_what_their_experiments_do_not_test():
+    two = verdicts(_metrics()).verdict[2]
+    assert two.startswith("holds only when the forget gate starts open (chrono init): trained from PyTorch's default "
+                          "init, the LSTM reaches only 0.25 at k=48, against 1.00 with chrono init")
+    assert "compared on untrained gradients alone" in two
+    assert "trained on the pair task at k=48: LSTM default init 0.25" in verdicts(_metrics()).numbers[2]
+    assert str(V.SOLVED) in rule_statement(2) and "orthogonal" in rule_statement(2)
+    eight = verdicts(_metrics(**_sd("rows_train_acc_cnn", 0.8, 0.01))).verdict[8]
+    assert V.FITS_SOURCE in eight and "this experiment does not test that part of the claim" in eight
+    assert V.FITS_SOURCE in rule_statement(8)
+
+
+# ---------------------------------------------------------------- lesson 04: the window test and the timing sentence
+
+def test_window_test_sentence_draws_no_conclusion_without_a_trained_3d_cnn():
+    failed = V.window_test_sentence([1, 4, 8], [False, False, False], 9)
+    assert "failed to train even at gaps 1 and 4, where its 9-frame window can hold" in failed and "draws no conclusion about the window" in failed
+    trained = V.window_test_sentence([1, 4, 8], [True, False, False], 9)
+    assert trained.startswith("The 3D CNN trained at gap 1, where") and "one seed per gap" in trained
+    assert "cannot test its window" in V.window_test_sentence([8, 12], [True, True], 9)
+    with pytest.raises(ValueError):
+        V.window_test_sentence([1, 4], [True], 9)
+
+
+def test_per_frame_cnn_sentence_says_it_rests_on_this_runs_timings():
+    text = V.per_frame_cnn_sentence(75.7, 80.6, 30.6, 1.49)
+    assert "in this run's timings (one per model, beside a repeat of two of them)" in text
+    assert "is what makes" not in text
