@@ -423,6 +423,48 @@ class BiLSTMTagger(nn.Module):
 # ---------------------------------------------------------------------------
 
 
+@torch.no_grad()
+def constrained_softmax_predict(tagger: Tagger, token_lists: Sequence[Sequence[str]],
+                                batch_size: int = 256) -> list[list[str]]:
+    """The tags of a *softmax* tagger decoded under its scheme's constraints: Viterbi over each token's
+    log-probabilities, with every allowed transition (and first and last tag) scored 0 and every
+    forbidden one excluded. This keeps the ban on invalid sequences that a CRF brings and nothing it
+    learns, so it separates the ban from the CRF's training. Introduced in lesson 05.
+
+    Args:
+        tagger: a trained tagger with ``use_crf=False``.
+        token_lists: N token lists.
+        batch_size: sentences per forward pass.
+
+    Returns:
+        N tag lists in ``tagger.scheme``, none of them invalid.
+    """
+    model = tagger.model
+    if model.crf is not None:
+        raise ValueError("expected a softmax tagger (TaggerConfig(use_crf=False)); a CRF tagger decodes with "
+                         "its own constraints already")
+    check_positive_int("batch_size", batch_size)
+    names = tagger.vocabularies.tags.itos
+    ban = CRF(len(names), scheme_constraints(list(names), tagger.scheme))
+    for parameter in ban.parameters():
+        parameter.data.zero_()                                  # allowed transitions: score 0, learned nothing
+    token_lists = _token_lists(token_lists)
+    device = next(model.parameters()).device
+    ban.to(device)
+    model.eval()
+    order = sorted(range(len(token_lists)), key=lambda i: len(token_lists[i]))
+    predictions: list[list[str]] = [[] for _ in token_lists]
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        batch = collate([tagger.vocabularies._encode(token_lists[i]) for i in chunk]).to(device)
+        log_probabilities = model.emissions(batch).log_softmax(2)     # (B, L, T)
+        for i, ids in zip(chunk, ban.decode(log_probabilities, batch.mask)):
+            predictions[i] = tagger.vocabularies.tags.decode(ids)
+    return predictions
+
+
+
+
 def _as_bio(tag_lists: Sequence[Sequence[str]], scheme: str) -> list[list[str]]:
     """Each sentence's tags converted from ``scheme`` to BIO."""
     return [convert_tags(list(tags), scheme, "BIO") for tags in tag_lists]

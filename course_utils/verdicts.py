@@ -17,7 +17,7 @@ more than the numbers it is given.
   or "inconclusive".
 * Lesson 04: `ChanceLossRule` (did a model train at all?), `SeedRule`, the sentences
   that read the video experiments, and `SweepPrediction`.
-* Lesson 05: `curve_sentence`, `dev_test_gap_sentence`, `band_length_sentence`,
+* Lesson 05: `curve_sentence`, `dev_test_gap_sentence`, `BAND_RULE`, `band_length_sentence`, `ban_control_sentence`,
   `same_type_sentence`, `one_seed_sentence`.
 * Lesson 06: `PROFILE_RULE` and `communication_sentence`.
 """
@@ -1035,11 +1035,10 @@ def dev_test_gap_sentence(best_dev_f1: float, last_dev_f1: float, test_f1: float
     if gap <= 0:
         return (f"The test F1 is not below the dev F1 ({100 * test_f1:.2f} against {100 * best_dev_f1:.2f}), "
                 "so there is no gap to explain.")
-    text = (f"The test F1 is {100 * gap:.2f} points below the dev F1. Choosing the epoch by dev F1 flatters dev, "
-            f"but here by little: the weights of the last epoch score {100 * selection:.2f} points below the kept "
-            f"ones on dev, ")
+    text = (f"The test F1 is {100 * gap:.2f} points below the dev F1. Choosing the epoch by dev F1 flatters dev: "
+            f"the weights of the last epoch score {100 * selection:.2f} points below the kept ones on dev, ")
     text += ("far less than the gap, so the choice of epoch explains little of it. " if selection < gap / 2 else
-             "as much as half the gap or more, so part of the gap may come from that choice. ")
+             "half the gap or more, so part of the gap may come from that choice. ")
     if unseen_test > unseen_dev:
         text += (f"The two sets also differ: {unseen_test:.1%} of the test set's entity tokens are missing from "
                  f"the training vocabulary, against {unseen_dev:.1%} of the dev set's; section 11 measures how "
@@ -1051,38 +1050,57 @@ def dev_test_gap_sentence(best_dev_f1: float, last_dev_f1: float, test_f1: float
     return text
 
 
+BAND_RULE = ("within one length, a band's recall is called lower than another's only where the difference is "
+             "more than twice its standard error (the binomial sampling error of the two recalls over their "
+             "entities); otherwise the two are not told apart")
+
+
 def band_length_sentence(table: pd.DataFrame, low: str = "unseen", high: str = "frequent (3+)") -> str:
-    """One paragraph comparing the recall of the `low` and `high` frequency bands within each entity length.
+    """One paragraph comparing the recall of the `low` and `high` frequency bands within each entity length,
+    by BAND_RULE.
 
     `table` has a (band, length) MultiIndex and the columns "entities" and "recall". The overall gap
     between two bands mixes how rare an entity's words are with how long it is (a longer entity more
-    often holds a rare word, and needs both boundaries right); comparing within one length removes the
-    second. Introduced in lesson 05."""
+    often holds a rare word, and length can change recall by itself, in either direction); comparing
+    within one length removes the second. Where the `low` band is lower within some lengths only, the
+    paragraph reports that the cost of rare words depends on the length (an interaction) and names no
+    cause for it. Introduced in lesson 05."""
     lengths = [length for length in table.loc[low].index if length in table.loc[high].index
                and table.loc[(low, length), "entities"] > 0 and table.loc[(high, length), "entities"] > 0]
     if not lengths:
         return f"No entity length has entities in both the {low} and the {high} band, so they cannot be compared."
     pairs = {length: (float(table.loc[(low, length), "recall"]), float(table.loc[(high, length), "recall"]))
              for length in lengths}
-    listed = "; ".join(f"{length}: {a:.3f} against {b:.3f} ({int(table.loc[(low, length), 'entities'])} and "
-                       f"{int(table.loc[(high, length), 'entities'])} entities)" for length, (a, b) in pairs.items())
+    counts = {length: (int(table.loc[(low, length), "entities"]), int(table.loc[(high, length), "entities"]))
+              for length in lengths}
+    errors = {length: math.sqrt(a * (1 - a) / counts[length][0] + b * (1 - b) / counts[length][1])
+              for length, (a, b) in pairs.items()}
+    listed = "; ".join(f"{length}: {a:.3f} against {b:.3f} ({counts[length][0]} and {counts[length][1]} entities, "
+                       f"standard error of the difference {errors[length]:.3f})"
+                       for length, (a, b) in pairs.items())
     shares = {band: table.loc[band, "entities"] for band in (low, high)}
-    multi = {band: 1 - float(counts.iloc[0]) / max(float(counts.sum()), 1) for band, counts in shares.items()}
+    multi = {band: 1 - float(c.iloc[0]) / max(float(c.sum()), 1) for band, c in shares.items()}
     text = (f"Recall of the {low} band against the {high} band, within each length: {listed}. "
             f"{multi[low]:.0%} of the {low} band's entities are longer than {lengths[0]}, against "
             f"{multi[high]:.0%} of the {high} band's, ")
     text += ("so a comparison of the two bands overall mixes rarity with length. "
              if abs(multi[low] - multi[high]) >= 0.01 else "so the two bands hardly differ in length. ")
-    if all(a < b for a, b in pairs.values()):
-        text += (f"Within every length the {low} band's recall is lower: at the same length, entities with a "
-                 f"{low} word are found less often, so the difference between the bands is not length alone.")
-    elif all(a >= b for a, b in pairs.values()):
-        text += (f"Within every length the {low} band's recall is not lower: once length is held fixed, this "
-                 f"split shows no cost of {low} words.")
+    lower = [length for length, (a, b) in pairs.items() if b - a > 2 * errors[length]]
+    if len(lower) == len(pairs):
+        text += (f"Within every length the {low} band's recall is lower by more than twice the standard error: at "
+                 f"the same length, entities with a {low} word are found less often, so the difference between the "
+                 "bands is not length alone.")
+    elif not lower:
+        text += (f"Within no length is the {low} band's recall lower by more than twice the standard error: once "
+                 f"length is held fixed, this split shows no cost of {low} words.")
     else:
-        text += (f"The {low} band's recall is lower within some lengths and not within others, so this split does "
-                 "not separate rarity from length.")
-    return text + " One trained model (seed 0): how much these recalls move with the seed is not measured here."
+        others = [length for length in pairs if length not in lower]
+        text += (f"The {low} band's recall is lower by more than twice the standard error for {', '.join(lower)} "
+                 f"entities and not for {', '.join(others)} entities: in this run the cost of {low} words depends "
+                 "on the entity's length (an interaction), so neither rarity nor length alone describes the bands' "
+                 "difference; this lesson does not measure why.")
+    return text + (" One trained model (seed 0): the standard errors count the sampling of test entities only; how "
+                   "much these recalls move with the seed is not measured here.")
 
 
 def same_type_sentence(learned: dict[str, float], touching: dict[str, int], sentences: int) -> str:
@@ -1112,6 +1130,38 @@ def same_type_sentence(learned: dict[str, float], touching: dict[str, int], sent
                "few counts, and the learned column is one seed; this lesson draws no conclusion from whether "
                "their signs agree.")
     return text
+
+
+def ban_control_sentence(softmax: Sequence[float], constrained: Sequence[float], crf: Sequence[float]) -> str:
+    """Sentences on lesson 05's control for the CRF's gain: the test F1 over seeds of the softmax taggers,
+    of the same taggers decoded under the scheme's constraints (the ban on invalid sequences alone), and of
+    the BiLSTM-CRF. Two groups are told apart only where their min-max ranges do not overlap (lesson 05's
+    RANGE_RULE). It names as the CRF's extra only "training with a CRF", which this control does not split
+    into learned transitions and emissions. Introduced in lesson 05."""
+    if not (softmax and constrained and crf):
+        raise ValueError("expected at least one test F1 per group")
+
+    def relation(a: Sequence[float], b: Sequence[float]) -> str:
+        return "above" if min(a) > max(b) else "below" if max(a) < min(b) else "overlap"
+
+    def span(values: Sequence[float]) -> str:
+        return f"{min(values):.4f} to {max(values):.4f}"
+
+    ban, extra = relation(constrained, softmax), relation(crf, constrained)
+    text = ("Decoded under the constraints, the softmax taggers' test F1 is "
+            + {"above": "higher than", "below": "lower than", "overlap": "not told apart from"}[ban]
+            + f" their own without them ({span(constrained)} against {span(softmax)}), and the BiLSTM-CRF's is "
+            + {"above": "higher than", "below": "lower than", "overlap": "not told apart from"}[extra]
+            + f" the constrained softmax's ({span(crf)} against {span(constrained)}). ")
+    if ban == "above" and extra == "overlap":
+        return text + ("So at this budget the ban on invalid sequences alone gives a gain these seeds resolve, and "
+                       "training with a CRF adds nothing they can resolve on top of it.")
+    if extra == "above":
+        return text + (("The ban alone raises test F1, and " if ban == "above" else
+                        "The ban alone does not raise test F1 beyond the seeds' range, while ")
+                       + "training with a CRF (its learned transition scores and the emissions trained with them) "
+                         "adds to what the ban gives; this control does not split those two further.")
+    return text + "This run draws no further conclusion on where the CRF's gain comes from."
 
 
 def one_seed_sentence(test_f1: float, target: float, widest_range: float, widest_variant: str) -> str:
@@ -1161,11 +1211,12 @@ def communication_sentence(communication_ms: list[float], all_reduce_ms: list[fl
     if c_low <= 0:
         return (measured + ": the middle half includes 0, so at this measurement the cost of communication is not "
                 "resolved from the step-to-step noise.")
-    text = measured + ": communication and waiting for the other process cost time in this run. "
+    text = measured + (": DDP's gradient synchronisation (its hooks and bucket copies, the all-reduce and the wait "
+                       "for the other process) cost time in this run. ")
     bare = f"a bare all-reduce of the gradients (median {a_median:.1f} ms, middle half {a_low:.1f} to {a_high:.1f} ms)"
     if c_low > a_high:
         return text + f"That is more than {bare}; this profile does not measure where the rest goes."
     if c_high < a_low:
-        return text + (f"That is less than {bare}: the step grew by less than the bare all-reduce takes, which an "
-                       "overlap with backward would explain (this profile does not measure the overlap itself).")
+        return text + (f"That is less than {bare}. DDP overlaps the all-reduce with the rest of backward; this "
+                       "profile does not measure how much of it was hidden that way.")
     return text + f"It cannot be told apart from {bare} at this measurement."

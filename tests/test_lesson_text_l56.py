@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from course_utils.verdicts import (PROFILE_RULE, band_length_sentence, communication_sentence, curve_sentence,
+from course_utils.verdicts import (BAND_RULE, PROFILE_RULE, ban_control_sentence, band_length_sentence, communication_sentence, curve_sentence,
                                    dev_test_gap_sentence, one_seed_sentence, quartiles, same_type_sentence)
 
 
@@ -42,12 +42,14 @@ def test_gap_sentence_without_a_gap():
 def test_gap_sentence_small_selection_and_more_unseen_words_in_test():
     text = dev_test_gap_sentence(0.9097, 0.9088, 0.8525, 0.181, 0.285)
     assert "5.72 points below" in text and "0.09 points" in text and "explains little" in text
+    assert "half the gap or more" not in text
     assert "28.5%" in text and "does not measure how much of the gap" in text
 
 
 def test_gap_sentence_large_selection_is_not_dismissed():
     text = dev_test_gap_sentence(0.90, 0.86, 0.87, 0.2, 0.1)
     assert "part of the gap may come from that choice" in text and "explains little" not in text
+    assert "by little" not in text  # the size of the effect is said only after the branch is chosen
     assert "does not hold more entity tokens unseen" in text
 
 
@@ -74,16 +76,31 @@ def _table(unseen: tuple[float, float], frequent: tuple[float, float]) -> pd.Dat
 
 
 @pytest.mark.parametrize("unseen, frequent, words", [
-    ((0.70, 0.60), (0.90, 0.85), "is not length alone"),
-    ((0.92, 0.88), (0.90, 0.85), "shows no cost of unseen words"),
-    ((0.90, 0.85), (0.90, 0.85), "shows no cost of unseen words"),  # ties are not lower
-    ((0.70, 0.88), (0.90, 0.85), "does not separate rarity from length"),
+    ((0.70, 0.60), (0.90, 0.85), "Within every length the unseen band's recall is lower"),
+    ((0.92, 0.88), (0.90, 0.85), "Within no length is the unseen band's recall lower"),
+    ((0.90, 0.85), (0.90, 0.85), "Within no length is the unseen band's recall lower"),  # ties are not lower
+    ((0.89, 0.84), (0.90, 0.85), "Within no length is the unseen band's recall lower"),  # within the sampling error
+    ((0.70, 0.88), (0.90, 0.85), "for 1 token entities and not for 2+ tokens entities"),
+    ((0.89, 0.60), (0.90, 0.85), "for 2+ tokens entities and not for 1 token entities"),
 ])
 def test_band_length_sentence_has_a_branch_for_each_case(unseen, frequent, words):
     text = band_length_sentence(_table(unseen, frequent))
-    assert words in text and "One trained model" in text
+    assert words in text and "One trained model" in text and "standard error of the difference" in text
     assert "56% of the unseen band" in text and "25% of the frequent (3+) band" in text
     assert "mixes rarity with length" in text
+    assert "does not separate rarity from length" not in text  # a within-length split is what separates them
+    assert "twice its standard error" in BAND_RULE
+
+
+def test_band_length_sentence_reads_the_recorded_interaction():
+    """The committed run's table (lesson 05, c62): a large cost for 1-token entities, none for longer ones."""
+    rows = [("unseen", "1 token", 831, 0.568), ("unseen", "2+ tokens", 1036, 0.869),
+            ("rare (1-2)", "1 token", 390, 0.803), ("rare (1-2)", "2+ tokens", 248, 0.899),
+            ("frequent (3+)", "1 token", 2353, 0.915), ("frequent (3+)", "2+ tokens", 790, 0.861)]
+    table = pd.DataFrame(rows, columns=["band", "length", "entities", "recall"]).set_index(["band", "length"])
+    text = band_length_sentence(table)
+    assert "for 1 token entities and not for 2+ tokens entities" in text and "an interaction" in text
+    assert "does not measure why" in text
 
 
 def test_band_length_sentence_when_the_bands_have_the_same_lengths():
@@ -132,4 +149,30 @@ def test_communication_sentence_has_a_branch_for_each_case(communication, all_re
     text = communication_sentence(communication, all_reduce)
     assert words in text and f"over {len(communication)} steps" in text
     assert "waits for the slower one" not in text and "has its own cost" not in text  # causes never measured
+    assert "would explain" not in text
     assert "middle halves" in PROFILE_RULE and not math.isnan(quartiles(communication)[1])
+
+
+# ---- lesson 05: the ban on invalid sequences, alone ----------------------------------------------------
+
+SOFTMAX = [0.47, 0.48, 0.49]
+
+
+@pytest.mark.parametrize("constrained, crf, words", [
+    ([0.55, 0.56, 0.57], [0.54, 0.56, 0.58], "the ban on invalid sequences alone gives a gain"),
+    ([0.55, 0.56, 0.57], [0.60, 0.61, 0.62], "The ban alone raises test F1, and training with a CRF"),
+    ([0.48, 0.49, 0.50], [0.60, 0.61, 0.62], "does not raise test F1 beyond the seeds' range, while training"),
+    ([0.48, 0.49, 0.50], [0.48, 0.50, 0.52], "draws no further conclusion"),
+    ([0.40, 0.41, 0.42], [0.30, 0.31, 0.32], "draws no further conclusion"),
+])
+def test_ban_control_sentence_has_a_branch_for_each_case(constrained, crf, words):
+    text = ban_control_sentence(SOFTMAX, constrained, crf)
+    assert words in text and f"{min(constrained):.4f} to {max(constrained):.4f}" in text
+    assert "learned transitions alone" not in text  # the control does not split training with a CRF
+
+
+def test_ban_control_sentence_wording_of_each_relation():
+    text = ban_control_sentence(SOFTMAX, [0.40, 0.41, 0.42], [0.30, 0.31, 0.32])
+    assert "test F1 is lower than their own" in text and "the BiLSTM-CRF's is lower than" in text
+    with pytest.raises(ValueError):
+        ban_control_sentence([], [0.5], [0.5])
