@@ -305,3 +305,19 @@ def test_an_unknown_version_is_an_error_before_anything_is_built(tmp_path, versi
     assert cli.main(["colab-check", "--out", str(tmp_path / "out"), "--versions", versions]) == 1
     assert "error: versions: expected some of exercises, lessons" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_failed_cell_report_shows_what_the_cell_printed_before_it_raised(tmp_path):
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("print('fine')", outputs=[nbformat.v4.new_output("stream", text="fine\n")]),
+        nbformat.v4.new_code_cell("run(['torchrun', 'x.py'])", outputs=[
+            nbformat.v4.new_output("stream", text="".join(f"line {i}\n" for i in range(100)) + "EADDRINUSE\n"),
+            nbformat.v4.new_output("error", ename="RuntimeError", evalue="status 1", traceback=[])])])
+    path = tmp_path / "executed.ipynb"
+    nbformat.write(notebook, path)
+    report = colab_check.failed_cell_report(path, lines=5)
+    assert "run(['torchrun', 'x.py'])" in report and "print('fine')" not in report
+    assert report.splitlines()[-7:-1] == ["--- the last 5 lines it printed:", "line 96", "line 97", "line 98",
+                                          "line 99", "EADDRINUSE"]
+    nbformat.write(nbformat.v4.new_notebook(cells=notebook.cells[:1]), path)
+    assert "no cell with an error output" in colab_check.failed_cell_report(path)

@@ -223,9 +223,28 @@ def execute(notebook: Path, output: Path, workdir: Path, timeout_s: int) -> floa
     workdir.mkdir(parents=True, exist_ok=True)
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    papermill.execute_notebook(str(notebook), str(output), cwd=str(workdir), kernel_name=KERNEL,
-                               progress_bar=False, execution_timeout=timeout_s)
+    try:
+        papermill.execute_notebook(str(notebook), str(output), cwd=str(workdir), kernel_name=KERNEL,
+                                   progress_bar=False, execution_timeout=timeout_s)
+    except papermill.PapermillExecutionError:
+        print(failed_cell_report(output), file=sys.stderr, flush=True)
+        raise
     return time.perf_counter() - start
+
+
+def failed_cell_report(executed: Path, lines: int = 60) -> str:
+    """The source and the last `lines` lines of printed output of the cell that raised in
+    the executed notebook `executed`: what papermill's error leaves out (say, what a
+    subprocess the cell ran printed before it failed)."""
+    cells = json.loads(executed.read_text(encoding="utf-8"))["cells"]
+    failed = [c for c in cells if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+    if not failed:
+        return f"{executed}: no cell with an error output"
+    cell = failed[0]
+    printed = "".join("".join(o.get("text", "")) for o in cell["outputs"] if o.get("output_type") == "stream")
+    tail = "\n".join(printed.splitlines()[-lines:])
+    return (f"--- the cell that failed in {executed.name}:\n{''.join(cell['source'])}\n"
+            f"--- the last {lines} lines it printed:\n{tail}\n---")
 
 
 def head_commit(checkout: Path = ROOT) -> str:
