@@ -182,3 +182,14 @@ def test_course_files_stay_in_git():
     root = Path(__file__).parents[1]
     for path in ["notebooks/06_distributed_training.ipynb", "course_utils/tooling/grading.py"]:
         assert subprocess.run(["git", "check-ignore", "--no-index", "-q", path], cwd=root).returncode == 1
+
+
+def test_a_helper_named_like_a_builtin_comes_with_the_function():
+    """Package review: a learner's own `pow` helper was left out (builtin names were never followed), so the
+    builtin ran instead and a correct answer failed in grading while the notebook's check passed it."""
+    helper = "def pow(n, k, s, p):\n    return (n + 2 * p - k) // s + 1"
+    size = "def output_size(n, k, s, p):\n    return pow(n, k, s, p)"
+    found = sandbox.extract(cells_of(helper, size), "output_size")
+    assert found.code == [(1, helper), (2, size)] and not found.problem
+    outcome = sandbox.grade_cells(cells_of(helper, size), ["01.output_size"], seed=0, timeout_s=60)["01.output_size"]
+    assert outcome.passed, outcome.message

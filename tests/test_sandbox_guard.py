@@ -116,10 +116,35 @@ def test_a_blocked_event_ends_the_process_with_the_tamper_status_and_says_why(tm
 
 
 @pytest.mark.parametrize("event", ["os.system", "subprocess.Popen", "os.fork", "socket.connect",
-                                   "ctypes.dlopen", "sys.addaudithook", "os.posix_spawn"])
+                                   "ctypes.dlopen", "sys.addaudithook", "os.posix_spawn", "socket.__new__",
+                                   "socket.sendto", "socket.sendmsg", "socket.getaddrinfo"])
 def test_processes_sockets_and_ctypes_stop_it(hook, event):
     with pytest.raises(Stopped, match=f"used a forbidden interpreter feature \\({event}\\)"):
         hook(event, ("x",))
+
+
+def _guarded(tmp_path, code: str) -> subprocess.CompletedProcess:
+    """Run `code` in a new interpreter, its folder tmp_path, with the guard as the sandbox installs it."""
+    setup = ("import sys; from course_utils.tooling import sandbox_runner as r; "
+             f"sys.addaudithook(r.guard({str(tmp_path)!r}, r.readable_folders([]) - {{{str(tmp_path)!r}}})); ")
+    return subprocess.run([sys.executable, "-c", setup + code], capture_output=True, text=True, cwd=tmp_path)
+
+
+def test_a_udp_datagram_cannot_leave(tmp_path):
+    """Package review: socket.connect and socket.bind were stopped, but sendto on a new UDP socket sent."""
+    run = _guarded(tmp_path, "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', "
+                             "('127.0.0.1', 9))")
+    assert run.returncode == sandbox_runner.TAMPER_EXIT
+    assert run.stderr.splitlines()[-1] == "TAMPER: used a forbidden interpreter feature (socket.__new__)"
+
+
+def test_another_processs_environment_cannot_be_read_and_its_own_entries_can(tmp_path):
+    """Package review: all of /proc was readable, so the submission could read the grader's environ."""
+    run = _guarded(tmp_path, "import os; open(f'/proc/{os.getppid()}/environ').read()")
+    assert run.returncode == sandbox_runner.TAMPER_EXIT
+    assert run.stderr.splitlines()[-1].startswith(f"TAMPER: read outside its folder: /proc/{os.getpid()}/environ")
+    own = _guarded(tmp_path, "open('/proc/self/status').read(); open('/proc/cpuinfo').read()")
+    assert own.returncode == 0, own.stderr
 
 
 def test_course_utils_cannot_be_imported_and_other_modules_can(hook):

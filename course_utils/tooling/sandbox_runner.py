@@ -22,7 +22,7 @@ editable install's import hook never runs, and an audit hook (which Python
 does not let code remove) turns ``import course_utils`` into ModuleNotFoundError.
 The same hook stops, with exit status TAMPER_EXIT and a line on stderr, any
 write, delete or rename outside the folder, any read outside it and Python's own
-folders, new processes, sockets and ctypes. The grader reads only the answers,
+folders (of /proc, only its own entries), new processes, sockets and ctypes. The grader reads only the answers,
 with ``torch.load(weights_only=True)``, checks their form and judges them itself.
 """
 
@@ -40,7 +40,7 @@ MEMORY_BYTES = 4 * 2**30  # each sandbox process's data (heap and anonymous maps
 READY = b"ready\n"
 PROVIDED = ("get_device",)  # what code that imports these from course_utils gets: see _provided
 _PROCESS_EVENTS = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
-                   "subprocess.Popen", "pty.spawn", "socket.connect", "socket.bind", "ctypes.dlopen",
+                   "subprocess.Popen", "pty.spawn", "socket.", "ctypes.dlopen",
                    "ctypes.dlsym", "ctypes.addressof", "ctypes.cdata", "sys.addaudithook",
                    "gc.get_referrers", "gc.get_objects", "gc.get_referents", "sys._current_frames",
                    "os.kill", "os.killpg", "signal.pthread_kill")
@@ -252,6 +252,16 @@ def _run(job, cases, namespace, rank, folder, setting_up):
     return [_explained(_answer(lambda: function(*args)), skipped) for args in cases]
 
 
+def readable_folders(extra):
+    """The resolved folders and files that code in the sandbox may read besides its own folder: Python's,
+    the `extra` ones (where torch lives), the system's libraries and devices, and of /proc only this
+    process's own entries and the machine's description: another process's (the grader's environ, say)
+    is not the submission's to read."""
+    return {os.path.realpath(p) for p in [sys.prefix, sys.base_prefix, sys.exec_prefix, *extra, "/usr", "/lib",
+                                          "/sys", "/dev", f"/proc/{os.getpid()}", "/proc/cpuinfo",
+                                          "/proc/meminfo", "/proc/stat"]}
+
+
 def main():
     sys.path[:] = [p for p in sys.path if p and os.path.isdir(p)] + sys.argv[1:]
     import torch  # before the guard: importing torch loads native libraries
@@ -267,8 +277,7 @@ def main():
     if rank == 0:
         os.write(1, READY)
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # what the learner prints goes nowhere
-    readable = {os.path.realpath(p) for p in [sys.prefix, sys.base_prefix, sys.exec_prefix,
-                                              *sys.argv[1:], "/usr", "/lib", "/proc", "/sys", "/dev"]}
+    readable = readable_folders(sys.argv[1:])
     setting_up = {"now": False}
     sys.addaudithook(guard(folder, readable - {folder}, setting_up))
     namespace = {"__name__": "__submission__", **_provided()}
