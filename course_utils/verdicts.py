@@ -9,7 +9,7 @@ more than the numbers it is given.
 * Spread over seeds: `spread_verdict` (is a difference beyond the run-to-run
   spread?), read from recorded metrics by `compare` (lesson 03) and from lists of
   accuracies by `SeedRule` (lesson 04).
-* Lesson 02: `stack_decay_sentence`, `kernel_sentence`, `why_lstm_answer`.
+* Lesson 02: `stack_decay_sentence`, `kernel_sentence`, `unfused_switch_sentence`, `why_lstm_answer`.
 * Lesson 03: `verdicts(metrics)`, the table of ten claims about CNNs, LSTMs and
   CNN-LSTMs, one rule per claim (``_claim_1`` ... ``_claim_10``; the lesson invites
   learners to print one with ``inspect.getsource``). Each writes the numbers it reads
@@ -946,19 +946,39 @@ def kernel_sentence(on_turns: dict[str, list[float]], off_turns: dict[str, list[
     if min(ratios["on"]) <= max(ratios["off"]):
         return head + ("With oneDNN on only the LSTM runs as one fused node, but the ratios on and off overlap "
                        "across the turns: this run cannot tell the fused kernel's effect from the timing noise.")
+    median = {state: {cell: statistics.median(turns[cell]) for cell in ("GRU", "LSTM")}
+              for state, turns in (("on", on_turns), ("off", off_turns))}
+    moved = (f"medians: the LSTM's pass {median['on']['LSTM']:.1f} ms on, {median['off']['LSTM']:.1f} ms off; the GRU's "
+             f"{median['on']['GRU']:.1f} ms on, {median['off']['GRU']:.1f} ms off")
     if min(ratios["off"]) > 1:
-        share = ("switching oneDNN off removes part of the GRU's extra time: with both unfused the GRU is still "
-                 "slower in every turn, so the rest comes with the cells run unfused (PyTorch's unfused code for "
-                 "each, or their arithmetic), which this lesson does not split further")
+        share = (f"switching oneDNN off brings the two passes closer ({moved}); with both unfused the GRU is still "
+                 "slower in every turn, a difference of PyTorch's unfused code for the two cells that this lesson "
+                 "does not split further")
     else:
-        share = ("switching oneDNN off removes the GRU's extra time within these turns: with both unfused the GRU "
-                 "is not slower in every turn")
+        share = (f"switching oneDNN off removes the GRU's extra time within these turns ({moved}): with both "
+                 "unfused the GRU is not slower in every turn")
     return head + ("With oneDNN on only the LSTM runs as one fused node, and every turn's ratio with it on is above "
                    f"every turn's ratio with it off. So {share}. The switch turns off all of oneDNN's CPU kernels, not "
                    "the fused node alone, so this ties the ratio to oneDNN; the fused LSTM node is the difference "
                    "between the two graphs, not a cause measured on its own."
                    + (" The equal-time race on this CPU compares PyTorch's implementations of the two cells, not "
                       "only the cells." if race_on_cpu else ""))
+
+
+def unfused_switch_sentence(name: str, on_turns: Sequence[float], off_turns: Sequence[float]) -> str:
+    """Lesson 02: whether switching oneDNN off changed the pass of a layer that has no fused node either way.
+
+    on_turns / off_turns: ms per pass in each turn with oneDNN on / off. A change is reported only when
+    the two sets of turns do not overlap; otherwise the difference is within the turn-to-turn spread.
+    """
+    if not on_turns or not off_turns:
+        raise ValueError("expected at least one turn with oneDNN on and one with it off")
+    spans = f"on: {min(on_turns):.1f} to {max(on_turns):.1f} ms, off: {min(off_turns):.1f} to {max(off_turns):.1f} ms"
+    if max(on_turns) < min(off_turns) or max(off_turns) < min(on_turns):
+        return (f"The switch also changed the {name}'s pass, which has no fused node on or off, beyond its "
+                f"turn-to-turn spread ({spans}): the flag changes other kernels too.")
+    return (f"The {name}'s pass, which has no fused node on or off, did not change beyond its turn-to-turn "
+            f"spread ({spans}).")
 
 
 def why_lstm_answer(equal_time: str, equal_steps: str | None) -> str:
