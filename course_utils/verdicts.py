@@ -472,7 +472,7 @@ def gru_speed_sentence(gru_ms: Mapping[int, float], lstm_ms: Mapping[int, float]
     times = ", ".join(f"{ratio[t]:.2f}x at T={t}" for t in lengths)
     arithmetic = (f"its recurrent layer does {gru_macs:,} multiply-adds per step against the LSTM's {lstm_macs:,} "
                   f"({work:.2f}x, from the weight matrices)")
-    head = f"- The GRU's step took {times} of the LSTM's on one thread (one timing each), and {arithmetic}: "
+    head = f"- On one thread the GRU's step time over the LSTM's was {times} (one timing each), and {arithmetic}: "
     found = set(reading.values())
     if found == {"matches"}:
         sentence = head + f"the time ratio matches the arithmetic within the timing margin ({margin:.2f}x) at every T."
