@@ -152,9 +152,11 @@ def _claim_2(m: Mapping[str, Any]) -> tuple[str, str]:
                          f"({trained['default']:.2f}), although its untrained gradient {k} steps back is "
                          f"10^{log['lstm_default']:.0f} of the last step's" + untested)
     if trained["chrono"] >= SOLVED:
-        return numbers, (f"holds only when the forget gate starts open (chrono init): trained from PyTorch's default "
-                         f"init, the LSTM reaches only {trained['default']:.2f} at k={far}, against "
-                         f"{trained['chrono']:.2f} with chrono init" + untested)
+        return numbers, (f"holds with chrono init (the forget gate starting open): trained from PyTorch's default "
+                         f"init, the LSTM reaches only {trained['default']:.2f} at k={far} within this budget, against "
+                         f"{trained['chrono']:.2f} with chrono init (the same epochs, and the learning rate set for the "
+                         "chrono runs), so whether the default init needs only more steps or another rate is not "
+                         "tested" + untested)
     return numbers, (f"inconclusive: neither LSTM solves k={far} within the budget, so the gradients of untrained "
                      "layers are the only evidence" + untested)
 
@@ -204,8 +206,13 @@ def _claim_4(m: Mapping[str, Any]) -> tuple[str, str]:
     if faster and smaller:
         if nopool_wins:
             return numbers, "holds"
-        return numbers, ("holds only when the pooling shortens the sequence: without pooling the CNN-LSTM "
-                         f"is not {margin:.2f}x faster and 1.25x smaller than the LSTM")
+        nopool_faster = ms["lstm"] > margin * ms["cnn_lstm_nopool"]
+        speed = (f"{ms['lstm'] / ms['cnn_lstm_nopool']:.2f}x faster than the LSTM" if nopool_faster
+                 else f"not {margin:.2f}x faster than the LSTM")
+        size = (f"{mb['lstm'] / mb['cnn_lstm_nopool']:.2f}x smaller" if mb["lstm"] > 1.25 * mb["cnn_lstm_nopool"]
+                else "not 1.25x smaller")
+        return numbers, (f"holds only when the pooling shortens the sequence: without pooling the CNN-LSTM is {speed} "
+                         f"{'but' if nopool_faster else 'and'} {size} (at T={t} only)")
     if faster or smaller:
         return numbers, f"holds only for {'time' if faster else 'memory'}, not for {'memory' if faster else 'time'}"
     return numbers, "does not hold"
@@ -326,8 +333,10 @@ def _claim_9(m: Mapping[str, Any]) -> tuple[str, str]:
                          f"{', '.join(lstm_wins)}" + untested)
     if gru_wins or lstm_wins:
         better, where = ("GRU", gru_wins) if gru_wins else ("LSTM", lstm_wins)
-        return numbers, (f"does not hold on these tasks: the {better} is at least as good on all three and higher on "
-                         f"{', '.join(where)}, so neither suits a different task here" + untested)
+        tied = [task for task in outcome if task not in where]
+        return numbers, (f"inconclusive: the {better} is higher on {', '.join(where)} and the two lie within the "
+                         f"run-to-run spread on {', '.join(tied)}; \"different tasks\" would need a task on which each "
+                         "is higher, and these three tasks, two of them easy, show none" + untested)
     return numbers, ("inconclusive: on these tasks the GRU's accuracy lies within the LSTM's run-to-run spread"
                      + untested)
 
@@ -366,7 +375,8 @@ def _claim_10(m: Mapping[str, Any]) -> tuple[str, str]:
                "the amount of data is not varied here")
     if not (mb["cnn_lstm"] < mb["lstm"] and ms["lstm"] > timing_margin(m) * ms["cnn_lstm"]):
         return numbers, "does not hold"
-    condition = f"the task's order survives the pooling (pool < {crossover})" if crossover else ""
+    condition = (f"the task's order survives the pooling (the CNN-LSTM fell below the LSTM from pool {crossover} on)"
+                 if crossover else "")
     others = [n for n in names if n != "cnn_lstm"]
     leaner = [n for n in others if mb[n] < mb["cnn_lstm"]]
     if not leaner:
@@ -397,8 +407,8 @@ def rule_statement(claim: int) -> str:
         2: ("Claim 2 does not hold if the chrono-initialised LSTM's gradient ratio does not exceed the RNN's by more "
             f"than 2 orders of magnitude and the spread (`compare`). Otherwise the trained LSTMs decide: it holds if "
             f"an LSTM trained from PyTorch's default init also solves the longest k (mean accuracy >= {SOLVED}); it "
-            "holds only when the forget gate starts open if only the chrono-initialised LSTM solves it; it is "
-            "inconclusive if neither does. The plain RNN is compared on untrained gradients only, with PyTorch's "
+            "holds with chrono init if only the chrono-initialised LSTM solves it within this budget (which does not "
+            "test the default init with more steps or another learning rate); it is inconclusive if neither does. The plain RNN is compared on untrained gradients only, with PyTorch's "
             "default initialisation (no identity or orthogonal start)."),
         4: (f"Claim 4 holds if, at the longest T on one thread, the CNN-LSTM is faster than the LSTM and keeps less "
             f"memory ({margin}); it holds only when the pooling shortens the sequence if the CNN-LSTM without pooling "
@@ -420,14 +430,14 @@ def rule_statement(claim: int) -> str:
             "chance to overfit it), the gaps cannot show overfitting or its absence, and \"overfits easily\" "
             "is inconclusive: the experiment then does not test that part of the claim. The compute part of the claim is claim 7's."),
         9: ("Claim 9 compares the GRU with the LSTM on the pair task at the long k, the order task and the rows "
-            "(`compare`). \"Suit different tasks\" holds only if each is higher on some task; if one is at least as "
-            "good on all three and higher on one, it does not hold here; if all lie within the spread, it is "
-            "inconclusive. The bidirectional LSTM is not tested in this lesson."),
+            "(`compare`). \"Suit different tasks\" holds only if each is higher on some task; otherwise it is "
+            "inconclusive (three tasks, two of them easy, cannot show that no task suits one better). The bidirectional LSTM is not tested in this lesson."),
         10: ("Claim 10 holds if the CNN-LSTM is faster than the LSTM (by the timing margin of claim 4) and keeps less "
              "memory at the longest T, and no other model keeps less; if another does, the claim holds only against "
              "the models that keep more memory and are slower by that margin, and the verdict names each model that "
              f"keeps less and what it fails (accuracy below {SOLVED} on the pair task at the long k or on the order "
-             "task); it holds only while the order survives the pooling if the order task has a crossover. The "
+             "task); it holds only while the order survives the pooling if the order task has a crossover (the "
+             "verdict names the crossover pool; smaller pools are not thereby shown safe). The "
              "amount of data is not varied, so the \"large data\" part is not tested."),
     }
     if claim not in statements:
@@ -441,31 +451,45 @@ def crossover_statement() -> str:
             "(`compare`) at that pool and at every larger pool (`crossover_pool`): a pool where a seed failed to "
             "train while a larger pool is solved is not a crossover.")
 
-def gru_speed_sentence(gru_ms: float, lstm_ms: float, gru_macs: int, lstm_macs: int, margin: float,
-                       gru_speedup: float, threads: int) -> str:
-    """The GRU's one-thread step time against the LSTM's, beside the multiply-adds per step of their
-    recurrent layers (``sequence.recurrent_multiply_adds``). A time ratio counts only beyond
-    ``margin`` (``timing_margin``). The sentence never names a cause it did not measure: where the
-    arithmetic does not explain the time, it says so. ``gru_speedup``: one thread's time over
-    ``threads`` threads' time; below 1 it says the GRU got slower.
+def gru_speed_sentence(gru_ms: Mapping[int, float], lstm_ms: Mapping[int, float], gru_macs: int, lstm_macs: int,
+                       margin: float, gru_speedup: float, threads: int) -> str:
+    """The GRU's one-thread step time against the LSTM's at every sequence length T timed
+    (``gru_ms`` / ``lstm_ms``: {T: ms per step}), beside the multiply-adds per step of their recurrent
+    layers (``sequence.recurrent_multiply_adds``). A time ratio counts only beyond ``margin``
+    (``timing_margin``). The time ratio is said to match the arithmetic only if it does at every T.
+    The sentence never names a cause it did not measure. ``gru_speedup``: one thread's time over
+    ``threads`` threads' time at the longest T; below 1 it says the GRU got slower.
 
     Introduced in lesson 03."""
-    if min(gru_ms, lstm_ms, gru_macs, lstm_macs) <= 0 or margin < 1 or gru_speedup <= 0:
-        raise ValueError(f"expected positive times and counts and a margin >= 1, got {gru_ms}, {lstm_ms}, {gru_macs}, "
-                         f"{lstm_macs}, {margin}, {gru_speedup}")
-    time, work = gru_ms / lstm_ms, gru_macs / lstm_macs
+    lengths = sorted(gru_ms)
+    if (not lengths or sorted(lstm_ms) != lengths or min(*gru_ms.values(), *lstm_ms.values(), gru_macs, lstm_macs) <= 0
+            or margin < 1 or gru_speedup <= 0):
+        raise ValueError(f"expected positive times at the same lengths, positive counts and a margin >= 1, got "
+                         f"{dict(gru_ms)}, {dict(lstm_ms)}, {gru_macs}, {lstm_macs}, {margin}, {gru_speedup}")
+    work = gru_macs / lstm_macs
+    ratio = {t: gru_ms[t] / lstm_ms[t] for t in lengths}
+    reading = {t: "slower" if r / work > margin else "faster" if work / r > margin else "matches" for t, r in ratio.items()}
+    times = ", ".join(f"{ratio[t]:.2f}x at T={t}" for t in lengths)
     arithmetic = (f"its recurrent layer does {gru_macs:,} multiply-adds per step against the LSTM's {lstm_macs:,} "
                   f"({work:.2f}x, from the weight matrices)")
-    if time / work > margin:
-        sentence = (f"- The GRU's step took {time:.2f}x the LSTM's on one thread, and {arithmetic}: it is slower than "
-                    "its arithmetic predicts by more than the timing margin, and this lesson does not measure what "
-                    "does explain it (lesson 02 times the two cells; see the glossary's GRU entry).")
-    elif work / time > margin:
-        sentence = (f"- The GRU's step took {time:.2f}x the LSTM's on one thread, and {arithmetic}: it is faster than "
-                    "its arithmetic predicts by more than the timing margin, and this lesson does not measure why.")
+    head = f"- On one thread the GRU's step time over the LSTM's was {times} (one timing each), and {arithmetic}: "
+    found = set(reading.values())
+    if found == {"matches"}:
+        sentence = head + f"the time ratio matches the arithmetic within the timing margin ({margin:.2f}x) at every T."
+    elif found == {"slower"}:
+        sentence = head + ("it is slower than its arithmetic predicts by more than the timing margin at every T, and "
+                           "this lesson does not measure what does explain it (lesson 02 times the two cells; see the "
+                           "glossary's GRU entry).")
+    elif found == {"faster"}:
+        sentence = head + ("it is faster than its arithmetic predicts by more than the timing margin at every T, and "
+                           "this lesson does not measure why.")
     else:
-        sentence = (f"- The GRU's step took {time:.2f}x the LSTM's on one thread, and {arithmetic}: the time ratio "
-                    f"matches the arithmetic within the timing margin ({margin:.2f}x).")
+        words = {"slower": "slower than its arithmetic predicts", "faster": "faster than its arithmetic predicts",
+                 "matches": "within the timing margin of its arithmetic"}
+        sentence = head + ("the ratio depends on the length: " + "; ".join(
+            f"{words[kind]} at T={', '.join(str(t) for t in lengths if reading[t] == kind)}"
+            for kind in ("slower", "faster", "matches") if kind in found)
+            + f" (timing margin {margin:.2f}x). This lesson does not measure why.")
     if threads > 1 and gru_speedup < 1:
         sentence += (f" On {threads} threads the GRU's step was slower than on one ({gru_speedup:.2f}x); one timing "
                      "each, and this lesson does not measure why.")
@@ -476,14 +500,15 @@ def thread_prediction_sentence(speedup: Mapping[str, float], sequential: Sequenc
                                margin: float, threads: int) -> str:
     """Test the textbook table's prediction that models with sequential steps (``sequential``) gain
     less from ``threads`` threads than fully parallel ones (``parallel``), model by model. A
-    sequential model agrees with it when its speed-up times ``margin`` is still below every
-    parallel model's; it contradicts it when its speed-up reaches the lowest parallel one; in
+    sequential model agrees with it when its speed-up times ``margin`` squared (a speed-up is a ratio
+    of two timings, each within ``margin``) is still below every parallel model's; it contradicts it when its speed-up reaches the lowest parallel one; in
     between, the timings cannot tell. Names no cause. Introduced in lesson 03."""
     if not sequential or not parallel or margin < 1:
         raise ValueError("need at least one sequential and one parallel model, and a margin >= 1")
     if threads <= 1:
         return "- With one CPU thread available, this run cannot test what a second thread adds."
     lowest = min(parallel, key=speedup.__getitem__)
+    margin = margin ** 2  # a speed-up is a ratio of two timings, each within the margin
     agree = [n for n in sequential if speedup[n] * margin < speedup[lowest]]
     against = [n for n in sequential if speedup[n] >= speedup[lowest]]
     unclear = [n for n in sequential if n not in agree and n not in against]
@@ -493,11 +518,12 @@ def thread_prediction_sentence(speedup: Mapping[str, float], sequential: Sequenc
     parts = [(f"- The prediction, tested: the lowest speed-up of a fully parallel model was {lowest}'s "
               f"({speedup[lowest]:.2f}x).")]
     if agree:
-        parts.append(f"Below it by more than the timing margin ({margin:.2f}x), as predicted: {shown(agree)}.")
+        parts.append(f"Below it by more than {margin:.2f}x (the timing margin squared, since each speed-up is a "
+                     f"ratio of two timings), as predicted: {shown(agree)}.")
     if against:
         parts.append(f"At or above it, against the prediction: {shown(against)}.")
     if unclear:
-        parts.append(f"Below it, but within the timing margin, so these timings cannot tell: {shown(unclear)}.")
+        parts.append(f"Below it, but within that margin, so these timings cannot tell: {shown(unclear)}.")
     parts.append("Each speed-up rests on one timing per thread count, and this lesson does not split a step into "
                  "its parts, so where the prediction fails it does not say why.")
     return " ".join(parts)
