@@ -1098,7 +1098,8 @@ def dev_test_gap_sentence(best_dev_f1: float, last_dev_f1: float, test_f1: float
 
 BAND_RULE = ("within one length, a band's recall is called lower than another's only where the difference is "
              "more than twice its standard error (the binomial sampling error of the two recalls over their "
-             "entities); otherwise the two are not told apart")
+             "entities); otherwise the two are not told apart. The cost is said to depend on the length only where "
+             "the costs of two lengths differ by more than twice the standard error of that difference")
 
 
 def band_length_sentence(table: pd.DataFrame, low: str = "unseen", high: str = "frequent (3+)") -> str:
@@ -1142,9 +1143,20 @@ def band_length_sentence(table: pd.DataFrame, low: str = "unseen", high: str = "
     else:
         others = [length for length in pairs if length not in lower]
         text += (f"The {low} band's recall is lower by more than twice the standard error for {', '.join(lower)} "
-                 f"entities and not for {', '.join(others)} entities: in this run the cost of {low} words depends "
-                 "on the entity's length (an interaction), so neither rarity nor length alone describes the bands' "
-                 "difference; this lesson does not measure why.")
+                 f"entities and not for {', '.join(others)} entities. ")
+        cost = {length: b - a for length, (a, b) in pairs.items()}
+        apart = [(l, m) for l in lower for m in others
+                 if cost[l] - cost[m] > 2 * math.sqrt(errors[l] ** 2 + errors[m] ** 2)]
+        if apart:
+            l, m = apart[0]
+            text += (f"The cost for {l} entities ({cost[l]:+.3f}) exceeds that for {m} entities ({cost[m]:+.3f}) by "
+                     f"more than twice the standard error of that difference "
+                     f"({math.sqrt(errors[l] ** 2 + errors[m] ** 2):.3f}): in this run the cost of {low} words "
+                     "depends on the entity's length (an interaction), so neither rarity nor length alone describes "
+                     "the bands' difference; this lesson does not measure why.")
+        else:
+            text += ("But the costs of the lengths do not differ from each other by more than twice the standard "
+                     "error of that difference, so this run cannot tell whether the cost depends on the length.")
     return text + (" One trained model (seed 0): the standard errors count the sampling of test entities only; how "
                    "much these recalls move with the seed is not measured here.")
 
@@ -1165,7 +1177,9 @@ def same_type_sentence(learned: dict[str, float], touching: dict[str, int], sent
         text += (f"In this run the learned contrast is negative for {len(negative)} of the {len(defined)} types "
                  f"({', '.join(negative)}): for those, the transition scores by themselves favour a new entity of "
                  "the same type less right after one ends than right after `O`, relative to an entity of "
-                 "another type. ")
+                 f"another type. The defined values run from {min(learned[t] for t in defined):.2f} to "
+                 f"{max(learned[t] for t in defined):.2f}; this is one seed, and how much they move with the seed is "
+                 "not measured, so the sign of a value near 0 may differ in another run. ")
     else:
         text += f"In this run the learned contrast is negative for none of the {len(defined)} types. "
     text += ("What the model decodes also depends on the emissions, which score every sequence too, so this is a "
@@ -1230,9 +1244,11 @@ def one_seed_sentence(test_f1: float, target: float, widest_range: float, widest
 # --------------------------------------------------------------------------- Lesson 06: what communication costs a DDP step
 
 
-PROFILE_RULE = ("a per-step time is called larger or smaller than another only where the middle halves of their "
-                "per-step values (25th to 75th percentile) do not overlap; otherwise the two cannot be told apart "
-                "at this measurement")
+PROFILE_RULE = ("the pass with communication is said to cost time only where the middle half (25th to 75th "
+                "percentile) of its per-step differences from the same pass without it, paired on the same batch, "
+                "lies above 0; that cost is called larger or smaller than a bare all-reduce only where the middle "
+                "halves of their per-step values do not overlap; otherwise the two cannot be told apart at this "
+                "measurement")
 
 
 def quartiles(values: list[float]) -> tuple[float, float, float]:
@@ -1265,4 +1281,6 @@ def communication_sentence(communication_ms: list[float], all_reduce_ms: list[fl
     if c_high < a_low:
         return text + (f"That is less than {bare}. DDP overlaps the all-reduce with the rest of backward; this "
                        "profile does not measure how much of it was hidden that way.")
-    return text + f"It cannot be told apart from {bare} at this measurement."
+    return text + (f"It cannot be told apart from {bare} at this measurement: the middle halves overlap, although "
+                   f"the medians differ by a factor of {max(c_median, a_median) / min(c_median, a_median):.1f}; the "
+                   "per-step values spread too widely for this rule to separate them.")
