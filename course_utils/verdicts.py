@@ -9,7 +9,7 @@ more than the numbers it is given.
 * Spread over seeds: `spread_verdict` (is a difference beyond the run-to-run
   spread?), read from recorded metrics by `compare` (lesson 03) and from lists of
   accuracies by `SeedRule` (lesson 04).
-* Lesson 02: `stack_decay_sentence`, `kernel_sentence`, `why_lstm_answer`.
+* Lesson 02: `stack_decay_sentence`, `kernel_sentence`, `unfused_switch_sentence`, `why_lstm_answer`.
 * Lesson 03: `verdicts(metrics)`, the table of ten claims about CNNs, LSTMs and
   CNN-LSTMs, one rule per claim (``_claim_1`` ... ``_claim_10``; the lesson invites
   learners to print one with ``inspect.getsource``). Each writes the numbers it reads
@@ -152,9 +152,11 @@ def _claim_2(m: Mapping[str, Any]) -> tuple[str, str]:
                          f"({trained['default']:.2f}), although its untrained gradient {k} steps back is "
                          f"10^{log['lstm_default']:.0f} of the last step's" + untested)
     if trained["chrono"] >= SOLVED:
-        return numbers, (f"holds only when the forget gate starts open (chrono init): trained from PyTorch's default "
-                         f"init, the LSTM reaches only {trained['default']:.2f} at k={far}, against "
-                         f"{trained['chrono']:.2f} with chrono init" + untested)
+        return numbers, (f"holds with chrono init (the forget gate starting open): trained from PyTorch's default "
+                         f"init, the LSTM reaches only {trained['default']:.2f} at k={far} within this budget, against "
+                         f"{trained['chrono']:.2f} with chrono init (the same epochs, and the learning rate set for the "
+                         "chrono runs), so whether the default init needs only more steps or another rate is not "
+                         "tested" + untested)
     return numbers, (f"inconclusive: neither LSTM solves k={far} within the budget, so the gradients of untrained "
                      "layers are the only evidence" + untested)
 
@@ -204,8 +206,13 @@ def _claim_4(m: Mapping[str, Any]) -> tuple[str, str]:
     if faster and smaller:
         if nopool_wins:
             return numbers, "holds"
-        return numbers, ("holds only when the pooling shortens the sequence: without pooling the CNN-LSTM "
-                         f"is not {margin:.2f}x faster and 1.25x smaller than the LSTM")
+        nopool_faster = ms["lstm"] > margin * ms["cnn_lstm_nopool"]
+        speed = (f"{ms['lstm'] / ms['cnn_lstm_nopool']:.2f}x faster than the LSTM" if nopool_faster
+                 else f"not {margin:.2f}x faster than the LSTM")
+        size = (f"{mb['lstm'] / mb['cnn_lstm_nopool']:.2f}x smaller" if mb["lstm"] > 1.25 * mb["cnn_lstm_nopool"]
+                else "not 1.25x smaller")
+        return numbers, (f"holds only when the pooling shortens the sequence: without pooling the CNN-LSTM is {speed} "
+                         f"{'but' if nopool_faster else 'and'} {size} (at T={t} only)")
     if faster or smaller:
         return numbers, f"holds only for {'time' if faster else 'memory'}, not for {'memory' if faster else 'time'}"
     return numbers, "does not hold"
@@ -326,8 +333,10 @@ def _claim_9(m: Mapping[str, Any]) -> tuple[str, str]:
                          f"{', '.join(lstm_wins)}" + untested)
     if gru_wins or lstm_wins:
         better, where = ("GRU", gru_wins) if gru_wins else ("LSTM", lstm_wins)
-        return numbers, (f"does not hold on these tasks: the {better} is at least as good on all three and higher on "
-                         f"{', '.join(where)}, so neither suits a different task here" + untested)
+        tied = [task for task in outcome if task not in where]
+        return numbers, (f"inconclusive: the {better} is higher on {', '.join(where)} and the two lie within the "
+                         f"run-to-run spread on {', '.join(tied)}; \"different tasks\" would need a task on which each "
+                         "is higher, and these three tasks, two of them easy, show none" + untested)
     return numbers, ("inconclusive: on these tasks the GRU's accuracy lies within the LSTM's run-to-run spread"
                      + untested)
 
@@ -366,7 +375,8 @@ def _claim_10(m: Mapping[str, Any]) -> tuple[str, str]:
                "the amount of data is not varied here")
     if not (mb["cnn_lstm"] < mb["lstm"] and ms["lstm"] > timing_margin(m) * ms["cnn_lstm"]):
         return numbers, "does not hold"
-    condition = f"the task's order survives the pooling (pool < {crossover})" if crossover else ""
+    condition = (f"the task's order survives the pooling (the CNN-LSTM fell below the LSTM from pool {crossover} on)"
+                 if crossover else "")
     others = [n for n in names if n != "cnn_lstm"]
     leaner = [n for n in others if mb[n] < mb["cnn_lstm"]]
     if not leaner:
@@ -397,8 +407,8 @@ def rule_statement(claim: int) -> str:
         2: ("Claim 2 does not hold if the chrono-initialised LSTM's gradient ratio does not exceed the RNN's by more "
             f"than 2 orders of magnitude and the spread (`compare`). Otherwise the trained LSTMs decide: it holds if "
             f"an LSTM trained from PyTorch's default init also solves the longest k (mean accuracy >= {SOLVED}); it "
-            "holds only when the forget gate starts open if only the chrono-initialised LSTM solves it; it is "
-            "inconclusive if neither does. The plain RNN is compared on untrained gradients only, with PyTorch's "
+            "holds with chrono init if only the chrono-initialised LSTM solves it within this budget (which does not "
+            "test the default init with more steps or another learning rate); it is inconclusive if neither does. The plain RNN is compared on untrained gradients only, with PyTorch's "
             "default initialisation (no identity or orthogonal start)."),
         4: (f"Claim 4 holds if, at the longest T on one thread, the CNN-LSTM is faster than the LSTM and keeps less "
             f"memory ({margin}); it holds only when the pooling shortens the sequence if the CNN-LSTM without pooling "
@@ -420,14 +430,14 @@ def rule_statement(claim: int) -> str:
             "chance to overfit it), the gaps cannot show overfitting or its absence, and \"overfits easily\" "
             "is inconclusive: the experiment then does not test that part of the claim. The compute part of the claim is claim 7's."),
         9: ("Claim 9 compares the GRU with the LSTM on the pair task at the long k, the order task and the rows "
-            "(`compare`). \"Suit different tasks\" holds only if each is higher on some task; if one is at least as "
-            "good on all three and higher on one, it does not hold here; if all lie within the spread, it is "
-            "inconclusive. The bidirectional LSTM is not tested in this lesson."),
+            "(`compare`). \"Suit different tasks\" holds only if each is higher on some task; otherwise it is "
+            "inconclusive (three tasks, two of them easy, cannot show that no task suits one better). The bidirectional LSTM is not tested in this lesson."),
         10: ("Claim 10 holds if the CNN-LSTM is faster than the LSTM (by the timing margin of claim 4) and keeps less "
              "memory at the longest T, and no other model keeps less; if another does, the claim holds only against "
              "the models that keep more memory and are slower by that margin, and the verdict names each model that "
              f"keeps less and what it fails (accuracy below {SOLVED} on the pair task at the long k or on the order "
-             "task); it holds only while the order survives the pooling if the order task has a crossover. The "
+             "task); it holds only while the order survives the pooling if the order task has a crossover (the "
+             "verdict names the crossover pool; smaller pools are not thereby shown safe). The "
              "amount of data is not varied, so the \"large data\" part is not tested."),
     }
     if claim not in statements:
@@ -441,31 +451,45 @@ def crossover_statement() -> str:
             "(`compare`) at that pool and at every larger pool (`crossover_pool`): a pool where a seed failed to "
             "train while a larger pool is solved is not a crossover.")
 
-def gru_speed_sentence(gru_ms: float, lstm_ms: float, gru_macs: int, lstm_macs: int, margin: float,
-                       gru_speedup: float, threads: int) -> str:
-    """The GRU's one-thread step time against the LSTM's, beside the multiply-adds per step of their
-    recurrent layers (``sequence.recurrent_multiply_adds``). A time ratio counts only beyond
-    ``margin`` (``timing_margin``). The sentence never names a cause it did not measure: where the
-    arithmetic does not explain the time, it says so. ``gru_speedup``: one thread's time over
-    ``threads`` threads' time; below 1 it says the GRU got slower.
+def gru_speed_sentence(gru_ms: Mapping[int, float], lstm_ms: Mapping[int, float], gru_macs: int, lstm_macs: int,
+                       margin: float, gru_speedup: float, threads: int) -> str:
+    """The GRU's one-thread step time against the LSTM's at every sequence length T timed
+    (``gru_ms`` / ``lstm_ms``: {T: ms per step}), beside the multiply-adds per step of their recurrent
+    layers (``sequence.recurrent_multiply_adds``). A time ratio counts only beyond ``margin``
+    (``timing_margin``). The time ratio is said to match the arithmetic only if it does at every T.
+    The sentence never names a cause it did not measure. ``gru_speedup``: one thread's time over
+    ``threads`` threads' time at the longest T; below 1 it says the GRU got slower.
 
     Introduced in lesson 03."""
-    if min(gru_ms, lstm_ms, gru_macs, lstm_macs) <= 0 or margin < 1 or gru_speedup <= 0:
-        raise ValueError(f"expected positive times and counts and a margin >= 1, got {gru_ms}, {lstm_ms}, {gru_macs}, "
-                         f"{lstm_macs}, {margin}, {gru_speedup}")
-    time, work = gru_ms / lstm_ms, gru_macs / lstm_macs
+    lengths = sorted(gru_ms)
+    if (not lengths or sorted(lstm_ms) != lengths or min(*gru_ms.values(), *lstm_ms.values(), gru_macs, lstm_macs) <= 0
+            or margin < 1 or gru_speedup <= 0):
+        raise ValueError(f"expected positive times at the same lengths, positive counts and a margin >= 1, got "
+                         f"{dict(gru_ms)}, {dict(lstm_ms)}, {gru_macs}, {lstm_macs}, {margin}, {gru_speedup}")
+    work = gru_macs / lstm_macs
+    ratio = {t: gru_ms[t] / lstm_ms[t] for t in lengths}
+    reading = {t: "slower" if r / work > margin else "faster" if work / r > margin else "matches" for t, r in ratio.items()}
+    times = ", ".join(f"{ratio[t]:.2f}x at T={t}" for t in lengths)
     arithmetic = (f"its recurrent layer does {gru_macs:,} multiply-adds per step against the LSTM's {lstm_macs:,} "
                   f"({work:.2f}x, from the weight matrices)")
-    if time / work > margin:
-        sentence = (f"- The GRU's step took {time:.2f}x the LSTM's on one thread, and {arithmetic}: it is slower than "
-                    "its arithmetic predicts by more than the timing margin, and this lesson does not measure what "
-                    "does explain it (lesson 02 times the two cells; see the glossary's GRU entry).")
-    elif work / time > margin:
-        sentence = (f"- The GRU's step took {time:.2f}x the LSTM's on one thread, and {arithmetic}: it is faster than "
-                    "its arithmetic predicts by more than the timing margin, and this lesson does not measure why.")
+    head = f"- On one thread the GRU's step time over the LSTM's was {times} (one timing each), and {arithmetic}: "
+    found = set(reading.values())
+    if found == {"matches"}:
+        sentence = head + f"the time ratio matches the arithmetic within the timing margin ({margin:.2f}x) at every T."
+    elif found == {"slower"}:
+        sentence = head + ("it is slower than its arithmetic predicts by more than the timing margin at every T, and "
+                           "this lesson does not measure what does explain it (lesson 02 times the two cells; see the "
+                           "glossary's GRU entry).")
+    elif found == {"faster"}:
+        sentence = head + ("it is faster than its arithmetic predicts by more than the timing margin at every T, and "
+                           "this lesson does not measure why.")
     else:
-        sentence = (f"- The GRU's step took {time:.2f}x the LSTM's on one thread, and {arithmetic}: the time ratio "
-                    f"matches the arithmetic within the timing margin ({margin:.2f}x).")
+        words = {"slower": "slower than its arithmetic predicts", "faster": "faster than its arithmetic predicts",
+                 "matches": "within the timing margin of its arithmetic"}
+        sentence = head + ("the ratio depends on the length: " + "; ".join(
+            f"{words[kind]} at T={', '.join(str(t) for t in lengths if reading[t] == kind)}"
+            for kind in ("slower", "faster", "matches") if kind in found)
+            + f" (timing margin {margin:.2f}x). This lesson does not measure why.")
     if threads > 1 and gru_speedup < 1:
         sentence += (f" On {threads} threads the GRU's step was slower than on one ({gru_speedup:.2f}x); one timing "
                      "each, and this lesson does not measure why.")
@@ -476,14 +500,15 @@ def thread_prediction_sentence(speedup: Mapping[str, float], sequential: Sequenc
                                margin: float, threads: int) -> str:
     """Test the textbook table's prediction that models with sequential steps (``sequential``) gain
     less from ``threads`` threads than fully parallel ones (``parallel``), model by model. A
-    sequential model agrees with it when its speed-up times ``margin`` is still below every
-    parallel model's; it contradicts it when its speed-up reaches the lowest parallel one; in
+    sequential model agrees with it when its speed-up times ``margin`` squared (a speed-up is a ratio
+    of two timings, each within ``margin``) is still below every parallel model's; it contradicts it when its speed-up reaches the lowest parallel one; in
     between, the timings cannot tell. Names no cause. Introduced in lesson 03."""
     if not sequential or not parallel or margin < 1:
         raise ValueError("need at least one sequential and one parallel model, and a margin >= 1")
     if threads <= 1:
         return "- With one CPU thread available, this run cannot test what a second thread adds."
     lowest = min(parallel, key=speedup.__getitem__)
+    margin = margin ** 2  # a speed-up is a ratio of two timings, each within the margin
     agree = [n for n in sequential if speedup[n] * margin < speedup[lowest]]
     against = [n for n in sequential if speedup[n] >= speedup[lowest]]
     unclear = [n for n in sequential if n not in agree and n not in against]
@@ -493,11 +518,12 @@ def thread_prediction_sentence(speedup: Mapping[str, float], sequential: Sequenc
     parts = [(f"- The prediction, tested: the lowest speed-up of a fully parallel model was {lowest}'s "
               f"({speedup[lowest]:.2f}x).")]
     if agree:
-        parts.append(f"Below it by more than the timing margin ({margin:.2f}x), as predicted: {shown(agree)}.")
+        parts.append(f"Below it by more than {margin:.2f}x (the timing margin squared, since each speed-up is a "
+                     f"ratio of two timings), as predicted: {shown(agree)}.")
     if against:
         parts.append(f"At or above it, against the prediction: {shown(against)}.")
     if unclear:
-        parts.append(f"Below it, but within the timing margin, so these timings cannot tell: {shown(unclear)}.")
+        parts.append(f"Below it, but within that margin, so these timings cannot tell: {shown(unclear)}.")
     parts.append("Each speed-up rests on one timing per thread count, and this lesson does not split a step into "
                  "its parts, so where the prediction fails it does not say why.")
     return " ".join(parts)
@@ -946,19 +972,39 @@ def kernel_sentence(on_turns: dict[str, list[float]], off_turns: dict[str, list[
     if min(ratios["on"]) <= max(ratios["off"]):
         return head + ("With oneDNN on only the LSTM runs as one fused node, but the ratios on and off overlap "
                        "across the turns: this run cannot tell the fused kernel's effect from the timing noise.")
+    median = {state: {cell: statistics.median(turns[cell]) for cell in ("GRU", "LSTM")}
+              for state, turns in (("on", on_turns), ("off", off_turns))}
+    moved = (f"medians: the LSTM's pass {median['on']['LSTM']:.1f} ms on, {median['off']['LSTM']:.1f} ms off; the GRU's "
+             f"{median['on']['GRU']:.1f} ms on, {median['off']['GRU']:.1f} ms off")
     if min(ratios["off"]) > 1:
-        share = ("switching oneDNN off removes part of the GRU's extra time: with both unfused the GRU is still "
-                 "slower in every turn, so the rest comes with the cells run unfused (PyTorch's unfused code for "
-                 "each, or their arithmetic), which this lesson does not split further")
+        share = (f"switching oneDNN off brings the two passes closer ({moved}); with both unfused the GRU is still "
+                 "slower in every turn, a difference of PyTorch's unfused code for the two cells that this lesson "
+                 "does not split further")
     else:
-        share = ("switching oneDNN off removes the GRU's extra time within these turns: with both unfused the GRU "
-                 "is not slower in every turn")
+        share = (f"switching oneDNN off removes the GRU's extra time within these turns ({moved}): with both "
+                 "unfused the GRU is not slower in every turn")
     return head + ("With oneDNN on only the LSTM runs as one fused node, and every turn's ratio with it on is above "
                    f"every turn's ratio with it off. So {share}. The switch turns off all of oneDNN's CPU kernels, not "
                    "the fused node alone, so this ties the ratio to oneDNN; the fused LSTM node is the difference "
                    "between the two graphs, not a cause measured on its own."
                    + (" The equal-time race on this CPU compares PyTorch's implementations of the two cells, not "
                       "only the cells." if race_on_cpu else ""))
+
+
+def unfused_switch_sentence(name: str, on_turns: Sequence[float], off_turns: Sequence[float]) -> str:
+    """Lesson 02: whether switching oneDNN off changed the pass of a layer that has no fused node either way.
+
+    on_turns / off_turns: ms per pass in each turn with oneDNN on / off. A change is reported only when
+    the two sets of turns do not overlap; otherwise the difference is within the turn-to-turn spread.
+    """
+    if not on_turns or not off_turns:
+        raise ValueError("expected at least one turn with oneDNN on and one with it off")
+    spans = f"on: {min(on_turns):.1f} to {max(on_turns):.1f} ms, off: {min(off_turns):.1f} to {max(off_turns):.1f} ms"
+    if max(on_turns) < min(off_turns) or max(off_turns) < min(on_turns):
+        return (f"The switch also changed the {name}'s pass, which has no fused node on or off, beyond its "
+                f"turn-to-turn spread ({spans}): the flag changes other kernels too.")
+    return (f"The {name}'s pass, which has no fused node on or off, did not change beyond its turn-to-turn "
+            f"spread ({spans}).")
 
 
 def why_lstm_answer(equal_time: str, equal_steps: str | None) -> str:
@@ -1052,7 +1098,8 @@ def dev_test_gap_sentence(best_dev_f1: float, last_dev_f1: float, test_f1: float
 
 BAND_RULE = ("within one length, a band's recall is called lower than another's only where the difference is "
              "more than twice its standard error (the binomial sampling error of the two recalls over their "
-             "entities); otherwise the two are not told apart")
+             "entities); otherwise the two are not told apart. The cost is said to depend on the length only where "
+             "the costs of two lengths differ by more than twice the standard error of that difference")
 
 
 def band_length_sentence(table: pd.DataFrame, low: str = "unseen", high: str = "frequent (3+)") -> str:
@@ -1096,9 +1143,20 @@ def band_length_sentence(table: pd.DataFrame, low: str = "unseen", high: str = "
     else:
         others = [length for length in pairs if length not in lower]
         text += (f"The {low} band's recall is lower by more than twice the standard error for {', '.join(lower)} "
-                 f"entities and not for {', '.join(others)} entities: in this run the cost of {low} words depends "
-                 "on the entity's length (an interaction), so neither rarity nor length alone describes the bands' "
-                 "difference; this lesson does not measure why.")
+                 f"entities and not for {', '.join(others)} entities. ")
+        cost = {length: b - a for length, (a, b) in pairs.items()}
+        apart = [(l, m) for l in lower for m in others
+                 if cost[l] - cost[m] > 2 * math.sqrt(errors[l] ** 2 + errors[m] ** 2)]
+        if apart:
+            l, m = apart[0]
+            text += (f"The cost for {l} entities ({cost[l]:+.3f}) exceeds that for {m} entities ({cost[m]:+.3f}) by "
+                     f"more than twice the standard error of that difference "
+                     f"({math.sqrt(errors[l] ** 2 + errors[m] ** 2):.3f}): in this run the cost of {low} words "
+                     "depends on the entity's length (an interaction), so neither rarity nor length alone describes "
+                     "the bands' difference; this lesson does not measure why.")
+        else:
+            text += ("But the costs of the lengths do not differ from each other by more than twice the standard "
+                     "error of that difference, so this run cannot tell whether the cost depends on the length.")
     return text + (" One trained model (seed 0): the standard errors count the sampling of test entities only; how "
                    "much these recalls move with the seed is not measured here.")
 
@@ -1119,7 +1177,9 @@ def same_type_sentence(learned: dict[str, float], touching: dict[str, int], sent
         text += (f"In this run the learned contrast is negative for {len(negative)} of the {len(defined)} types "
                  f"({', '.join(negative)}): for those, the transition scores by themselves favour a new entity of "
                  "the same type less right after one ends than right after `O`, relative to an entity of "
-                 "another type. ")
+                 f"another type. The defined values run from {min(learned[t] for t in defined):.2f} to "
+                 f"{max(learned[t] for t in defined):.2f}; this is one seed, and how much they move with the seed is "
+                 "not measured, so the sign of a value near 0 may differ in another run. ")
     else:
         text += f"In this run the learned contrast is negative for none of the {len(defined)} types. "
     text += ("What the model decodes also depends on the emissions, which score every sequence too, so this is a "
@@ -1184,9 +1244,11 @@ def one_seed_sentence(test_f1: float, target: float, widest_range: float, widest
 # --------------------------------------------------------------------------- Lesson 06: what communication costs a DDP step
 
 
-PROFILE_RULE = ("a per-step time is called larger or smaller than another only where the middle halves of their "
-                "per-step values (25th to 75th percentile) do not overlap; otherwise the two cannot be told apart "
-                "at this measurement")
+PROFILE_RULE = ("the pass with communication is said to cost time only where the middle half (25th to 75th "
+                "percentile) of its per-step differences from the same pass without it, paired on the same batch, "
+                "lies above 0; that cost is called larger or smaller than a bare all-reduce only where the middle "
+                "halves of their per-step values do not overlap; otherwise the two cannot be told apart at this "
+                "measurement")
 
 
 def quartiles(values: list[float]) -> tuple[float, float, float]:
@@ -1219,4 +1281,6 @@ def communication_sentence(communication_ms: list[float], all_reduce_ms: list[fl
     if c_high < a_low:
         return text + (f"That is less than {bare}. DDP overlaps the all-reduce with the rest of backward; this "
                        "profile does not measure how much of it was hidden that way.")
-    return text + f"It cannot be told apart from {bare} at this measurement."
+    return text + (f"It cannot be told apart from {bare} at this measurement: the middle halves overlap, although "
+                   f"the medians differ by a factor of {max(c_median, a_median) / min(c_median, a_median):.1f}; the "
+                   "per-step values spread too widely for this rule to separate them.")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from course_utils.text import plot_activations, plot_text_heatmap
-from course_utils.verdicts import kernel_sentence, stack_decay_sentence, why_lstm_answer
+from course_utils.verdicts import kernel_sentence, stack_decay_sentence, unfused_switch_sentence, why_lstm_answer
 
 
 # stack_decay_sentence ---------------------------------------------------------------------------------------
@@ -49,7 +49,8 @@ def test_kernel_part_when_the_gru_is_slower_unfused_too():
     text = kernel_sentence(_turns([20, 21, 22], [10, 10, 10]), _turns([12, 12, 13], [10, 10, 10]), FUSED_LSTM)
     assert text.startswith("Turn by turn, a GRU pass takes 2.00 to 2.20 times an LSTM pass with oneDNN on, "
                            "1.20 to 1.30 times with it off (3 turns each).")
-    assert "removes part of the GRU's extra time" in text and "compares PyTorch's implementations" in text
+    assert "brings the two passes closer" in text and "compares PyTorch's implementations" in text
+    assert "the LSTM's pass 10.0 ms on, 10.0 ms off; the GRU's 21.0 ms on, 12.0 ms off" in text
     assert "not the fused node alone" in text and "explains" not in text
 
 
@@ -79,7 +80,7 @@ def test_kernel_gru_not_slower_in_every_turn_names_no_cause():
 
 def test_kernel_race_elsewhere_is_said_and_not_explained():
     text = kernel_sentence(_turns([20, 21], [10, 10]), _turns([12, 12], [10, 10]), FUSED_LSTM, race_on_cpu=False)
-    assert "did not run on the CPU" in text and "removes part of the GRU's extra time" in text
+    assert "did not run on the CPU" in text and "brings the two passes closer" in text
     assert "compares PyTorch's implementations" not in text
     assert "equal-time race" not in text
 
@@ -89,6 +90,16 @@ def test_kernel_rejects_unequal_turns():
         kernel_sentence(_turns([20, 21], [10, 10]), _turns([12], [10]), FUSED_LSTM)
     with pytest.raises(ValueError, match="same positive number of turns"):
         kernel_sentence(_turns([], []), _turns([], []), FUSED_LSTM)
+
+
+def test_unfused_switch_reports_a_change_only_beyond_the_spread():
+    assert "did not change beyond its turn-to-turn spread (on: 41.0 to 44.0 ms, off: 42.0 to 43.0 ms)" in \
+        unfused_switch_sentence("plain RNN", [41, 42.6, 44], [42, 42.1, 43])
+    changed = unfused_switch_sentence("plain RNN", [40, 41], [50, 52])
+    assert "changed the plain RNN's pass" in changed and "beyond its turn-to-turn spread" in changed
+    assert "changed" in unfused_switch_sentence("plain RNN", [50, 52], [40, 41])
+    with pytest.raises(ValueError, match="at least one turn"):
+        unfused_switch_sentence("plain RNN", [], [1.0])
 
 
 # why_lstm_answer --------------------------------------------------------------------------------------------

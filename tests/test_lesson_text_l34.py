@@ -141,7 +141,7 @@ def test_claim_10_names_every_model_that_keeps_less_memory_and_what_it_fails():
     assert "against the LSTM and the GRU" not in verdict
     # no model keeps less: the claim holds (only while the order survives the pooling)
     assert verdicts(_metrics(saved_mb_cnn_T1024=100.0)).verdict[10] == (
-        "holds only when the task's order survives the pooling (pool < 32)")
+        "holds only when the task's order survives the pooling (the CNN-LSTM fell below the LSTM from pool 32 on)")
 
 
 # ---------------------------------------------------------------- lesson 03: sentences rendered from the cost section
@@ -153,23 +153,32 @@ def test_recurrent_multiply_adds_reads_the_weight_matrices():
     assert recurrent_multiply_adds(make_model("cnn", 1, 10)) == 0
 
 
+LSTM_MS = {64: 5.0, 256: 20.0, 1024: 106.0}
+
+
 @pytest.mark.parametrize("gru_ms,expected", [
-    (180.0, "slower than its arithmetic predicts by more than the timing margin"),
-    (60.0, "faster than its arithmetic predicts by more than the timing margin"),
-    (100.0, "the time ratio matches the arithmetic within the timing margin (1.25x)"),
+    ({64: 9.0, 256: 36.0, 1024: 180.0}, "slower than its arithmetic predicts by more than the timing margin at every T"),
+    ({64: 3.0, 256: 12.0, 1024: 60.0}, "faster than its arithmetic predicts by more than the timing margin at every T"),
+    ({64: 4.8, 256: 19.0, 1024: 100.0}, "the time ratio matches the arithmetic within the timing margin (1.25x) at every T"),
+    ({64: 12.0, 256: 50.0, 1024: 100.0}, "the ratio depends on the length: slower than its arithmetic predicts at "
+                                         "T=64, 256; within the timing margin of its arithmetic at T=1024"),
 ])
 def test_gru_speed_sentence_names_no_unmeasured_cause(gru_ms, expected):
-    text = V.gru_speed_sentence(gru_ms, 106.0, 15_768, 16_640, 1.25, 1.5, 2)
+    text = V.gru_speed_sentence(gru_ms, LSTM_MS, 15_768, 16_640, 1.25, 1.5, 2)
     assert expected in text and "15,768 multiply-adds per step against the LSTM's 16,640 (0.95x" in text
     assert "wider" not in text and "kernels" not in text and "slower than on one" not in text
+    assert f"{gru_ms[64] / 5.0:.2f}x at T=64" in text
 
 
 def test_gru_speed_sentence_reports_a_slowdown_on_more_threads():
+    slow = {64: 9.0, 256: 36.0, 1024: 183.0}
     assert "On 2 threads the GRU's step was slower than on one (0.78x)" in V.gru_speed_sentence(
-        183, 106, 15_768, 16_640, 1.125, 0.78, 2)
-    assert "slower than on one" not in V.gru_speed_sentence(183, 106, 15_768, 16_640, 1.125, 0.78, 1)
+        slow, LSTM_MS, 15_768, 16_640, 1.125, 0.78, 2)
+    assert "slower than on one" not in V.gru_speed_sentence(slow, LSTM_MS, 15_768, 16_640, 1.125, 0.78, 1)
     with pytest.raises(ValueError):
-        V.gru_speed_sentence(0, 106, 1, 1, 1.2, 1.0, 2)
+        V.gru_speed_sentence({64: 0.0}, {64: 1.0}, 1, 1, 1.2, 1.0, 2)
+    with pytest.raises(ValueError, match="same lengths"):
+        V.gru_speed_sentence({64: 1.0}, {128: 1.0}, 1, 1, 1.2, 1.0, 2)
 
 
 SPEEDUP = {"CNN": 1.98, "TCN": 1.63, "attention": 1.73, "LSTM": 1.53, "GRU": 0.78, "CNN-LSTM": 1.64}
@@ -178,9 +187,11 @@ SPEEDUP = {"CNN": 1.98, "TCN": 1.63, "attention": 1.73, "LSTM": 1.53, "GRU": 0.7
 def test_thread_prediction_sentence_sorts_each_sequential_model():
     text = V.thread_prediction_sentence(SPEEDUP, ["LSTM", "GRU", "CNN-LSTM"], ["CNN", "TCN", "attention"], 1.125, 2)
     assert "the lowest speed-up of a fully parallel model was TCN's (1.63x)" in text
-    assert "as predicted: GRU 0.78x." in text
+    assert "Below it by more than 1.27x (the timing margin squared" in text and "as predicted: GRU 0.78x." in text
     assert "against the prediction: CNN-LSTM 1.64x." in text
-    assert "within the timing margin, so these timings cannot tell: LSTM 1.53x." in text
+    assert "within that margin, so these timings cannot tell: LSTM 1.53x." in text
+    # 1.63 / 1.37 = 1.19: beyond the margin 1.125 itself, within its square 1.27
+    assert "cannot tell: LSTM 1.37x" in V.thread_prediction_sentence({**SPEEDUP, "LSTM": 1.37}, ["LSTM"], ["TCN"], 1.125, 2)
     only_agree = V.thread_prediction_sentence(SPEEDUP, ["GRU"], ["CNN", "TCN"], 1.125, 2)
     assert "as predicted: GRU" in only_agree and "against the prediction" not in only_agree and "cannot tell" not in only_agree
     assert "cannot test" in V.thread_prediction_sentence(SPEEDUP, ["GRU"], ["CNN"], 1.125, 1)
@@ -204,8 +215,9 @@ def test_pool_caveat_sentence_never_calls_a_pool_with_a_stuck_seed_safe():
 
 def test_claim_2_and_8_say_what_their_experiments_do_not_test():
     two = verdicts(_metrics()).verdict[2]
-    assert two.startswith("holds only when the forget gate starts open (chrono init): trained from PyTorch's default "
-                          "init, the LSTM reaches only 0.25 at k=48, against 1.00 with chrono init")
+    assert two.startswith("holds with chrono init (the forget gate starting open): trained from PyTorch's default "
+                          "init, the LSTM reaches only 0.25 at k=48 within this budget, against 1.00 with chrono init")
+    assert "whether the default init needs only more steps or another rate is not tested" in two
     assert "compared on untrained gradients alone" in two
     assert "trained on the pair task at k=48: LSTM default init 0.25" in verdicts(_metrics()).numbers[2]
     assert str(V.SOLVED) in rule_statement(2) and "orthogonal" in rule_statement(2)
@@ -230,3 +242,12 @@ def test_per_frame_cnn_sentence_says_it_rests_on_this_runs_timings():
     text = V.per_frame_cnn_sentence(75.7, 80.6, 30.6, 1.49)
     assert "in this run's timings (one per model, beside a repeat of two of them)" in text
     assert "is what makes" not in text
+
+
+def test_claim_4_names_which_half_fails_without_pooling():
+    both = verdicts(_metrics()).verdict[4]
+    assert both.endswith("without pooling the CNN-LSTM is not 1.25x faster than the LSTM and not 1.25x smaller "
+                         "(at T=1024 only)")
+    faster = verdicts(_metrics(ms_per_step_cnn_lstm_nopool_T1024_threads1=95.0)).verdict[4]
+    assert faster.endswith("without pooling the CNN-LSTM is 2.00x faster than the LSTM but not 1.25x smaller "
+                           "(at T=1024 only)")

@@ -100,7 +100,18 @@ def test_band_length_sentence_reads_the_recorded_interaction():
     table = pd.DataFrame(rows, columns=["band", "length", "entities", "recall"]).set_index(["band", "length"])
     text = band_length_sentence(table)
     assert "for 1 token entities and not for 2+ tokens entities" in text and "an interaction" in text
-    assert "does not measure why" in text
+    assert "does not measure why" in text and "(+0.347) exceeds that for 2+ tokens entities (-0.008)" in text
+
+
+def test_band_length_sentence_names_no_interaction_the_difference_of_costs_does_not_show():
+    """Lower beyond the error in one length only, but the two lengths' costs are within their own error."""
+    rows = [("unseen", "1 token", 300, 0.80), ("unseen", "2+ tokens", 300, 0.83),
+            ("frequent (3+)", "1 token", 300, 0.87), ("frequent (3+)", "2+ tokens", 300, 0.87)]
+    table = pd.DataFrame(rows, columns=["band", "length", "entities", "recall"]).set_index(["band", "length"])
+    text = band_length_sentence(table)
+    assert "for 1 token entities and not for 2+ tokens entities" in text
+    assert "an interaction" not in text and "cannot tell whether the cost depends on the length" in text
+    assert "depend on the length only where" in BAND_RULE
 
 
 def test_band_length_sentence_when_the_bands_have_the_same_lengths():
@@ -123,6 +134,7 @@ def test_same_type_sentence_reads_transitions_only_and_compares_no_signs():
     assert "not about the tagger's output" in text and "LOC 11, MISC 35, PER 0" in text
     assert "draws no conclusion from whether their signs agree" in text and "14,041" in text
     assert "matches" not in text
+    assert "run from -0.09 to 0.20" in text and "the sign of a value near 0 may differ in another run" in text
 
 
 def test_same_type_sentence_with_no_negative_contrast():
@@ -151,6 +163,12 @@ def test_communication_sentence_has_a_branch_for_each_case(communication, all_re
     assert "waits for the slower one" not in text and "has its own cost" not in text  # causes never measured
     assert "would explain" not in text
     assert "middle halves" in PROFILE_RULE and not math.isnan(quartiles(communication)[1])
+    assert "paired on the same batch" in PROFILE_RULE  # the rule for the cost itself is the one applied
+
+
+def test_communication_sentence_gives_the_medians_where_the_rule_cannot_separate_them():
+    text = communication_sentence([1.0, 2.0, 8.7, 9.0, 15.0], [1.0, 1.5, 1.9, 9.5, 10.0])
+    assert "cannot be told apart" in text and "medians differ by a factor of 4.6" in text
 
 
 # ---- lesson 05: the ban on invalid sequences, alone ----------------------------------------------------
