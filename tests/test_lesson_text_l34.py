@@ -251,3 +251,29 @@ def test_claim_4_names_which_half_fails_without_pooling():
     faster = verdicts(_metrics(ms_per_step_cnn_lstm_nopool_T1024_threads1=95.0)).verdict[4]
     assert faster.endswith("without pooling the CNN-LSTM is 2.00x faster than the LSTM but not 1.25x smaller "
                            "(at T=1024 only)")
+
+
+def test_lesson04_quotes_lesson01_as_it_is():
+    """Lesson 04 compares its garment training with lesson 01's cpu settings and CNN, written out in its text:
+    they must be lesson 01's (its settings cell and `make_cnn`), or the comparison goes stale silently."""
+    import ast
+    import json
+    from pathlib import Path
+
+    from torch import nn
+
+    from course_utils.cnn import make_cnn
+
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    lesson01 = json.loads((notebooks / "01_cnn_image_classification.ipynb").read_text())
+    settings_cell = next("".join(c["source"]) for c in lesson01["cells"]
+                         if c["cell_type"] == "code" and "SETTINGS = settings_for(" in "".join(c["source"]))
+    call = next(node for node in ast.walk(ast.parse(settings_cell))
+                if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "settings_for")
+    cpu = ast.literal_eval(call.args[1])["cpu"]
+    lesson04 = json.loads((notebooks / "04_cnn_lstm_video.ipynb").read_text())
+    text = "\n".join("".join(c["source"]) for c in lesson04["cells"])
+    assert f"{cpu['train_size']:,} images x {cpu['epochs']} epochs = {cpu['train_size'] * cpu['epochs']:,}" in text
+    assert f"views / {cpu['train_size'] * cpu['epochs']:_}" in text
+    channels = [m.out_channels for m in make_cnn() if isinstance(m, nn.Conv2d)]
+    assert "with {}, {} and {} channels, batch norm and dropout".format(*channels) in text
