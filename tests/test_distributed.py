@@ -6,6 +6,7 @@ on tiny data: a few hundred Fashion-MNIST images and a 27-sentence corpus.
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,8 @@ from course_utils.tooling.tagger_files import SAVED_FILES
 from course_utils.train import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--steps", "8", "--batch-size", "32", "--train-size", "512", "--threads", "1", "--log-every", "4"]
+# 192 images in batches of 32: 6 steps per epoch, so 10 steps cross into a second epoch (a new shuffle).
+TINY = ["--steps", "10", "--batch-size", "32", "--train-size", "192", "--threads", "1", "--log-every", "5"]
 
 
 def launch(args: list[str], tmp_path: Path, processes: int | None = None, restarts: int = 0,
@@ -38,10 +40,17 @@ def launch(args: list[str], tmp_path: Path, processes: int | None = None, restar
     if processes is not None:
         prefix += ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
                    f"--max-restarts={restarts}"]
-    done = subprocess.run([*prefix, "-m", *args], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=timeout)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-3000:]
+    # A session of its own, so that a timeout stops torchrun's workers too, not torchrun alone.
+    process = subprocess.Popen([*prefix, "-m", *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    output = stdout + stderr
+    assert process.returncode == 0, output[-3000:]
     return output
 
 
@@ -58,7 +67,7 @@ def largest_difference(a: dict, b: dict) -> float:
 
 @pytest.fixture(scope="module")
 def two_processes(tmp_path_factory) -> Path:
-    """8 steps of lesson 01's CNN on 2 processes, global batch 32, uninterrupted."""
+    """10 steps of lesson 01's CNN on 2 processes, global batch 32, uninterrupted (1 2/3 epochs)."""
     out = tmp_path_factory.mktemp("two")
     launch(["course_utils.ddp_cnn", *TINY, "--out", str(out)], out, processes=2)
     return out
@@ -162,11 +171,13 @@ def test_two_processes_reach_the_parameters_of_one(two_processes, tmp_path):
 
 
 def test_a_killed_worker_is_restarted_and_resumes(two_processes, tmp_path):
-    output = launch(["course_utils.ddp_cnn", *TINY, "--out", str(tmp_path), "--checkpoint-every", "3",
-                     "--crash-at-step", "5"], tmp_path, processes=2, restarts=1)
-    assert "killing myself at step 5" in output
-    assert "resuming from the checkpoint of step 3" in output
-    assert json.loads((tmp_path / "result.json").read_text())["resumed_from_step"] == 3
+    """Killed in the second epoch, resumed from step 8: epoch 2's shuffle, its first 2 batches skipped."""
+    output = launch(["course_utils.ddp_cnn", *TINY, "--out", str(tmp_path), "--checkpoint-every", "4",
+                     "--crash-at-step", "9"], tmp_path, processes=2, restarts=1)
+    assert "6 steps per epoch" in output
+    assert "killing myself at step 9" in output
+    assert "resuming from the checkpoint of step 8" in output
+    assert json.loads((tmp_path / "result.json").read_text())["resumed_from_step"] == 8
     assert largest_difference(parameters(two_processes), parameters(tmp_path)) == 0.0
 
 

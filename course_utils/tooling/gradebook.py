@@ -39,6 +39,7 @@ from ..exercises import EXERCISES, lesson_exercises
 from . import formats, grading, sandbox
 from .files import write_text
 from .notebooks import TEXT_STUB
+from .results import without_docstrings
 
 COLUMNS = ["student", "notebook", "exercise", "passed", "message"]  # what the gradebook needs of grades.csv
 MIN_STATEMENTS = 4  # a shorter function (a one-line formula) is written alike by students who never met
@@ -277,16 +278,6 @@ def _points(text: str) -> bool:
 # ---------------------------------------------------------------------------
 
 
-def _without_docstrings(tree: ast.AST) -> ast.AST:
-    """`tree` with the docstring of every module, class and function taken out (in place)."""
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
-                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
-            node.body = body[1:] or [ast.Pass()]
-    return tree
-
-
 def _canonical_names(tree: ast.AST) -> ast.AST:
     """`tree` with every name it binds or reads (variables, arguments, functions, classes) replaced, in
     place, by "v0", "v1", ... in the order they first appear, and type annotations taken out: renaming
@@ -310,12 +301,12 @@ def fingerprint(code: list[tuple[int, str]]) -> str:
     layout and the names of variables."""
     tree = sandbox.parse("\n".join(source.strip("\n") for _, source in code))
     tree.body = [stmt for stmt in tree.body if not isinstance(stmt, (ast.Import, ast.ImportFrom))]
-    return hashlib.sha256(ast.dump(_canonical_names(_without_docstrings(tree))).encode()).hexdigest()[:16]
+    return hashlib.sha256(ast.dump(_canonical_names(without_docstrings(tree))).encode()).hexdigest()[:16]
 
 
 def statements(code: list[tuple[int, str]]) -> int:
     """How many statements the exercise's function (the last piece of `code`) holds, docstring aside."""
-    tree = _without_docstrings(sandbox.parse(code[-1][1]))
+    tree = without_docstrings(sandbox.parse(code[-1][1]))
     return sum(isinstance(node, ast.stmt) for node in ast.walk(tree)) - 1  # not the def itself
 
 

@@ -136,7 +136,9 @@ def _module_file(module: str) -> Path | None:
     return None
 
 
-def _without_docstrings(tree: ast.AST) -> ast.AST:
+def without_docstrings(tree: ast.AST) -> ast.AST:
+    """`tree` with the docstring of its module and of every class and function taken out (in place):
+    editing a docstring changes neither a lesson's code stamp nor a copy check."""
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
@@ -189,7 +191,7 @@ def code_fingerprint(sources: list[str]) -> dict[str, str]:
         path = _module_file(module)
         if module in seen or path is None:
             continue
-        tree = _without_docstrings(_syntax_tree(path))
+        tree = without_docstrings(_syntax_tree(path))
         seen[module] = hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:16]
         todo |= _imports_of(module, tree) - set(seen)
     return dict(sorted(seen.items()))
