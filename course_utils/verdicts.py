@@ -543,7 +543,7 @@ def thread_prediction_sentence(speedup: Mapping[str, float], sequential: Sequenc
     if agree:
         parts.append(f"Below it by more than that margin, as predicted: {shown(agree)}."
                      + (" A speed-up below 1x but within that margin of it is read as no gain, which is what the "
-                        "reasoning predicts, not as a slowdown." if any(speedup[n] < 1 for n in agree) else ""))
+                        "reasoning predicts, not as a slowdown." if any(round(speedup[n], 2) < 1 for n in agree) else ""))
     if against:
         parts.append(f"At or above it, against the prediction: {shown(against)}.")
     if unclear:
@@ -854,30 +854,35 @@ def axis_sentence(name: str, reading: dict[str, float]) -> str:
 
 
 def gap_sweep_sentence(gaps: list[int], accuracy: dict[str, list[float]], trained: dict[str, list[bool]],
-                       window: int, learned: float = 0.9) -> str:
+                       window: int, learned: float | Mapping[str, float] = 0.9) -> str:
     """Say, for each model of the sweep, at which gaps it learned the order and where it failed to train.
 
     gaps: the time gaps between the two moves, increasing; accuracy[name][i] and
     trained[name][i] (``ChanceLossRule``) belong to gaps[i]; window: the 3D CNN's temporal
-    receptive field (from gap window - 1 on, no window of it shows both moves).
+    receptive field (from gap window - 1 on, no window of it shows both moves); learned: the
+    accuracy from which a model counts as having learned the order, one for all models or one per
+    model (the 3D CNN's can be the prediction's bar for its windows, ``SweepPrediction.target``).
 
     Introduced in lesson 04.
     """
     if sorted(gaps) != list(gaps) or any(len(v) != len(gaps) for v in (*accuracy.values(), *trained.values())):
         raise ValueError(f"expected increasing gaps and one accuracy and one 'trained' per gap, got gaps {gaps}")
+    bars = learned if isinstance(learned, Mapping) else {name: learned for name in accuracy}
+    if set(bars) != set(accuracy):
+        raise ValueError(f"expected one 'learned' bar per model {sorted(accuracy)}, got {sorted(bars)}")
     sentences = []
     for name, values in accuracy.items():
-        learned_at = [g for g, a in zip(gaps, values) if a >= learned]
+        learned_at = [g for g, a in zip(gaps, values) if a >= bars[name]]
         untrained = [g for g, ok in zip(gaps, trained[name]) if not ok]
         if len(learned_at) == len(gaps):
-            verdict = f"{name} learned the order (accuracy >= {learned}) at every gap tried, up to gap {gaps[-1]}"
+            verdict = f"{name} learned the order (accuracy >= {bars[name]}) at every gap tried, up to gap {gaps[-1]}"
         elif not learned_at:
-            verdict = f"{name} learned the order at no gap tried"
+            verdict = f"{name} learned the order (accuracy >= {bars[name]}) at no gap tried"
         else:
-            verdict = (f"{name} learned the order at gaps {', '.join(map(str, learned_at))} and not at "
-                       f"{', '.join(str(g) for g in gaps if g not in learned_at)}")
+            verdict = (f"{name} learned the order (accuracy >= {bars[name]}) at {_gaps(learned_at)} and not at "
+                       f"{_gaps([g for g in gaps if g not in learned_at])}")
         if untrained:
-            verdict += (f"; at gaps {', '.join(map(str, untrained))} its training loss never left chance: it failed to "
+            verdict += (f"; at {_gaps(untrained)} its training loss never left chance: it failed to "
                         "train there, so those runs say nothing about its architecture by themselves")
             if learned_at:
                 verdict += (f", only that the same model and recipe that learned at gap {learned_at[0]} found nothing "

@@ -211,6 +211,8 @@ def test_thread_prediction_sentence_sorts_each_sequential_model():
     assert "not counted as support" in text
     near_one = V.thread_prediction_sentence({**SPEEDUP, "GRU": 0.82}, ["GRU"], ["TCN"], 1.125, 2)
     assert "as predicted: GRU 0.82x." in near_one and "read as no gain" in near_one and "Slower" not in near_one
+    shown_as_one = V.thread_prediction_sentence({**SPEEDUP, "GRU": 0.998}, ["GRU"], ["TCN"], 1.125, 2)
+    assert "as predicted: GRU 1.00x." in shown_as_one and "below 1x" not in shown_as_one  # as printed, not below 1
     gain = V.thread_prediction_sentence({**SPEEDUP, "GRU": 1.1}, ["GRU"], ["TCN"], 1.125, 2)
     assert "as predicted: GRU 1.10x." in gain and "no gain" not in gain
     # 1.63 / 1.37 = 1.19: beyond the margin 1.125 itself, within its square 1.27

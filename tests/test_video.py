@@ -465,11 +465,19 @@ def test_gap_sweep_sentence_covers_every_case():
     sentence = gap_sweep_sentence(gaps, {"CNN-LSTM": [1.0, 1.0, 0.99, 0.98], "3D CNN": [0.97, 0.7, 0.5, 0.5]},
                                   {"CNN-LSTM": [True] * 4, "3D CNN": [True, True, False, False]}, window=9)
     assert "CNN-LSTM learned the order (accuracy >= 0.9) at every gap tried, up to gap 10." in sentence
-    assert "3D CNN learned the order at gaps 1 and not at 4, 8, 10" in sentence
-    assert "at gaps 8, 10 its training loss never left chance: it failed to train there" in sentence
+    assert "3D CNN learned the order (accuracy >= 0.9) at gap 1 and not at gaps 4, 8 and 10" in sentence
+    assert "at gaps 8 and 10 its training loss never left chance: it failed to train there" in sentence
     assert "learned at gap 1 found nothing" in sentence and "From gap 8 on" in sentence
     none = gap_sweep_sentence([1, 8], {"3D CNN": [0.5, 0.5]}, {"3D CNN": [False, False]}, window=9)
-    assert "learned the order at no gap tried" in none and "found nothing" not in none
+    assert "learned the order (accuracy >= 0.9) at no gap tried" in none and "found nothing" not in none
+    # a bar per model: the 3D CNN's windows cannot reach 0.9 at gap 1, so it is judged by its own bar
+    bars = gap_sweep_sentence([1, 8], {"CNN-LSTM": [0.999, 1.0], "3D CNN": [0.875, 0.497]},
+                              {"CNN-LSTM": [True, True], "3D CNN": [True, False]}, window=9,
+                              learned={"CNN-LSTM": 0.9, "3D CNN": 0.825})
+    assert "3D CNN learned the order (accuracy >= 0.825) at gap 1 and not at gap 8; at gap 8 its training" in bars
+    assert "CNN-LSTM learned the order (accuracy >= 0.9) at every gap tried" in bars
+    with pytest.raises(ValueError, match="one 'learned' bar per model"):
+        gap_sweep_sentence([1, 8], {"a": [1.0, 1.0]}, {"a": [True, True]}, window=9, learned={"b": 0.9})
     assert "From gap" not in gap_sweep_sentence([1, 4], {"m": [1.0, 1.0]}, {"m": [True, True]}, window=9)
     with pytest.raises(ValueError, match="one accuracy"):
         gap_sweep_sentence([1, 4], {"m": [1.0]}, {"m": [True, True]}, window=9)
