@@ -349,7 +349,9 @@ def input_gradient_norms(
         seq_len: T, the length of the random sequence.
         input_size: I, the model's input size.
         batch: B, the number of random sequences.
-        seed: seed of the random input, so that runs are repeatable.
+        seed: seed of the random input, so that runs are repeatable. The input depends on the model's
+            dtype as well: torch draws different numbers from one seed in float32 and float64, so to
+            compare two dtypes, pass the same ``inputs`` to both.
         inputs: (batch, seq_len, input_size) inputs to use instead of random ones, for example
             what a layer reads inside a stack (cast to the model's dtype).
 

@@ -152,7 +152,7 @@ def _claim_2(m: Mapping[str, Any]) -> tuple[str, str]:
                          f"({trained['default']:.2f}), although its untrained gradient {k} steps back is "
                          f"10^{log['lstm_default']:.0f} of the last step's" + untested)
     if trained["chrono"] >= SOLVED:
-        return numbers, (f"holds with chrono init (the forget gate starting open): trained from PyTorch's default "
+        return numbers, (f"holds with chrono init (gate biases set for long memory spans): trained from PyTorch's default "
                          f"init, the LSTM reaches only {trained['default']:.2f} at k={far} within this budget, against "
                          f"{trained['chrono']:.2f} with chrono init (the same epochs, and the learning rate set for the "
                          "chrono runs), so whether the default init needs only more steps or another rate is not "
@@ -185,10 +185,18 @@ def _claim_3(m: Mapping[str, Any]) -> tuple[str, str]:
 TIMING_MARGIN = 1.25  # the least ratio of two step times that claims 4 and 7 read as a difference
 
 
+def time_margin(repeat_ratio: float) -> float:
+    """The ratio two step times, each timed once, must exceed to count as different: ``TIMING_MARGIN``,
+    or ``repeat_ratio`` (larger over smaller of two timings of one model in the same run) if that is larger.
+    Lessons 03 and 04 read every time ratio by it."""
+    if repeat_ratio < 1:
+        raise ValueError(f"a repeat ratio is the larger timing over the smaller, so it is >= 1; got {repeat_ratio}")
+    return max(TIMING_MARGIN, repeat_ratio)
+
+
 def timing_margin(m: Mapping[str, Any]) -> float:
-    """The ratio two step times must exceed to count as different: ``TIMING_MARGIN``, or more if two
-    timings of the same model in this run (``timing_repeat_ratio``, larger over smaller) differed by more."""
-    return max(TIMING_MARGIN, recorded(m, "timing_repeat_ratio"))
+    """``time_margin`` of lesson 03's recorded ``timing_repeat_ratio``."""
+    return time_margin(recorded(m, "timing_repeat_ratio"))
 
 
 def _claim_4(m: Mapping[str, Any]) -> tuple[str, str]:
@@ -254,9 +262,15 @@ def _claim_6(m: Mapping[str, Any]) -> tuple[str, str]:
     if distance == "lower":
         return numbers, "holds"
     if crossover:
+        if distance == "within spread":
+            ceiling = all(recorded(m, f"{name}_acc_k{far}_mean") >= SOLVED for name in ("cnn_lstm", "lstm"))
+            far_words = (f"both solve the pair task at k={far} (mean accuracy >= {SOLVED}), a ceiling at which this "
+                         "task cannot tell them apart" if ceiling else
+                         f"at k={far} the pair task does not tell them apart beyond the spread")
+        else:
+            far_words = f"at k={far} the CNN-LSTM is better on the pair task"
         return numbers, (f"holds only when a pooling window swallows the order of two events farther apart than "
-                         f"the convolutions see (here pool >= {crossover}); over a distance of {far} steps the "
-                         f"CNN-LSTM is {'as good' if distance == 'within spread' else 'better'}")
+                         f"the convolutions see (here pool >= {crossover}); {far_words}")
     return numbers, "does not hold"
 
 
@@ -270,14 +284,16 @@ def _claim_7(m: Mapping[str, Any]) -> tuple[str, str]:
     margin = timing_margin(m)
     numbers += (f"; one timing each: a difference counts beyond {margin:.2f}x (two timings of the same model "
                 f"differed by {recorded(m, 'timing_repeat_ratio'):.2f}x)")
+    at = (f" (judged by the time of one training step at T={t}, the longest length timed, not by the time to reach an "
+          "accuracy; at shorter lengths the table may rank the models otherwise)")
     if ms["lstm"] > margin * max(ms["cnn"], ms["tcn"]):
         if ms["lstm"] > margin * ms["attention"]:
-            return numbers, "holds"
+            return numbers, "holds" + at
         grows = ("; its time grows faster with T" if growth["attention"] > growth["lstm"] else
                  "; its time does not grow faster with T than the LSTM's")
         return numbers, (f"holds only against convolutions: at T={t} self-attention is "
-                         f"{'slower' if ms['attention'] > margin * ms['lstm'] else 'about as slow'}{grows}")
-    return numbers, "does not hold"
+                         f"{'slower' if ms['attention'] > margin * ms['lstm'] else 'about as slow'}{grows}" + at)
+    return numbers, "does not hold" + at
 
 
 FITS = 0.95  # the training accuracy from which a train-test gap reads as overfitting (claim 8): this
@@ -410,10 +426,12 @@ def rule_statement(claim: int) -> str:
             "holds with chrono init if only the chrono-initialised LSTM solves it within this budget (which does not "
             "test the default init with more steps or another learning rate); it is inconclusive if neither does. The plain RNN is compared on untrained gradients only, with PyTorch's "
             "default initialisation (no identity or orthogonal start)."),
-        4: (f"Claim 4 holds if, at the longest T on one thread, the CNN-LSTM is faster than the LSTM and keeps less "
+        4: (f"Claim 4 holds if, at the longest T on one thread, the CNN-LSTM's training step (forward and backward on "
+            f"one batch; not the time to reach an accuracy) is faster than the LSTM's and it keeps less "
             f"memory ({margin}); it holds only when the pooling shortens the sequence if the CNN-LSTM without pooling "
             "is not both faster by that margin and 1.25x smaller than the LSTM."),
-        7: (f"Claim 7 holds if the LSTM's step on all threads is slower than both CNNs' and than attention's ({margin}); "
+        7: (f"Claim 7 holds if the LSTM's training step (forward and backward on one batch; not the time to reach an "
+            f"accuracy) on all threads is slower than both CNNs' and than attention's ({margin}); "
             "it holds only against convolutions if attention is not faster. Whether attention's time grows faster "
             "with T is read from the growth exponents."),
         5: (f"We count the training steps until the validation accuracy first reaches {SOLVED} (a run that never does "
@@ -501,29 +519,39 @@ def thread_prediction_sentence(speedup: Mapping[str, float], sequential: Sequenc
     """Test the textbook table's prediction that models with sequential steps (``sequential``) gain
     less from ``threads`` threads than fully parallel ones (``parallel``), model by model. A
     sequential model agrees with it when its speed-up times ``margin`` squared (a speed-up is a ratio
-    of two timings, each within ``margin``) is still below every parallel model's; it contradicts it when its speed-up reaches the lowest parallel one; in
-    between, the timings cannot tell. Names no cause. Introduced in lesson 03."""
+    of two timings, each within ``margin``) is still below every parallel model's, but is not a slowdown
+    beyond that margin: the reasoning behind the prediction (a step waits for the one before it) predicts
+    a speed-up near 1x, not a loss, so a model that is slower with more threads is reported apart and
+    not counted as support. It contradicts the prediction when its speed-up reaches the lowest parallel
+    one; in between, the timings cannot tell. Names no cause. Introduced in lesson 03."""
     if not sequential or not parallel or margin < 1:
         raise ValueError("need at least one sequential and one parallel model, and a margin >= 1")
     if threads <= 1:
         return "- With one CPU thread available, this run cannot test what a second thread adds."
     lowest = min(parallel, key=speedup.__getitem__)
     margin = margin ** 2  # a speed-up is a ratio of two timings, each within the margin
-    agree = [n for n in sequential if speedup[n] * margin < speedup[lowest]]
+    slower = [n for n in sequential if speedup[n] * margin < 1]
+    agree = [n for n in sequential if speedup[n] * margin < speedup[lowest] and n not in slower]
     against = [n for n in sequential if speedup[n] >= speedup[lowest]]
-    unclear = [n for n in sequential if n not in agree and n not in against]
+    unclear = [n for n in sequential if n not in agree + against + slower]
     def shown(names: list[str]) -> str:
         return ", ".join(f"{n} {speedup[n]:.2f}x" for n in names)
 
     parts = [(f"- The prediction, tested: the lowest speed-up of a fully parallel model was {lowest}'s "
-              f"({speedup[lowest]:.2f}x).")]
+              f"({speedup[lowest]:.2f}x). Each speed-up is a ratio of two timings, so a difference counts only "
+              f"beyond {margin:.2f}x (the timing margin squared).")]
     if agree:
-        parts.append(f"Below it by more than {margin:.2f}x (the timing margin squared, since each speed-up is a "
-                     f"ratio of two timings), as predicted: {shown(agree)}.")
+        parts.append(f"Below it by more than that margin, as predicted: {shown(agree)}."
+                     + (" A speed-up below 1x but within that margin of it is read as no gain, which is what the "
+                        "reasoning predicts, not as a slowdown." if any(round(speedup[n], 2) < 1 for n in agree) else ""))
     if against:
         parts.append(f"At or above it, against the prediction: {shown(against)}.")
     if unclear:
         parts.append(f"Below it, but within that margin, so these timings cannot tell: {shown(unclear)}.")
+    if slower:
+        parts.append(f"Slower with {threads} threads than with one by more than that margin: {shown(slower)}. The "
+                     "prediction expects a smaller gain, not a loss, so a slowdown is not counted as support; it "
+                     "points to a cost of the threads themselves that this lesson does not measure.")
     parts.append("Each speed-up rests on one timing per thread count, and this lesson does not split a step into "
                  "its parts, so where the prediction fails it does not say why.")
     return " ".join(parts)
@@ -697,60 +725,69 @@ def compare_sentence(a_name: str, a: list[float], b_name: str, b: list[float], r
             f"spread over {n} seeds.")
 
 
+def _margin_words(repeat_ratio: float) -> str:
+    """How lesson 04 names the timing margin it applies (``time_margin``)."""
+    return (f"the {time_margin(repeat_ratio):.2f}x a ratio of two step times must pass to count (lesson 03's rule: "
+            f"{TIMING_MARGIN}x, or more if two timings of one model differ by more; here they differed by "
+            f"{repeat_ratio:.2f}x)")
+
+
 def lstm_share_sentence(pool_ms: float, cnn_lstm_ms: float, repeat_ratio: float) -> str:
     """What the LSTM adds to a CNN-LSTM training step, from the measured step times (ms) of
     frame pooling and the CNN-LSTM, which share the same per-frame CNN and differ only in what
     reads its features (an average, or an LSTM). repeat_ratio: larger over smaller of two timings
-    of one model in the same run; a ratio of the two models' times within it cannot be resolved.
+    of one model in the same run; a ratio of the two models' times within ``time_margin`` of it
+    cannot be resolved.
 
     Introduced in lesson 04.
     """
-    if min(pool_ms, cnn_lstm_ms) <= 0 or repeat_ratio < 1:
-        raise ValueError(f"step times must be positive and the repeat ratio >= 1, got {pool_ms} and {cnn_lstm_ms} ms, "
-                         f"ratio {repeat_ratio}")
+    if min(pool_ms, cnn_lstm_ms) <= 0:
+        raise ValueError(f"step times must be positive, got {pool_ms} and {cnn_lstm_ms} ms")
+    margin = time_margin(repeat_ratio)
     shared = ("Frame pooling and the CNN-LSTM share the same per-frame CNN and differ only in what reads its features "
               "(an average, or an LSTM). ")
-    if cnn_lstm_ms * repeat_ratio < pool_ms:
+    if cnn_lstm_ms * margin < pool_ms:
         return (shared + f"Yet the CNN-LSTM's step ({cnn_lstm_ms:.1f} ms) was faster than frame pooling's ({pool_ms:.1f} ms) "
-                f"by more than the {repeat_ratio:.2f}x by which two timings of one model differed: these timings are "
-                "noisier than that repeat shows, and this run cannot read the LSTM's share from them.")
-    if cnn_lstm_ms <= pool_ms * repeat_ratio:
+                f"by more than {_margin_words(repeat_ratio)}: these timings are noisier than that, and this run cannot "
+                "read the LSTM's share from them.")
+    if cnn_lstm_ms <= pool_ms * margin:
         return (shared + f"Their steps took {pool_ms:.1f} and {cnn_lstm_ms:.1f} ms, a ratio of "
-                f"{cnn_lstm_ms / pool_ms:.2f}, within the {repeat_ratio:.2f}x by which two timings of one model "
-                "differed in this run: the LSTM's share of a CNN-LSTM step is too small for these timings to resolve.")
+                f"{cnn_lstm_ms / pool_ms:.2f}, within {_margin_words(repeat_ratio)}: the LSTM's share of a "
+                "CNN-LSTM step is too small for these timings to resolve.")
     difference = cnn_lstm_ms - pool_ms
     return (shared + f"So the LSTM's share of a CNN-LSTM step is about the difference of their times: "
-            f"{difference:.1f} ms of {cnn_lstm_ms:.1f} ms ({difference / cnn_lstm_ms:.0%}) in this run, beyond the "
-            f"{repeat_ratio:.2f}x by which two timings of one model differed.")
+            f"{difference:.1f} ms of {cnn_lstm_ms:.1f} ms ({difference / cnn_lstm_ms:.0%}) in this run, a ratio beyond "
+            f"{_margin_words(repeat_ratio)}.")
 
 
 def per_frame_cnn_sentence(pool_ms: float, cnn_lstm_ms: float, pixel_ms: float, repeat_ratio: float) -> str:
     """What the per-frame CNN costs, read from measured step times (ms): frame pooling's step is the
     per-frame CNN plus a mean and one linear layer, so it bounds the CNN's cost; the pixel LSTM has no
     CNN. Says that the CNN, not the LSTM, makes a CNN-LSTM step dear only when both halves of that are
-    beyond ``repeat_ratio`` (larger over smaller of two timings of one model in the same run).
+    beyond ``time_margin(repeat_ratio)`` (``repeat_ratio``: larger over smaller of two timings of one
+    model in the same run).
 
     Introduced in lesson 04.
     """
-    if min(pool_ms, cnn_lstm_ms, pixel_ms) <= 0 or repeat_ratio < 1:
-        raise ValueError(f"step times must be positive and the repeat ratio >= 1, got {pool_ms}, {cnn_lstm_ms}, "
-                         f"{pixel_ms} ms, ratio {repeat_ratio}")
+    if min(pool_ms, cnn_lstm_ms, pixel_ms) <= 0:
+        raise ValueError(f"step times must be positive, got {pool_ms}, {cnn_lstm_ms}, {pixel_ms} ms")
+    margin = time_margin(repeat_ratio)
     start = ("Frame pooling's step is the per-frame CNN plus a mean and one linear layer, so it bounds what the "
              f"per-frame CNN costs: {pool_ms:.1f} ms")
-    if pool_ms <= repeat_ratio * pixel_ms:
-        return start + (f", not beyond the pixel LSTM's whole step ({pixel_ms:.1f} ms) by more than two timings of one "
-                        "model differ.")
-    if cnn_lstm_ms * repeat_ratio < pool_ms:
+    if pool_ms <= margin * pixel_ms:
+        return start + (f", not beyond the pixel LSTM's whole step ({pixel_ms:.1f} ms) by more than "
+                        f"{_margin_words(repeat_ratio)}.")
+    if cnn_lstm_ms * margin < pool_ms:
         return start + (f", {pool_ms / pixel_ms:.1f}x the pixel LSTM's whole step ({pixel_ms:.1f} ms); but the CNN-LSTM's "
-                        f"step ({cnn_lstm_ms:.1f} ms) was faster than that bound by more than the timing repeat, so these "
+                        f"step ({cnn_lstm_ms:.1f} ms) was faster than that bound by more than the timing margin, so these "
                         "timings cannot say where a CNN-LSTM's step goes.")
-    if cnn_lstm_ms <= repeat_ratio * pool_ms:
+    if cnn_lstm_ms <= margin * pool_ms:
         return start + (f", {pool_ms / pixel_ms:.1f}x the pixel LSTM's whole step ({pixel_ms:.1f} ms), while the LSTM adds "
                         "too little to resolve: in this run's timings (one per model, beside a repeat of two of them), "
                         "running a CNN on every frame, not the LSTM, took most of a CNN-LSTM step. Parameters do not "
                         "predict time: the pixel LSTM has the most.")
     return start + (f", {pool_ms / pixel_ms:.1f}x the pixel LSTM's whole step ({pixel_ms:.1f} ms); the CNN-LSTM's LSTM "
-                    "adds a measurable share on top (above).")
+                    "adds a share beyond the timing margin on top (above).")
 
 
 def cnn_free_sentence(cnn_models: dict[str, float], cnn_free: str, cnn_free_garment: float, num_clips: int) -> str:
@@ -817,30 +854,35 @@ def axis_sentence(name: str, reading: dict[str, float]) -> str:
 
 
 def gap_sweep_sentence(gaps: list[int], accuracy: dict[str, list[float]], trained: dict[str, list[bool]],
-                       window: int, learned: float = 0.9) -> str:
+                       window: int, learned: float | Mapping[str, float] = 0.9) -> str:
     """Say, for each model of the sweep, at which gaps it learned the order and where it failed to train.
 
     gaps: the time gaps between the two moves, increasing; accuracy[name][i] and
     trained[name][i] (``ChanceLossRule``) belong to gaps[i]; window: the 3D CNN's temporal
-    receptive field (from gap window - 1 on, no window of it shows both moves).
+    receptive field (from gap window - 1 on, no window of it shows both moves); learned: the
+    accuracy from which a model counts as having learned the order, one for all models or one per
+    model (the 3D CNN's can be the prediction's bar for its windows, ``SweepPrediction.target``).
 
     Introduced in lesson 04.
     """
     if sorted(gaps) != list(gaps) or any(len(v) != len(gaps) for v in (*accuracy.values(), *trained.values())):
         raise ValueError(f"expected increasing gaps and one accuracy and one 'trained' per gap, got gaps {gaps}")
+    bars = learned if isinstance(learned, Mapping) else {name: learned for name in accuracy}
+    if set(bars) != set(accuracy):
+        raise ValueError(f"expected one 'learned' bar per model {sorted(accuracy)}, got {sorted(bars)}")
     sentences = []
     for name, values in accuracy.items():
-        learned_at = [g for g, a in zip(gaps, values) if a >= learned]
+        learned_at = [g for g, a in zip(gaps, values) if a >= bars[name]]
         untrained = [g for g, ok in zip(gaps, trained[name]) if not ok]
         if len(learned_at) == len(gaps):
-            verdict = f"{name} learned the order (accuracy >= {learned}) at every gap tried, up to gap {gaps[-1]}"
+            verdict = f"{name} learned the order (accuracy >= {bars[name]}) at every gap tried, up to gap {gaps[-1]}"
         elif not learned_at:
-            verdict = f"{name} learned the order at no gap tried"
+            verdict = f"{name} learned the order (accuracy >= {bars[name]}) at no gap tried"
         else:
-            verdict = (f"{name} learned the order at gaps {', '.join(map(str, learned_at))} and not at "
-                       f"{', '.join(str(g) for g in gaps if g not in learned_at)}")
+            verdict = (f"{name} learned the order (accuracy >= {bars[name]}) at {_gaps(learned_at)} and not at "
+                       f"{_gaps([g for g in gaps if g not in learned_at])}")
         if untrained:
-            verdict += (f"; at gaps {', '.join(map(str, untrained))} its training loss never left chance: it failed to "
+            verdict += (f"; at {_gaps(untrained)} its training loss never left chance: it failed to "
                         "train there, so those runs say nothing about its architecture by themselves")
             if learned_at:
                 verdict += (f", only that the same model and recipe that learned at gap {learned_at[0]} found nothing "
@@ -908,11 +950,12 @@ class SweepPrediction:
         return (min(cnn_lstm) >= self.learned and conv3d[0] >= self.target(ceiling)
                 and max(far) <= self.at_most)
 
-    def text(self, window: int, ceiling: float) -> str:
+    def text(self, window: int, ceiling: float, stride: int = 1) -> str:
+        """The prediction in words; ``stride``: the windows start every ``stride`` frames (1: at every frame)."""
+        windows = f"{window}-frame windows" + (f" every {stride} frames" if stride > 1 else "")
         return (f"the CNN-LSTM reaches {self.learned} at every gap; the 3D CNN reaches {self.target(ceiling):.3f} at the "
-                f"smallest gap (a perfect model with a {window}-frame window can expect {ceiling:.3f} there, because some "
-                f"clips space their moves further apart than the gap) and at most {self.at_most} (chance 0.5) from "
-                f"gap {window - 1} on")
+                f"smallest gap (a perfect model with {windows} can expect {ceiling:.3f} there, because some clips "
+                f"have no window that holds both moves) and at most {self.at_most} (chance 0.5) from gap {window - 1} on")
 
 
 # --------------------------------------------------------------------------- Lesson 02: gradients through a stack, the GRU's speed, why an LSTM
@@ -981,8 +1024,8 @@ def kernel_sentence(on_turns: dict[str, list[float]], off_turns: dict[str, list[
                  "slower in every turn, a difference of PyTorch's unfused code for the two cells that this lesson "
                  "does not split further")
     else:
-        share = (f"switching oneDNN off removes the GRU's extra time within these turns ({moved}): with both "
-                 "unfused the GRU is not slower in every turn")
+        share = (f"switching oneDNN off closes the gap between the two passes within these turns ({moved}): "
+                 "with both unfused the GRU is not slower in every turn")
     return head + ("With oneDNN on only the LSTM runs as one fused node, and every turn's ratio with it on is above "
                    f"every turn's ratio with it off. So {share}. The switch turns off all of oneDNN's CPU kernels, not "
                    "the fused node alone, so this ties the ratio to oneDNN; the fused LSTM node is the difference "
@@ -1074,8 +1117,9 @@ def dev_test_gap_sentence(best_dev_f1: float, last_dev_f1: float, test_f1: float
                           unseen_dev: float, unseen_test: float) -> str:
     """Sentences on the gap between the kept weights' dev F1 and their test F1: how much the choice of the
     epoch on dev could have flattered dev (best epoch against last epoch), and the one difference between
-    the two sets that the lesson measures (the share of entity tokens unseen in training). It names no
-    cause it has not measured. Introduced in lesson 05."""
+    the two sets that the lesson measures (the share of entity tokens unseen in training). The choice of epoch
+    "explains little" of the gap only below a tenth of it. It names no cause it has not measured.
+    Introduced in lesson 05."""
     gap = best_dev_f1 - test_f1
     selection = best_dev_f1 - last_dev_f1
     if gap <= 0:
@@ -1083,8 +1127,11 @@ def dev_test_gap_sentence(best_dev_f1: float, last_dev_f1: float, test_f1: float
                 "so there is no gap to explain.")
     text = (f"The test F1 is {100 * gap:.2f} points below the dev F1. Choosing the epoch by dev F1 flatters dev: "
             f"the weights of the last epoch score {100 * selection:.2f} points below the kept ones on dev, ")
-    text += ("far less than the gap, so the choice of epoch explains little of it. " if selection < gap / 2 else
-             "half the gap or more, so part of the gap may come from that choice. ")
+    share = max(selection, 0.0) / gap
+    text += (f"{share:.0%} of the gap, so the choice of epoch explains little of it. " if share < 0.1 else
+             f"{share:.0%} of the gap, less than half of it: the choice of epoch may explain some of the gap, not "
+             "most of it. " if share < 0.5 else
+             f"{share:.0%} of the gap, half of it or more, so part of the gap may come from that choice. ")
     if unseen_test > unseen_dev:
         text += (f"The two sets also differ: {unseen_test:.1%} of the test set's entity tokens are missing from "
                  f"the training vocabulary, against {unseen_dev:.1%} of the dev set's; section 11 measures how "
@@ -1125,10 +1172,11 @@ def band_length_sentence(table: pd.DataFrame, low: str = "unseen", high: str = "
     listed = "; ".join(f"{length}: {a:.3f} against {b:.3f} ({counts[length][0]} and {counts[length][1]} entities, "
                        f"standard error of the difference {errors[length]:.3f})"
                        for length, (a, b) in pairs.items())
+    shortest = table.index.get_level_values("length").unique()[0]  # the table lists lengths shortest first
     shares = {band: table.loc[band, "entities"] for band in (low, high)}
-    multi = {band: 1 - float(c.iloc[0]) / max(float(c.sum()), 1) for band, c in shares.items()}
+    multi = {band: 1 - float(c.get(shortest, 0)) / max(float(c.sum()), 1) for band, c in shares.items()}
     text = (f"Recall of the {low} band against the {high} band, within each length: {listed}. "
-            f"{multi[low]:.0%} of the {low} band's entities are longer than {lengths[0]}, against "
+            f"{multi[low]:.0%} of the {low} band's entities are longer than {shortest}, against "
             f"{multi[high]:.0%} of the {high} band's, ")
     text += ("so a comparison of the two bands overall mixes rarity with length. "
              if abs(multi[low] - multi[high]) >= 0.01 else "so the two bands hardly differ in length. ")
@@ -1196,10 +1244,15 @@ def ban_control_sentence(softmax: Sequence[float], constrained: Sequence[float],
     """Sentences on lesson 05's control for the CRF's gain: the test F1 over seeds of the softmax taggers,
     of the same taggers decoded under the scheme's constraints (the ban on invalid sequences alone), and of
     the BiLSTM-CRF. Two groups are told apart only where their min-max ranges do not overlap (lesson 05's
-    RANGE_RULE). It names as the CRF's extra only "training with a CRF", which this control does not split
-    into learned transitions and emissions. Introduced in lesson 05."""
+    RANGE_RULE). ``softmax`` and ``constrained`` are the same taggers, seed by seed, so the sentence also
+    counts the seeds in which the constraints raised that tagger's F1. It names as the CRF's extra only
+    "training with a CRF", which this control does not split into learned transitions and emissions.
+    Introduced in lesson 05."""
     if not (softmax and constrained and crf):
         raise ValueError("expected at least one test F1 per group")
+    if len(softmax) != len(constrained):
+        raise ValueError(f"softmax and constrained are the same taggers decoded two ways, so they need one F1 per seed "
+                         f"each; got {len(softmax)} and {len(constrained)}")
 
     def relation(a: Sequence[float], b: Sequence[float]) -> str:
         return "above" if min(a) > max(b) else "below" if max(a) < min(b) else "overlap"
@@ -1213,6 +1266,8 @@ def ban_control_sentence(softmax: Sequence[float], constrained: Sequence[float],
             + f" their own without them ({span(constrained)} against {span(softmax)}), and the BiLSTM-CRF's is "
             + {"above": "higher than", "below": "lower than", "overlap": "not told apart from"}[extra]
             + f" the constrained softmax's ({span(crf)} against {span(constrained)}). ")
+    raised = sum(c > s for s, c in zip(softmax, constrained))
+    text += f"Seed by seed, the constraints raised the same tagger's test F1 in {raised} of {len(softmax)} seeds. "
     if ban == "above" and extra == "overlap":
         return text + ("So at this budget the ban on invalid sequences alone gives a gain these seeds resolve, and "
                        "training with a CRF adds nothing they can resolve on top of it.")

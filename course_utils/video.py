@@ -211,7 +211,7 @@ def make_moving_clips(images: torch.Tensor, labels: torch.Tensor, num_clips: int
     )
 
 
-def two_move_timings(frames: int, shift: int, gap: int, margin: int, hold: int = 0) -> torch.Tensor:
+def two_move_timings(frames: int, shift: int, gap: int, margin: int, hold: int = 0, step: int = 1) -> torch.Tensor:
     """Every pair of frames at which the two moves of ``make_two_move_clips`` may begin.
 
     A move (``shift`` pixels out, one pixel per frame, ``hold`` frames still there, and
@@ -222,18 +222,24 @@ def two_move_timings(frames: int, shift: int, gap: int, margin: int, hold: int =
       either end of the clip shows a change;
     * s2 - (s1 + 2 * shift + hold - 1) >= ``gap``: the last change of the first move and the first
       change of the second are ``gap`` frames apart or more, so no window of ``gap`` + 1
-      consecutive frames shows a change from both moves.
+      consecutive frames shows a change from both moves;
+    * s2 - s1 is a multiple of ``step``. A model that reads time with a stride (the 3D CNN's
+      windows lie on a grid of ``step`` = 4 frames) sees a move differently at each phase of
+      that grid. If the two moves could fall on different phases, the phase at which the left
+      move appears would differ between the classes and tell them apart without their order;
+      with s2 - s1 a multiple of the stride, both moves of a clip fall on the same phase.
 
     Playing a clip backwards moves a change at frame t to frame ``frames - t``, which maps
-    the allowed pairs onto themselves: (s1, s2) -> (frames - e2, frames - e1), e = s + 2 * shift + hold - 1.
+    the allowed pairs onto themselves: (s1, s2) -> (frames - e2, frames - e1), e = s + 2 * shift + hold - 1,
+    and keeps s2 - s1.
 
     Returns (K, 2) int64, one allowed (s1, s2) per row, K >= 1.
 
     Introduced in lesson 04.
     """
-    if min(frames, shift, gap, margin) < 1 or hold < 0:
-        raise ValueError(f"frames, shift, gap and margin must be >= 1 and hold >= 0, got {frames}, {shift}, {gap}, "
-                         f"{margin} and {hold}")
+    if min(frames, shift, gap, margin, step) < 1 or hold < 0:
+        raise ValueError(f"frames, shift, gap, margin and step must be >= 1 and hold >= 0, got {frames}, {shift}, "
+                         f"{gap}, {margin}, {step} and {hold}")
     length = 2 * shift + hold - 1  # frames from the first change of a move to its last
     needed = 2 * margin + 2 * length + gap
     if frames < needed:
@@ -241,7 +247,10 @@ def two_move_timings(frames: int, shift: int, gap: int, margin: int, hold: int =
                          f"ends, need at least {needed} frames, got {frames}")
     starts = torch.arange(margin, frames - margin - length + 1)
     s1, s2 = (grid.flatten() for grid in torch.meshgrid(starts, starts, indexing="ij"))
-    allowed = s2 - (s1 + length) >= gap
+    allowed = (s2 - (s1 + length) >= gap) & ((s2 - s1) % step == 0)
+    if not allowed.any():
+        raise ValueError(f"no pair of starts in {frames} frames is {gap} frames apart with s2 - s1 a multiple of "
+                         f"{step}; add frames")
     return torch.stack([s1[allowed], s2[allowed]], dim=1)
 
 
@@ -254,18 +263,26 @@ def move_spacings(timings: torch.Tensor, shift: int, hold: int = 0) -> torch.Ten
     return timings[:, 1] - (timings[:, 0] + 2 * shift + hold - 1)
 
 
-def window_ceiling(timings: torch.Tensor, shift: int, hold: int, window: int) -> float:
+def window_ceiling(timings: torch.Tensor, shift: int, hold: int, window: int, stride: int = 1) -> float:
     """The expected accuracy of a perfect model that decides from windows of ``window`` consecutive
     frames, on clips whose timings are drawn uniformly from ``timings`` (as ``make_two_move_clips``
-    draws them): a window shows both moves only if their spacing is at most window - 2 (it needs the
-    frame before the first move's last change and the frame of the second's first change); on the
-    other clips such a model can only guess (0.5).
+    draws them). A window shows both moves only if it holds the frame before the first move's last
+    change and the frame of the second's first change; on the other clips such a model can only
+    guess (0.5), provided nothing else tells the classes apart (``two_move_timings``' ``step``).
+
+    stride: the windows are centred on frames 0, stride, 2 * stride, ..., as those of a stack of
+    'same'-padded convolutions whose strides multiply to ``stride`` (the 3D CNN: 4); 1 = every window.
 
     Introduced in lesson 04.
     """
-    if window < 2 or len(timings) == 0:
-        raise ValueError(f"need a window of at least 2 frames and at least one timing, got {window} and {len(timings)}")
-    visible = (move_spacings(timings, shift, hold) <= window - 2).float().mean().item()
+    if window < 2 or stride < 1 or len(timings) == 0:
+        raise ValueError(f"need a window of at least 2 frames, a stride >= 1 and at least one timing, got {window}, "
+                         f"{stride} and {len(timings)}")
+    first = timings[:, 0] + 2 * shift + hold - 2   # the frame before the first move's last change
+    last = timings[:, 1]                           # the second move's first change
+    starts = torch.arange(-(window // 2), int(last.max()) + 1, stride)  # window j spans starts[j] ... + window - 1
+    holds = (starts[None, :] <= first[:, None]) & (starts[None, :] + window - 1 >= last[:, None])
+    visible = holds.any(dim=1).float().mean().item()
     return visible + (1 - visible) / 2
 
 
@@ -280,7 +297,7 @@ def _out_and_back(start: torch.Tensor, frames: int, shift: int, hold: int) -> to
 
 def make_two_move_clips(images: torch.Tensor, labels: torch.Tensor, num_clips: int, *, frames: int = 32,
                         size: int = 36, shift: int = 2, hold: int = 0, gap: int = 8, margin: int = 8,
-                        seed: int = 0) -> MovingClips:
+                        step: int = 1, seed: int = 0) -> MovingClips:
     """Clips in which a garment makes two sideways moves, one to each side, far apart in time.
 
     images: (N, h, w) uint8; labels: (N,) int64 garment classes.
@@ -289,7 +306,7 @@ def make_two_move_clips(images: torch.Tensor, labels: torch.Tensor, num_clips: i
     ``hold`` = 0: rest, 1, 2, 1, rest pixels away). One
     move goes left, the other right; the label (``direction``, an index into ``DIRECTIONS``)
     is the side of the FIRST move: 0 = left move first, 1 = right move first. The moves begin
-    at a pair of frames drawn uniformly from ``two_move_timings(frames, shift, gap, margin, hold)``.
+    at a pair of frames drawn uniformly from ``two_move_timings(frames, shift, gap, margin, hold, step)``.
 
     Only the order tells the classes apart, exactly:
 
@@ -308,7 +325,7 @@ def make_two_move_clips(images: torch.Tensor, labels: torch.Tensor, num_clips: i
     _check_images(images, labels)
     if num_clips < 1:
         raise ValueError(f"num_clips must be >= 1, got {num_clips}")
-    timings = two_move_timings(frames, shift, gap, margin, hold)
+    timings = two_move_timings(frames, shift, gap, margin, hold, step)
     h, w = images.shape[1:]
     if size < max(h, w) + 2 * shift:
         raise ValueError(f"a {h}x{w} image moving {shift} px to each side needs a canvas of at least "
@@ -493,22 +510,26 @@ class Conv3DClassifier(nn.Module):
     """A small 3D CNN: convolutions over (time, height, width) at once.
 
     Three 3x3x3 convolutions (stride 2 in space, and in time after the first)
-    detect local motion; global average pooling then makes the model accept
-    any clip length.
+    detect local motion; global pooling (``pool``: "avg", the mean over every
+    time and place, or "max", the strongest response anywhere) then makes the
+    model accept any clip length.
 
     Input (B, T, 1, H, W) with any T >= 1 -> logits (B, num_classes).
 
     Introduced in lesson 04.
     """
 
-    def __init__(self, num_classes: int = 4, channels: tuple[int, int, int] = (8, 16, 32)) -> None:
+    def __init__(self, num_classes: int = 4, channels: tuple[int, int, int] = (8, 16, 32), pool: str = "avg") -> None:
         super().__init__()
+        pools = {"avg": nn.AdaptiveAvgPool3d, "max": nn.AdaptiveMaxPool3d}
+        if pool not in pools:
+            raise ValueError(f"pool must be one of {sorted(pools)}, got {pool!r}")
         c1, c2, c3 = channels
         self.features = nn.Sequential(
             nn.Conv3d(1, c1, kernel_size=3, stride=(1, 2, 2), padding=1), nn.ReLU(),
             nn.Conv3d(c1, c2, kernel_size=3, stride=2, padding=1), nn.ReLU(),
             nn.Conv3d(c2, c3, kernel_size=3, stride=2, padding=1), nn.ReLU(),
-            nn.AdaptiveAvgPool3d(1), nn.Flatten(),
+            pools[pool](1), nn.Flatten(),
         )
         self.head = nn.Linear(c3, num_classes)
 

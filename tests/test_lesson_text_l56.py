@@ -42,8 +42,13 @@ def test_gap_sentence_without_a_gap():
 def test_gap_sentence_small_selection_and_more_unseen_words_in_test():
     text = dev_test_gap_sentence(0.9097, 0.9088, 0.8525, 0.181, 0.285)
     assert "5.72 points below" in text and "0.09 points" in text and "explains little" in text
-    assert "half the gap or more" not in text
+    assert "2% of the gap, so the choice of epoch explains little" in text and "half of it" not in text
     assert "28.5%" in text and "does not measure how much of the gap" in text
+
+
+def test_gap_sentence_calls_a_selection_effect_little_only_below_a_tenth_of_the_gap():
+    middle = dev_test_gap_sentence(0.90, 0.8775, 0.85, 0.2, 0.3)      # 2.25 of 5 points: 45%
+    assert "45% of the gap, less than half of it" in middle and "explains little" not in middle
 
 
 def test_gap_sentence_large_selection_is_not_dismissed():
@@ -194,3 +199,19 @@ def test_ban_control_sentence_wording_of_each_relation():
     assert "test F1 is lower than their own" in text and "the BiLSTM-CRF's is lower than" in text
     with pytest.raises(ValueError):
         ban_control_sentence([], [0.5], [0.5])
+    with pytest.raises(ValueError, match="one F1 per seed"):
+        ban_control_sentence([0.5, 0.6], [0.5], [0.5])
+
+
+def test_ban_control_sentence_counts_the_paired_seeds():
+    assert "in 3 of 3 seeds" in ban_control_sentence(SOFTMAX, [0.55, 0.56, 0.57], [0.60, 0.61, 0.62])
+    assert "in 1 of 3 seeds" in ban_control_sentence(SOFTMAX, [0.46, 0.47, 0.50], [0.60, 0.61, 0.62])
+
+
+def test_band_length_sentence_measures_length_from_the_shortest_length_even_when_a_band_lacks_it():
+    """Smoke mode can leave a band without 1-token entities: the share must still be of entities longer than 1 token."""
+    table = _table((0.7, 0.6), (0.9, 0.8))
+    table.loc[("unseen", "1 token"), "entities"] = 0
+    text = band_length_sentence(table)
+    assert "100% of the unseen band's entities are longer than 1 token" in text
+    assert "longer than 2+ tokens" not in text and "2+ tokens: 0.600 against 0.800" in text

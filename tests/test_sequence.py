@@ -291,6 +291,14 @@ def test_verdicts_follow_the_numbers():
     for claim, start in expected.items():
         assert table.verdict[claim].startswith(start), (claim, table.verdict[claim])
     assert "1.00 ± 0.00" in table.numbers[1] and "(here pool >= 32)" in table.verdict[6]
+    assert "one training step at T=1024, the longest length timed, not by the time to reach an accuracy" in table.verdict[7]
+
+
+def test_claim_6_calls_a_shared_ceiling_a_ceiling():
+    both_solve = verdicts(_metrics()).verdict[6]
+    assert "both solve the pair task at k=48" in both_solve and "a ceiling" in both_solve and "as good" not in both_solve
+    lower = verdicts(_metrics(**_sd("lstm_acc_k48", 0.8), **_sd("cnn_lstm_acc_k48", 0.8))).verdict[6]
+    assert "does not tell them apart beyond the spread" in lower and "ceiling" not in lower
 
 
 def _sd(name, mean, sd=0.0):
