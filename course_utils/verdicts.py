@@ -1,4 +1,4 @@
-"""The rules that turn the lessons' measurements into sentences (lessons 02 to 06).
+"""The rules that turn the lessons' measurements into sentences (lessons 01 to 06).
 
 A sentence about a run's results is only as good as the rule behind it, so each
 rule lives here once: the lesson applies it to its numbers and renders its text,
