@@ -9,6 +9,7 @@ more than the numbers it is given.
 * Spread over seeds: `spread_verdict` (is a difference beyond the run-to-run
   spread?), read from recorded metrics by `compare` (lesson 03) and from lists of
   accuracies by `SeedRule` (lesson 04).
+* Lesson 01: `time_against_work_sentence`.
 * Lesson 02: `stack_decay_sentence`, `kernel_sentence`, `unfused_switch_sentence`, `why_lstm_answer`.
 * Lesson 03: `verdicts(metrics)`, the table of ten claims about CNNs, LSTMs and
   CNN-LSTMs, one rule per claim (``_claim_1`` ... ``_claim_10``; the lesson invites
@@ -66,6 +67,33 @@ def recorded(metrics: Mapping[str, Any], name: str) -> float:
     if name not in metrics:
         raise KeyError(f"the verdicts need the metric {name!r}, which was not recorded")
     return float(metrics[name])
+
+
+# --------------------------------------------------------------------------- lesson 01: time against work
+
+def time_against_work_sentence(time_ratios: Sequence[float], work_ratio: float, why: str) -> str:
+    """Whether one model's pass took more time relative to another's than its multiply-adds predict.
+
+    time_ratios: model A's step time over model B's, one per interleaved repeat; work_ratio: A's
+    multiply-adds over B's. Time is said to grow faster (or slower) than the work only when every
+    repeat's ratio is beyond ``TIMING_MARGIN`` times (or below 1 / ``TIMING_MARGIN`` times) the work
+    ratio; ``why`` (the lesson's candidate causes, none of them timed) is added only when it grew faster.
+    Introduced in lesson 01.
+    """
+    if not time_ratios or min(*time_ratios, work_ratio) <= 0 or any(map(math.isnan, [*time_ratios, work_ratio])):
+        raise ValueError(f"expected positive time ratios and a positive work ratio, got {list(time_ratios)}, {work_ratio}")
+    shown = ", ".join(f"{r:.1f}" for r in time_ratios)
+    head = (f"A forward and backward pass took {statistics.median(time_ratios):.1f} times as long for the CNN as for the "
+            f"MLP (median of {len(time_ratios)} interleaved repeats: {shown}), against {work_ratio:.1f} times the "
+            "multiply-adds of a training step")
+    if min(time_ratios) > work_ratio * TIMING_MARGIN:
+        return (head + f": more than that in every repeat, by more than {TIMING_MARGIN}x (lesson 03's margin for a "
+                "ratio of timings), so multiply-adds are not all a pass costs. " + why)
+    if max(time_ratios) < work_ratio / TIMING_MARGIN:
+        return (head + f": less than that in every repeat, by more than {TIMING_MARGIN}x, so the MLP's pass cost more "
+                "per multiply-add than the CNN's here; this lesson does not time why.")
+    return (head + f": within {TIMING_MARGIN}x of it (lesson 03's margin for a ratio of timings) in at least one "
+            "repeat, so these timings cannot tell whether time grew faster or slower than the work.")
 
 
 # --------------------------------------------------------------------------- lesson 03: ten claims
@@ -1072,6 +1100,11 @@ def unfused_switch_sentence(name: str, on_turns: Sequence[float], off_turns: Seq
             f"spread ({spans}).")
 
 
+_RACE_SETUP = ("The cells also differ in what the race sets for them (each its own width for about equal "
+               "parameters, PyTorch's default initialisation, one learning rate for all three, tuned for none), so "
+               "this compares these configurations, not the cell types alone. ")
+
+
 def why_lstm_answer(equal_time: str, equal_steps: str | None) -> str:
     """Lesson 02's answer to "why an LSTM", from the seed verdicts of its LSTM-vs-plain-RNN race.
 
@@ -1090,7 +1123,7 @@ def why_lstm_answer(equal_time: str, equal_steps: str | None) -> str:
                 "gates or more steps made the difference")
         if equal_steps == "LSTM":
             return text + ("; at equal steps the LSTM is lower too, so it also learned more from the same characters, "
-                           "which more steps cannot explain.")
+                           "which more steps cannot explain. " + _RACE_SETUP.strip())
         if equal_steps is None:
             return text + "; this run has no comparison at equal steps to tell."
         return text + ("; at equal steps it is not lower beyond the seeds' range (" +
@@ -1100,10 +1133,12 @@ def why_lstm_answer(equal_time: str, equal_steps: str | None) -> str:
                else "neither the LSTM nor the plain RNN ends lower, beyond the seeds' range")
     steps = {None: "This run has no comparison at equal steps. ",
              "plain RNN": f"At equal steps the plain RNN is lower{' too' if equal_time == 'plain RNN' else ''}, beyond "
-                          "the seeds' range: over these first steps it learned more per step than the LSTM. ",
+                          "the seeds' range: over these first steps this RNN learned more per step than this LSTM. "
+                          + _RACE_SETUP,
              "neither": "At equal steps neither is lower beyond the seeds' range. ",
              "LSTM": "At equal steps the LSTM is lower, beyond the seeds' range: it learned more from the same "
-                     "characters, but at equal time that lead does not hold beyond the seeds' range. "}[equal_steps]
+                     "characters, but at equal time that lead does not hold beyond the seeds' range. "
+                     + _RACE_SETUP}[equal_steps]
     return (f"**The answer of this run:** at equal time {verdict}. {steps}So this short race shows no advantage of "
             "the LSTM per second of training on this text. The race is short: it tests what a model learns first, "
             "which need not be a long memory. The gradient reach of the trained models (below) "

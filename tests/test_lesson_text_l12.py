@@ -252,3 +252,28 @@ def test_activations_name_their_rows_and_colour_bar():
     fig = plot_activations(torch.rand(5, 3), "hello", title="gates", unit_name="cell", value_name="output gate")
     assert fig.axes[0].get_ylabel() == "cell" and fig.axes[1].get_ylabel() == "output gate"
     plt.close(fig)
+
+
+def test_time_against_work_needs_every_repeat_beyond_the_margin_on_either_side():
+    from course_utils.verdicts import TIMING_MARGIN, time_against_work_sentence
+    why = "Candidates: batch norm."
+    faster = time_against_work_sentence([12.4, 12.8, 13.1], 8.6, why)
+    assert "12.8 times as long" in faster and "more than that in every repeat" in faster and faster.endswith(why)
+    # one repeat within the margin (8.6 x 1.25 = 10.75): no verdict, and no causes offered
+    mixed = time_against_work_sentence([10.0, 12.8, 13.1], 8.6, why)
+    assert "cannot tell" in mixed and why not in mixed
+    # far below the work ratio (a GPU's launch overhead could do this): not "within the margin"
+    slower = time_against_work_sentence([1.1, 1.2, 1.3], 8.6, why)
+    assert "less than that in every repeat" in slower and why not in slower and "within" not in slower
+    assert "cannot tell" in time_against_work_sentence([8.6 / TIMING_MARGIN], 8.6, why)
+    with pytest.raises(ValueError, match="positive"):
+        time_against_work_sentence([], 8.6, why)
+    with pytest.raises(ValueError, match="positive"):
+        time_against_work_sentence([float("nan")], 8.6, why)
+
+
+def test_why_lstm_answer_says_the_race_compares_configurations():
+    from course_utils.verdicts import why_lstm_answer
+    for time, steps in (("neither", "plain RNN"), ("plain RNN", "LSTM"), ("LSTM", "LSTM")):
+        assert "not the cell types alone" in why_lstm_answer(time, steps)
+    assert "not the cell types alone" not in why_lstm_answer("neither", "neither")
