@@ -92,8 +92,10 @@ def time_against_work_sentence(time_ratios: Sequence[float], work_ratio: float, 
     if max(time_ratios) < work_ratio / TIMING_MARGIN:
         return (head + f": less than that in every repeat, by more than {TIMING_MARGIN}x, so the MLP's pass cost more "
                 "per multiply-add than the CNN's here; this lesson does not time why.")
-    return (head + f": within {TIMING_MARGIN}x of it (lesson 03's margin for a ratio of timings) in at least one "
-            "repeat, so these timings cannot tell whether time grew faster or slower than the work.")
+    within = sum(work_ratio / TIMING_MARGIN <= r <= work_ratio * TIMING_MARGIN for r in time_ratios)
+    return (head + f": the repeats do not all lie beyond {TIMING_MARGIN}x of it (lesson 03's margin for a ratio of "
+            f"timings) on the same side ({within} of {len(time_ratios)} within it), so these timings cannot tell "
+            "whether time grew faster or slower than the work.")
 
 
 # --------------------------------------------------------------------------- lesson 03: ten claims
