@@ -92,8 +92,10 @@ def time_against_work_sentence(time_ratios: Sequence[float], work_ratio: float, 
     if max(time_ratios) < work_ratio / TIMING_MARGIN:
         return (head + f": less than that in every repeat, by more than {TIMING_MARGIN}x, so the MLP's pass cost more "
                 "per multiply-add than the CNN's here; this lesson does not time why.")
-    return (head + f": within {TIMING_MARGIN}x of it (lesson 03's margin for a ratio of timings) in at least one "
-            "repeat, so these timings cannot tell whether time grew faster or slower than the work.")
+    within = sum(work_ratio / TIMING_MARGIN <= r <= work_ratio * TIMING_MARGIN for r in time_ratios)
+    return (head + f": the repeats do not all lie beyond {TIMING_MARGIN}x of it (lesson 03's margin for a ratio of "
+            f"timings) on the same side ({within} of {len(time_ratios)} within it), so these timings cannot tell "
+            "whether time grew faster or slower than the work.")
 
 
 # --------------------------------------------------------------------------- lesson 03: ten claims
@@ -225,6 +227,14 @@ def time_margin(repeat_ratio: float) -> float:
     return max(TIMING_MARGIN, repeat_ratio)
 
 
+def exponent_margin(lengths: Sequence[int]) -> float:
+    """How far a growth exponent read from the two longest lengths (``sequence.growth_exponent``) can
+    move when each of its two timings is off by ``TIMING_MARGIN``: 2 log(margin) / log(T_last / T_before).
+    A difference of two such exponents counts only beyond twice this."""
+    before, last = sorted(lengths)[-2:]
+    return 2 * math.log(TIMING_MARGIN) / math.log(last / before)
+
+
 def timing_margin(m: Mapping[str, Any]) -> float:
     """``time_margin`` of lesson 03's recorded ``timing_repeat_ratio``."""
     return time_margin(recorded(m, "timing_repeat_ratio"))
@@ -320,8 +330,14 @@ def _claim_7(m: Mapping[str, Any]) -> tuple[str, str]:
     if ms["lstm"] > margin * max(ms["cnn"], ms["tcn"]):
         if ms["lstm"] > margin * ms["attention"]:
             return numbers, "holds" + at
-        grows = ("; its time grows faster with T" if growth["attention"] > growth["lstm"] else
-                 "; its time does not grow faster with T than the LSTM's")
+        spread = 2 * exponent_margin(_suffixes(m, "saved_mb_lstm_T"))  # two exponents, each within the margin
+        difference = growth["attention"] - growth["lstm"]
+        grows = (f"; its time grows faster with T (exponent {difference:.2f} higher, beyond the {spread:.2f} two "
+                 "exponents can differ by timing noise)" if difference > spread else
+                 f"; its time grows more slowly with T (exponent {-difference:.2f} lower, beyond {spread:.2f})"
+                 if -difference > spread else
+                 f"; whether its time grows faster with T cannot be told (exponents {difference:+.2f} apart, within "
+                 f"the {spread:.2f} timing noise allows)")
         return numbers, (f"holds only against convolutions: at T={t} self-attention is "
                          f"{'slower' if ms['attention'] > margin * ms['lstm'] else 'about as slow'}{grows}" + at)
     return numbers, "does not hold" + at
@@ -524,7 +540,7 @@ def gru_speed_sentence(gru_ms: Mapping[int, float], lstm_ms: Mapping[int, float]
     layers (``sequence.recurrent_multiply_adds``). A time ratio counts only beyond ``margin``
     (``timing_margin``). The time ratio is said to match the arithmetic only if it does at every T.
     The sentence never names a cause it did not measure. ``gru_speedup``: one thread's time over
-    ``threads`` threads' time at the longest T; below 1 it says the GRU got slower.
+    ``threads`` threads' time at the longest T; below 1 / ``margin`` it says the GRU got slower.
 
     Introduced in lesson 03."""
     lengths = sorted(gru_ms)
@@ -556,9 +572,9 @@ def gru_speed_sentence(gru_ms: Mapping[int, float], lstm_ms: Mapping[int, float]
             f"{words[kind]} at T={', '.join(str(t) for t in lengths if reading[t] == kind)}"
             for kind in ("slower", "faster", "matches") if kind in found)
             + f" (timing margin {margin:.2f}x). This lesson does not measure why.")
-    if threads > 1 and gru_speedup < 1:
-        sentence += (f" On {threads} threads the GRU's step was slower than on one ({gru_speedup:.2f}x); one timing "
-                     "each, and this lesson does not measure why.")
+    if threads > 1 and gru_speedup * margin < 1:
+        sentence += (f" On {threads} threads the GRU's step was slower than on one ({gru_speedup:.2f}x, beyond the "
+                     "timing margin); one timing each, and this lesson does not measure why.")
     return sentence
 
 
@@ -903,14 +919,18 @@ def axis_sentence(name: str, reading: dict[str, float]) -> str:
 
 
 def gap_sweep_sentence(gaps: list[int], accuracy: dict[str, list[float]], trained: dict[str, list[bool]],
-                       window: int, learned: float | Mapping[str, float] = 0.9) -> str:
+                       window: int, learned: float | Mapping[str, float] = 0.9,
+                       ceilings: Mapping[str, Sequence[float]] | None = None) -> str:
     """Say, for each model of the sweep, at which gaps it learned the order and where it failed to train.
 
     gaps: the time gaps between the two moves, increasing; accuracy[name][i] and
     trained[name][i] (``ChanceLossRule``) belong to gaps[i]; window: the 3D CNN's temporal
     receptive field (from gap window - 1 on, no window of it shows both moves); learned: the
     accuracy from which a model counts as having learned the order, one for all models or one per
-    model (the 3D CNN's can be the prediction's bar for its windows, ``SweepPrediction.target``).
+    model (the 3D CNN's can be the prediction's bar for its windows, ``SweepPrediction.target``);
+    ceilings: per model, one per gap, the accuracy a perfect model with its field can expect
+    (``video.window_ceiling``; 1 where nothing limits it). Where that is chance (0.5), a loss that stayed
+    at chance is what the model's field predicts, and is reported as that, not as a failure to train.
 
     Introduced in lesson 04.
     """
@@ -922,7 +942,11 @@ def gap_sweep_sentence(gaps: list[int], accuracy: dict[str, list[float]], traine
     sentences = []
     for name, values in accuracy.items():
         learned_at = [g for g, a in zip(gaps, values) if a >= bars[name]]
-        untrained = [g for g, ok in zip(gaps, trained[name]) if not ok]
+        limit = list(ceilings[name]) if ceilings and name in ceilings else [1.0] * len(gaps)
+        if len(limit) != len(gaps):
+            raise ValueError(f"expected one ceiling per gap for {name}, got {limit}")
+        at_chance = [g for g, ok, c in zip(gaps, trained[name], limit) if not ok and c <= 0.5]
+        untrained = [g for g, ok, c in zip(gaps, trained[name], limit) if not ok and c > 0.5]
         if len(learned_at) == len(gaps):
             verdict = f"{name} learned the order (accuracy >= {bars[name]}) at every gap tried, up to gap {gaps[-1]}"
         elif not learned_at:
@@ -937,6 +961,9 @@ def gap_sweep_sentence(gaps: list[int], accuracy: dict[str, list[float]], traine
                 verdict += (f". The same model and recipe did learn at gap {learned_at[0]}, but clips at a larger gap "
                             "differ in more than the spacing of the moves (fewer timings of the two moves fit in a "
                             "clip), and each gap is one run, so this sweep alone does not say why")
+        if at_chance:
+            verdict += (f"; at {_gaps(at_chance)} its loss stayed at chance, which is all its field allows there (a "
+                        "perfect model with it can expect 0.5), so that is the predicted result, not a failure to train")
         sentences.append(verdict + ".")
     far = [g for g in gaps if g >= window - 1]
     if far:

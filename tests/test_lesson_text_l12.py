@@ -277,3 +277,9 @@ def test_why_lstm_answer_says_the_race_compares_configurations():
     for time, steps in (("neither", "plain RNN"), ("plain RNN", "LSTM"), ("LSTM", "LSTM")):
         assert "not the cell types alone" in why_lstm_answer(time, steps)
     assert "not the cell types alone" not in why_lstm_answer("neither", "neither")
+
+
+def test_time_against_work_with_repeats_on_both_sides_says_none_is_within():
+    from course_utils.verdicts import time_against_work_sentence
+    straddle = time_against_work_sentence([12.3, 5.5, 18.8], 8.6, "why")  # the committed run of 81555d4
+    assert "do not all lie beyond 1.25x of it" in straddle and "(0 of 3 within it)" in straddle

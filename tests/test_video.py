@@ -596,3 +596,19 @@ def test_conv3d_windows_are_9_frames_centred_on_a_4_frame_grid():
     assert model(torch.rand(2, 16, 1, 36, 36)).shape == (2, 2)
     with pytest.raises(ValueError, match="pool must be one of"):
         Conv3DClassifier(pool="median")
+
+
+def test_gap_sweep_sentence_reads_chance_at_a_chance_ceiling_as_predicted():
+    from course_utils.verdicts import gap_sweep_sentence
+    text = gap_sweep_sentence([1, 8], {"CNN-LSTM": [0.999, 1.0], "3D CNN": [0.865, 0.5]},
+                              {"CNN-LSTM": [True, True], "3D CNN": [True, False]}, window=9,
+                              learned={"CNN-LSTM": 0.9, "3D CNN": 0.825}, ceilings={"3D CNN": [0.875, 0.5]})
+    assert "at gap 8 its loss stayed at chance, which is all its field allows there" in text
+    assert "failed to train" not in text
+    # below a ceiling above chance, a loss at chance is still a failure to train
+    failed = gap_sweep_sentence([1, 8], {"3D CNN": [0.5, 0.5]}, {"3D CNN": [False, False]}, window=9,
+                                ceilings={"3D CNN": [0.875, 0.5]})
+    assert "at gap 1 its training loss never left chance: it failed to train there" in failed
+    with pytest.raises(ValueError, match="one ceiling per gap"):
+        gap_sweep_sentence([1, 8], {"3D CNN": [0.5, 0.5]}, {"3D CNN": [False, False]}, window=9,
+                           ceilings={"3D CNN": [0.5]})
