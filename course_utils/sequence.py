@@ -41,6 +41,7 @@ from .timing import median_time
 from .train import model_device
 
 MODEL_NAMES = ("cnn", "tcn", "lstm", "gru", "cnn_lstm", "attention")
+RECURRENT_UNITS = {"lstm": 64, "gru": 72, "cnn_lstm": 48}  # hidden units of make_model's recurrent layers
 MODEL_LABELS = {"cnn": "CNN", "tcn": "dilated CNN (TCN)", "lstm": "LSTM", "gru": "GRU", "cnn_lstm": "CNN-LSTM",
                 "attention": "self-attention (Transformer)"}
 SOLVED = 0.9  # the accuracy at which a model counts as having solved a task
@@ -443,13 +444,13 @@ def make_model(name: str, features: int, classes: int, max_steps: int = 100, poo
     if name == "tcn":
         return ConvClassifier(features, classes, channels=32, kernel_size=2, layers=8, dilated=True)
     if name == "lstm":
-        return RNNClassifier(features, classes, hidden=64, max_steps=max_steps, cell="lstm")
+        return RNNClassifier(features, classes, hidden=RECURRENT_UNITS["lstm"], max_steps=max_steps, cell="lstm")
     if name == "gru":
-        return RNNClassifier(features, classes, hidden=72, max_steps=max_steps, cell="gru")
+        return RNNClassifier(features, classes, hidden=RECURRENT_UNITS["gru"], max_steps=max_steps, cell="gru")
     if name == "cnn_lstm":
         check_positive_int("pool", pool)
         return CNNLSTMClassifier(features, classes, channels=32, kernel_size=5, conv_layers=2, pool=pool,
-                                 hidden=48, max_steps=max_steps)
+                                 hidden=RECURRENT_UNITS["cnn_lstm"], max_steps=max_steps)
     if name == "attention":
         return AttentionClassifier(features, classes, width=32, heads=2, layers=2, hidden=64)
     raise ValueError(f"model name must be one of {MODEL_NAMES}, got {name!r}")

@@ -626,7 +626,7 @@ def underflow_sentence(name: str, norms32: Tensor, norms64: Tensor, entries: int
             f"{float(norms64[first]):.1e} at k = {first}. Its {entries:,} entries have a root mean square of "
             f"{rms:.0e}, " + ("a normal float32 number" if rms >= torch.finfo(torch.float32).smallest_normal
                                else "below float32's normal range")
-            + f", but a norm squares them first: {rms ** 2:.0e} is " + ("below" if rms ** 2 < tiny else "not below")
+            + f", but PyTorch's float32 norm squares them first: {rms ** 2:.0e} is " + ("below" if rms ** 2 < tiny else "not below")
             + f" {tiny:.1e}, the smallest positive float32 number.")
     if first == 0:
         return text

@@ -34,7 +34,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from .sequence import MODEL_LABELS, SOLVED, mean_sd
+from .sequence import MODEL_LABELS, RECURRENT_UNITS, SOLVED, mean_sd
 
 # --------------------------------------------------------------------------- spread over seeds
 
@@ -240,6 +240,10 @@ def timing_margin(m: Mapping[str, Any]) -> float:
     return time_margin(recorded(m, "timing_repeat_ratio"))
 
 
+_NARROWER = (f"; the CNN-LSTM's LSTM is narrower ({RECURRENT_UNITS['cnn_lstm']} units against the LSTM's "
+             f"{RECURRENT_UNITS['lstm']}), so a saving without pooling is not the convolutions' alone")
+
+
 def _claim_4(m: Mapping[str, Any]) -> tuple[str, str]:
     t = _longest(m)
     ms = {name: recorded(m, f"ms_per_step_{name}_T{t}_threads1") for name in ("lstm", "cnn_lstm", "cnn_lstm_nopool")}
@@ -254,14 +258,15 @@ def _claim_4(m: Mapping[str, Any]) -> tuple[str, str]:
     nopool_wins = ms["lstm"] > margin * ms["cnn_lstm_nopool"] and mb["lstm"] > 1.25 * mb["cnn_lstm_nopool"]
     if faster and smaller:
         if nopool_wins:
-            return numbers, "holds"
+            return numbers, "holds" + _NARROWER
         nopool_faster = ms["lstm"] > margin * ms["cnn_lstm_nopool"]
         speed = (f"{ms['lstm'] / ms['cnn_lstm_nopool']:.2f}x faster than the LSTM" if nopool_faster
                  else f"not {margin:.2f}x faster than the LSTM")
-        size = (f"{mb['lstm'] / mb['cnn_lstm_nopool']:.2f}x smaller" if mb["lstm"] > 1.25 * mb["cnn_lstm_nopool"]
-                else "not 1.25x smaller")
+        nopool_smaller = mb["lstm"] > 1.25 * mb["cnn_lstm_nopool"]
+        size = f"{mb['lstm'] / mb['cnn_lstm_nopool']:.2f}x smaller" if nopool_smaller else "not 1.25x smaller"
         return numbers, (f"holds only when the pooling shortens the sequence: without pooling the CNN-LSTM is {speed} "
-                         f"{'but' if nopool_faster else 'and'} {size} (at T={t} only)")
+                         f"{'but' if nopool_faster else 'and'} {size} (at T={t} only)"
+                         + (_NARROWER if nopool_faster or nopool_smaller else ""))
     if faster or smaller:
         return numbers, f"holds only for {'time' if faster else 'memory'}, not for {'memory' if faster else 'time'}"
     return numbers, "does not hold"
@@ -802,7 +807,9 @@ def lstm_share_sentence(pool_ms: float, cnn_lstm_ms: float, repeat_ratio: float)
     frame pooling and the CNN-LSTM, which share the same per-frame CNN and differ only in what
     reads its features (an average, or an LSTM). repeat_ratio: larger over smaller of two timings
     of one model in the same run; a ratio of the two models' times within ``time_margin`` of it
-    cannot be resolved.
+    cannot be resolved. Frame pooling's time also estimates the CNN's own share from slightly above
+    (the mean and the linear layer are small); the sentence gives it, and its value with each timing
+    off by the margin, and says "most" only when that exceeds half.
 
     Introduced in lesson 04.
     """
@@ -815,14 +822,20 @@ def lstm_share_sentence(pool_ms: float, cnn_lstm_ms: float, repeat_ratio: float)
         return (shared + f"Yet the CNN-LSTM's step ({cnn_lstm_ms:.1f} ms) was faster than frame pooling's ({pool_ms:.1f} ms) "
                 f"by more than {_margin_words(repeat_ratio)}: these timings are noisier than that, and this run cannot "
                 "read the LSTM's share from them.")
+    low = min(1.0, pool_ms / (cnn_lstm_ms * margin ** 2))  # each timing off by the margin, against the CNN
+    cnn = (f" Frame pooling's step, the same CNN with only a mean over the frames and one linear layer after it, "
+           f"estimates the CNN's cost from slightly above: {min(1.0, pool_ms / cnn_lstm_ms):.0%} of the CNN-LSTM's "
+           f"step, and no less than about {low:.0%} of it if each of the two timings is off by that margin"
+           + (": the per-frame CNN takes most of a CNN-LSTM step in this run." if low > 0.5 else
+              ": these timings cannot say whether the per-frame CNN takes most of a CNN-LSTM step."))
     if cnn_lstm_ms <= pool_ms * margin:
         return (shared + f"Their steps took {pool_ms:.1f} and {cnn_lstm_ms:.1f} ms, a ratio of "
                 f"{cnn_lstm_ms / pool_ms:.2f}, within {_margin_words(repeat_ratio)}: the LSTM's share of a "
-                "CNN-LSTM step is too small for these timings to resolve.")
+                "CNN-LSTM step is too small for these timings to resolve." + cnn)
     difference = cnn_lstm_ms - pool_ms
     return (shared + f"So the LSTM's share of a CNN-LSTM step is about the difference of their times: "
             f"{difference:.1f} ms of {cnn_lstm_ms:.1f} ms ({difference / cnn_lstm_ms:.0%}) in this run, a ratio beyond "
-            f"{_margin_words(repeat_ratio)}.")
+            f"{_margin_words(repeat_ratio)}." + cnn)
 
 
 def per_frame_cnn_sentence(cnn_lstm_ms: float, pixel_ms: float, repeat_ratio: float) -> str:
@@ -850,7 +863,7 @@ def per_frame_cnn_sentence(cnn_lstm_ms: float, pixel_ms: float, repeat_ratio: fl
                         "time: the pixel LSTM has the most.")
     if cnn_lstm_ms > margin * pixel_ms:
         return start + (f", beyond {_margin_words(repeat_ratio)} but not twice it by that margin: the per-frame CNN "
-                        "costs a measurable part of the step, and these timings cannot say whether it is most of it.")
+                        "costs a measurable part of the step, and this bound alone cannot say whether it is most of it.")
     return start + (f", within {_margin_words(repeat_ratio)}: these timings cannot bound what the per-frame CNN costs "
                     "from below.")
 
@@ -1132,43 +1145,49 @@ _RACE_SETUP = ("The cells also differ in what the race sets for them (each its o
                "this compares these configurations, not the cell types alone. ")
 
 
-def why_lstm_answer(equal_time: str, equal_steps: str | None) -> str:
+def why_lstm_answer(equal_time: str, equal_steps: str | None, every_run_finished: bool) -> str:
     """Lesson 02's answer to "why an LSTM", from the seed verdicts of its LSTM-vs-plain-RNN race.
 
     equal_time / equal_steps: which model ends lower beyond the seeds' range: "LSTM", "plain RNN" or
-    "neither"; equal_steps is None when no step was reached by every run. Both verdicts are always
-    reported, so the answer cannot leave out or contradict the equal-steps paragraph. An LSTM win at
-    equal time is not credited to the gates alone: equal time lets the faster layer take more steps.
+    "neither"; equal_steps is None when no step was reached by every run. every_run_finished: every run
+    reached section 4's number of steps before its time ran out (then equal time is equal steps, and the
+    race is a full schedule of smaller models, not a short race). Both verdicts are always reported, so
+    the answer cannot leave out or contradict the equal-steps paragraph. An LSTM win at equal time is not
+    credited to the gates alone: equal time lets the faster layer take more steps.
     """
     if equal_time not in ("LSTM", "plain RNN", "neither"):
         raise ValueError(f"expected equal_time to be 'LSTM', 'plain RNN' or 'neither', got {equal_time!r}")
     if equal_steps not in ("LSTM", "plain RNN", "neither", None):
         raise ValueError(f"expected equal_steps to be 'LSTM', 'plain RNN', 'neither' or None, got {equal_steps!r}")
+    verdict = {"LSTM": "the LSTM ends lower than the plain RNN, beyond the seeds' range",
+               "plain RNN": "the plain RNN ends lower than the LSTM, beyond the seeds' range",
+               "neither": "neither the LSTM nor the plain RNN ends lower, beyond the seeds' range"}[equal_time]
+    if every_run_finished:
+        return (f"**The answer of this run:** every run reached section 4's number of steps before its time ran out, "
+                f"so equal time is equal steps here, and {verdict}. " + _RACE_SETUP + "These models are smaller "
+                "than section 4's, so this is what each cell learns over a full schedule at this size. The gradient "
+                "reach of the trained models (below) measures how far back each one's gradient still carries. "
+                "Lesson 03 (its section 2) trains LSTMs on tasks built to need a memory of k steps.")
     if equal_time == "LSTM":
-        text = ("**The answer of this run:** at equal time the LSTM ends lower than the plain RNN, beyond the seeds' "
-                "range. Equal time does not hold the number of steps equal, so this alone does not say whether the "
-                "gates or more steps made the difference")
+        text = (f"**The answer of this run:** at equal time {verdict}. Equal time does not hold the number of steps "
+                "equal, so this alone does not say whether the gates or more steps made the difference")
         if equal_steps == "LSTM":
             return text + ("; at equal steps the LSTM is lower too, so it also learned more from the same characters, "
                            "which more steps cannot explain. " + _RACE_SETUP.strip())
         if equal_steps is None:
-            return text + "; this run has no comparison at equal steps to tell."
+            return text + "; this run has no comparison at equal steps to tell. " + _RACE_SETUP.strip()
         return text + ("; at equal steps it is not lower beyond the seeds' range (" +
                        ("the plain RNN is lower" if equal_steps == "plain RNN" else "neither is lower") +
-                       "), so this run's lead may come from its extra steps alone.")
-    verdict = ("the plain RNN ends lower than the LSTM, beyond the seeds' range" if equal_time == "plain RNN"
-               else "neither the LSTM nor the plain RNN ends lower, beyond the seeds' range")
+                       "), so this run's lead may come from its extra steps alone. " + _RACE_SETUP.strip())
     steps = {None: "This run has no comparison at equal steps. ",
              "plain RNN": f"At equal steps the plain RNN is lower{' too' if equal_time == 'plain RNN' else ''}, beyond "
-                          "the seeds' range: over these first steps this RNN learned more per step than this LSTM. "
-                          + _RACE_SETUP,
+                          "the seeds' range: over these first steps this RNN learned more per step than this LSTM. ",
              "neither": "At equal steps neither is lower beyond the seeds' range. ",
              "LSTM": "At equal steps the LSTM is lower, beyond the seeds' range: it learned more from the same "
-                     "characters, but at equal time that lead does not hold beyond the seeds' range. "
-                     + _RACE_SETUP}[equal_steps]
-    return (f"**The answer of this run:** at equal time {verdict}. {steps}So this short race shows no advantage of "
-            "the LSTM per second of training on this text. The race is short: it tests what a model learns first, "
-            "which need not be a long memory. The gradient reach of the trained models (below) "
+                     "characters, but at equal time that lead does not hold beyond the seeds' range. "}[equal_steps]
+    return (f"**The answer of this run:** at equal time {verdict}. {steps}" + _RACE_SETUP + "So this short race "
+            "shows no advantage of the LSTM per second of training on this text. The race is short: it tests what a "
+            "model learns first, which need not be a long memory. The gradient reach of the trained models (below) "
             "measures how far back each one's gradient still carries; whether a longer training turns a longer reach "
             "into a lower loss is not measured here. Lesson 03 (its section 2) trains LSTMs on tasks built to need a "
             "memory of k steps.")

@@ -105,25 +105,25 @@ def test_unfused_switch_reports_a_change_only_beyond_the_spread():
 # why_lstm_answer --------------------------------------------------------------------------------------------
 
 def test_lstm_win_at_equal_time_and_steps():
-    text = why_lstm_answer("LSTM", "LSTM")
+    text = why_lstm_answer("LSTM", "LSTM", False)
     assert "at equal time the LSTM ends lower" in text and "at equal steps the LSTM is lower too" in text
     assert "pay for themselves" not in text
 
 
 @pytest.mark.parametrize("steps", ["plain RNN", "neither"])
 def test_lstm_win_at_equal_time_only_may_be_the_steps(steps):
-    assert "may come from its extra steps alone" in why_lstm_answer("LSTM", steps)
+    assert "may come from its extra steps alone" in why_lstm_answer("LSTM", steps, False)
 
 
 def test_lstm_win_without_an_equal_steps_comparison():
-    assert "no comparison at equal steps" in why_lstm_answer("LSTM", None)
+    assert "no comparison at equal steps" in why_lstm_answer("LSTM", None, False)
 
 
 @pytest.mark.parametrize("time,words", [("plain RNN", "the plain RNN ends lower than the LSTM"),
                                         ("neither", "neither the LSTM nor the plain RNN ends lower")])
 @pytest.mark.parametrize("steps", ["LSTM", "plain RNN", "neither", None])
 def test_no_lstm_win_shows_no_advantage(time, words, steps):
-    text = why_lstm_answer(time, steps)
+    text = why_lstm_answer(time, steps, False)
     assert words in text and "shows no advantage of the LSTM per second" in text
 
 
@@ -134,7 +134,7 @@ def test_no_lstm_win_shows_no_advantage(time, words, steps):
     ("LSTM", "At equal steps the LSTM is lower, beyond the seeds' range"),
     (None, "This run has no comparison at equal steps")])
 def test_no_lstm_win_always_reports_the_equal_steps_verdict(time, steps, words):
-    text = why_lstm_answer(time, steps)
+    text = why_lstm_answer(time, steps, False)
     assert words in text
     if steps == "LSTM":
         assert "at equal time that lead does not hold" in text
@@ -144,13 +144,13 @@ def test_no_lstm_win_always_reports_the_equal_steps_verdict(time, steps, words):
 
 @pytest.mark.parametrize("steps,words", [("plain RNN", "(the plain RNN is lower)"), ("neither", "(neither is lower)")])
 def test_lstm_win_at_equal_time_names_the_equal_steps_winner(steps, words):
-    assert words in why_lstm_answer("LSTM", steps)
+    assert words in why_lstm_answer("LSTM", steps, False)
 
 
 @pytest.mark.parametrize("time,steps", [("GRU", None), (None, None), ("LSTM", "GRU")])
 def test_why_lstm_answer_rejects_other_names(time, steps):
     with pytest.raises(ValueError, match="expected equal_"):
-        why_lstm_answer(time, steps)
+        why_lstm_answer(time, steps, False)
 
 
 # figures ----------------------------------------------------------------------------------------------------
@@ -272,14 +272,23 @@ def test_time_against_work_needs_every_repeat_beyond_the_margin_on_either_side()
         time_against_work_sentence([float("nan")], 8.6, why)
 
 
-def test_why_lstm_answer_says_the_race_compares_configurations():
-    from course_utils.verdicts import why_lstm_answer
-    for time, steps in (("neither", "plain RNN"), ("plain RNN", "LSTM"), ("LSTM", "LSTM")):
-        assert "not the cell types alone" in why_lstm_answer(time, steps)
-    assert "not the cell types alone" not in why_lstm_answer("neither", "neither")
-
-
 def test_time_against_work_with_repeats_on_both_sides_says_none_is_within():
     from course_utils.verdicts import time_against_work_sentence
     straddle = time_against_work_sentence([12.3, 5.5, 18.8], 8.6, "why")  # the committed run of 81555d4
     assert "do not all lie beyond 1.25x of it" in straddle and "(0 of 3 within it)" in straddle
+
+
+@pytest.mark.parametrize("time", ["LSTM", "plain RNN", "neither"])
+@pytest.mark.parametrize("steps", ["LSTM", "plain RNN", "neither", None])
+def test_every_branch_names_the_configurations(time, steps):
+    for finished in (False, True):
+        assert "not the cell types alone" in why_lstm_answer(time, steps, finished)
+
+
+@pytest.mark.parametrize("time,words", [("LSTM", "the LSTM ends lower than the plain RNN"),
+                                        ("plain RNN", "the plain RNN ends lower than the LSTM"),
+                                        ("neither", "neither the LSTM nor the plain RNN ends lower")])
+def test_a_race_that_reached_section_4s_steps_is_no_short_race(time, words):
+    text = why_lstm_answer(time, "neither", True)
+    assert "equal time is equal steps here" in text and words in text
+    assert "short" not in text and "does not hold the number of steps equal" not in text

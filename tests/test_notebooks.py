@@ -412,7 +412,7 @@ def test_lesson_02_answers_why_an_lstm_from_its_race(notebook, verdict, winner):
     from course_utils.verdicts import why_lstm_answer
 
     assert _lesson_definitions(notebook, {"NAMES", "winner"})["winner"](verdict) == winner
-    answer = why_lstm_answer(winner, None)
+    answer = why_lstm_answer(winner, None, False)
     assert ("shows no advantage" in answer) == (winner != "LSTM") and "pay for themselves" not in answer
 
 

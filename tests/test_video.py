@@ -521,7 +521,12 @@ def test_lstm_share_sentence():
     from course_utils.verdicts import lstm_share_sentence
     assert "36.0 ms of 81.0 ms (44%)" in lstm_share_sentence(45.0, 81.0, repeat_ratio=1.1)
     unresolved = lstm_share_sentence(89.0, 90.0, repeat_ratio=1.05)
-    assert "too small for these timings to resolve" in unresolved and "%)" not in unresolved
+    assert "too small for these timings to resolve" in unresolved and "ms of" not in unresolved
+    # 50.1 / (56.6 x 1.25^2) = 57%: most of the step even with both timings off by the margin
+    assert "no less than about 57% of it" in lstm_share_sentence(50.1, 56.6, repeat_ratio=1.0)
+    assert "takes most of a CNN-LSTM step in this run" in lstm_share_sentence(50.1, 56.6, repeat_ratio=1.0)
+    # 45 / (81 x 1.25^2) = 36%: not most
+    assert "cannot say whether the per-frame CNN takes most" in lstm_share_sentence(45.0, 81.0, repeat_ratio=1.1)
     assert "noisier than that" in lstm_share_sentence(80.0, 55.0, repeat_ratio=1.0)     # 1.45x faster: inconsistent
     assert "too small for these timings to resolve" in lstm_share_sentence(60.0, 55.0, repeat_ratio=1.1)
     with pytest.raises(ValueError, match="positive"):
