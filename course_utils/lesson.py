@@ -114,8 +114,12 @@ class SectionClock:
         return {name: (end - self._starts[name]) / 60 for name, end in zip(names, ends)}
 
     def markdown(self) -> str:
-        """The times as a markdown table, with the total."""
+        """The times as a markdown table, with their total and what it leaves out (the README's minutes
+        time the whole run, so they can be a little more)."""
         times = self.minutes()
         rows = [f"| {name} | {value:.1f} |" for name, value in times.items()]
         total = sum(times.values())
-        return "\n".join(["| Section | Minutes in this run |", "|---|---:|", *rows, f"| **Total** | **{total:.1f}** |"])
+        return "\n".join(["| Section | Minutes in this run |", "|---|---:|", *rows,
+                          f"| **Total of the sections** | **{total:.1f}** |", "",
+                          "The README's minutes time the whole run, the kernel's start and this last cell included, "
+                          "so they can be a little more."])

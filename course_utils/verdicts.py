@@ -71,6 +71,17 @@ def recorded(metrics: Mapping[str, Any], name: str) -> float:
 
 # --------------------------------------------------------------------------- lesson 01: time against work
 
+def _clearance(closest: float, bound: float, spread: float) -> str:
+    """How far the repeat closest to a verdict's bound lies beyond it, against the repeats' own spread
+    (largest over smallest): a clearance smaller than the spread is a fragile verdict."""
+    clearance = max(closest, bound) / min(closest, bound)
+    side = "above" if closest > bound else "below"
+    return (f" (the closest repeat, {closest:.1f}, lies {clearance:.2f}x {side} the bound {bound:.1f}"
+            + (f", less than the repeats' own spread of {spread:.2f}x (largest over smallest), so one more repeat "
+               "could fall within it: a fragile verdict)" if clearance < spread else
+               f", more than the repeats' own spread of {spread:.2f}x, largest over smallest)"))
+
+
 def time_against_work_sentence(time_ratios: Sequence[float], work_ratio: float, why: str) -> str:
     """Whether one model's pass took more time relative to another's than its multiply-adds predict.
 
@@ -86,12 +97,15 @@ def time_against_work_sentence(time_ratios: Sequence[float], work_ratio: float, 
     head = (f"A forward and backward pass took {statistics.median(time_ratios):.1f} times as long for the CNN as for the "
             f"MLP (median of {len(time_ratios)} interleaved repeats: {shown}), against {work_ratio:.1f} times the "
             "multiply-adds of a training step")
+    spread = max(time_ratios) / min(time_ratios)
     if min(time_ratios) > work_ratio * TIMING_MARGIN:
         return (head + f": more than that in every repeat, by more than {TIMING_MARGIN}x (lesson 03's margin for a "
-                "ratio of timings), so multiply-adds are not all a pass costs. " + why)
+                "ratio of timings), so multiply-adds are not all a pass costs"
+                + _clearance(min(time_ratios), work_ratio * TIMING_MARGIN, spread) + ". " + why)
     if max(time_ratios) < work_ratio / TIMING_MARGIN:
         return (head + f": less than that in every repeat, by more than {TIMING_MARGIN}x, so the MLP's pass cost more "
-                "per multiply-add than the CNN's here; this lesson does not time why.")
+                "per multiply-add than the CNN's here" + _clearance(max(time_ratios), work_ratio / TIMING_MARGIN, spread)
+                + "; this lesson does not time why.")
     within = sum(work_ratio / TIMING_MARGIN <= r <= work_ratio * TIMING_MARGIN for r in time_ratios)
     return (head + f": the repeats do not all lie beyond {TIMING_MARGIN}x of it (lesson 03's margin for a ratio of "
             f"timings) on the same side ({within} of {len(time_ratios)} within it), so these timings cannot tell "

@@ -112,7 +112,8 @@ def test_section_clock_times_each_section_until_the_next():
     clock.start("3. Training")
     assert clock.minutes() == {"1. Data": 1.0, "2. Model": 3.0, "3. Training": 0.5}
     table = clock.markdown()
-    assert "| 2. Model | 3.0 |" in table and "**4.5**" in table
+    assert "| 2. Model | 3.0 |" in table and "| **Total of the sections** | **4.5** |" in table
+    assert "README's minutes time the whole run" in table
 
 
 def test_section_clock_rejects_bad_use():

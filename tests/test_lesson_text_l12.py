@@ -292,3 +292,14 @@ def test_a_race_that_reached_section_4s_steps_is_no_short_race(time, words):
     text = why_lstm_answer(time, "neither", True)
     assert "equal time is equal steps here" in text and words in text
     assert "short" not in text and "does not hold the number of steps equal" not in text
+
+
+def test_time_against_work_says_how_far_the_closest_repeat_clears_the_bound():
+    from course_utils.verdicts import time_against_work_sentence
+    # bound 8.63 x 1.25 = 10.79; the closest repeat 10.9 clears it by 1%, the repeats spread by 38%
+    fragile = time_against_work_sentence([10.9, 14.5, 15.0], 8.63, "Why.")
+    assert "the closest repeat, 10.9, lies 1.01x above the bound 10.8" in fragile and "a fragile verdict" in fragile
+    firm = time_against_work_sentence([20.0, 21.0], 8.0, "Why.")  # 2x the bound, spread 5%
+    assert "lies 2.00x above the bound 10.0, more than the repeats' own spread of 1.05x" in firm
+    below = time_against_work_sentence([2.0, 2.1], 8.0, "Why.")
+    assert "the closest repeat, 2.1, lies 3.05x below the bound 6.4" in below and "fragile" not in below
