@@ -623,11 +623,13 @@ def underflow_sentence(name: str, norms32: Tensor, norms64: Tensor, entries: int
                  "later norm comes back above 0)")
     rms = float(norms64[first]) / math.sqrt(entries)  # root mean square of one entry, from float64
     text = (f"In float32 the norm of the {name} is exactly 0 {where}, while the float64 copy gives "
-            f"{float(norms64[first]):.1e} at k = {first}. Its {entries:,} entries have a root mean square of "
+            f"{float(norms64[first]):.1e} at k = {first}. There its {entries:,} entries have a root mean square of "
             f"{rms:.0e}, " + ("a normal float32 number" if rms >= torch.finfo(torch.float32).smallest_normal
                                else "below float32's normal range")
-            + f", but PyTorch's float32 norm squares them first: {rms ** 2:.0e} is " + ("below" if rms ** 2 < tiny else "not below")
-            + f" {tiny:.1e}, the smallest positive float32 number.")
+            + f", but PyTorch's float32 norm squares them first: {rms ** 2:.0e} "
+            + (f"is below {tiny:.1e}, the smallest positive float32 number." if rms ** 2 < tiny else
+               f"is not below {tiny:.1e}, the smallest positive float32 number, so squaring alone does not explain "
+               "the 0 here, and this lesson does not measure what does."))
     if first == 0:
         return text
     before = first - 1
@@ -638,7 +640,8 @@ def underflow_sentence(name: str, norms32: Tensor, norms64: Tensor, entries: int
         return text + "there it still agrees with float64 to 1%."
     mean_square = float(norms64[before]) ** 2 / entries
     if mean_square < torch.finfo(torch.float32).smallest_normal:
-        return text + (f"it is already wrong before it reaches 0. The mean square of its entries, {mean_square:.0e}, "
+        return text + (f"it is already wrong before it reaches 0. The mean square of its entries at k = {before}, "
+                       f"{mean_square:.0e}, "
                        f"is below float32's normal range ({torch.finfo(torch.float32).smallest_normal:.1e}), where "
                        "squares keep fewer digits or round to 0.")
     return text + "it is already off before it reaches 0, for a reason this lesson does not measure."

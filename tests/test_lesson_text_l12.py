@@ -303,3 +303,12 @@ def test_time_against_work_says_how_far_the_closest_repeat_clears_the_bound():
     assert "lies 2.00x above the bound 10.0, more than the repeats' own spread of 1.05x" in firm
     below = time_against_work_sentence([2.0, 2.1], 8.0, "Why.")
     assert "the closest repeat, 2.1, lies 3.05x below the bound 6.4" in below and "fragile" not in below
+
+
+def test_underflow_sentence_does_not_blame_squares_it_shows_are_representable():
+    # at k = 1 the float32 norm is 0 while the float64 entries' mean square (1e-40 / 4 = 2.5e-41)
+    # lies above float32's smallest positive number: squaring alone cannot explain that 0
+    text = underflow_sentence("RNN", _norms([1.0, 0.0]), _norms([1.0, 1e-20]), 4)
+    assert "is not below" in text and "squaring alone does not explain the 0 here" in text
+    below = underflow_sentence("RNN", _norms([1.0, 1e-5, 2.4e-22, 0.0]), _norms([1.0, 1e-5, 4.3e-22, 2.4e-22]), 1024)
+    assert "There its 1,024 entries" in below and "The mean square of its entries at k = 2, " in below
