@@ -380,8 +380,10 @@ def test_lesson_05_range_verdict_applies_its_stated_rule(notebook, a, b, words):
 
 @pytest.mark.parametrize("notebook", LESSON_06, ids=lambda p: p.stem)
 @pytest.mark.parametrize("speedups, words", [
-    ([1.10, 1.20, 1.05], "**2 DDP processes were faster**"),
-    ([0.90, 0.95, 0.80], "**2 DDP processes were slower**"),
+    ([1.10, 1.20, 1.05, 1.1, 1.2, 1.3], "**2 DDP processes were faster**"),
+    ([0.90, 0.95, 0.80, 0.9, 0.9, 0.9], "**2 DDP processes were slower**"),
+    ([1.10, 1.20, 1.05], "**neither is called faster**"),  # 3 agreeing repeats: chance 0.25, not a finding
+    ([0.90, 0.95, 0.80], "**neither is called faster**"),
     ([0.94, 1.17, 1.03], "**neither is faster**"),
     ([1.00, 1.10, 1.20], "**neither is faster**"),  # a repeat at exactly 1 is no speed-up
 ])
@@ -396,6 +398,7 @@ def test_lesson_06_speedup_verdict_applies_its_stated_rule(notebook, speedups, w
 def test_lesson_06_speedup_verdict_weighs_agreement_by_chance(notebook):
     verdict = _lesson_definitions(notebook, {"SPEED_RULE", "speedup_verdict"})["speedup_verdict"]
     assert "probability 0.25" in verdict([1.1, 1.2, 1.05]) and "a hint, not a finding" in verdict([1.1, 1.2, 1.05])
+    assert "**2 DDP" not in verdict([1.1, 1.2, 1.05])  # no bold verdict that the same sentence takes back
     assert "probability 0.03" in verdict([0.9] * 6) and "unlikely to be chance" in verdict([0.9] * 6)
     assert "probability" not in verdict([0.94, 1.17, 1.03])
 
