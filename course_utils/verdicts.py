@@ -243,10 +243,12 @@ def time_margin(repeat_ratio: float) -> float:
 
 def exponent_margin(lengths: Sequence[int]) -> float:
     """How far a growth exponent read from the two longest lengths (``sequence.growth_exponent``) can
-    move when each of its two timings is off by ``TIMING_MARGIN``: 2 log(margin) / log(T_last / T_before).
-    A difference of two such exponents counts only beyond twice this."""
+    move by timing noise. The exponent is log(ratio of the two timings) / log(T_last / T_before), and a
+    ratio of two timings counts only beyond ``TIMING_MARGIN`` (the one timing rule), so the exponent
+    is uncertain by log(margin) / log(T_last / T_before). A difference of two exponents, which rests on
+    two such ratios, counts only beyond twice this."""
     before, last = sorted(lengths)[-2:]
-    return 2 * math.log(TIMING_MARGIN) / math.log(last / before)
+    return math.log(TIMING_MARGIN) / math.log(last / before)
 
 
 def timing_margin(m: Mapping[str, Any]) -> float:
@@ -339,7 +341,7 @@ def _claim_7(m: Mapping[str, Any]) -> tuple[str, str]:
     ms = {name: recorded(m, f"ms_per_step_{name}_T{t}_threadsall") for name in ("lstm", "cnn", "tcn", "attention")}
     growth = {name: recorded(m, f"growth_ms_{name}") for name in ("lstm", "tcn", "attention")}
     numbers = (f"T={t}, all threads, ms per step: LSTM {ms['lstm']:.0f}, CNN {ms['cnn']:.0f}, TCN {ms['tcn']:.0f}, "
-               f"attention {ms['attention']:.0f}; growth exponent of the time (1 = linear in T): LSTM "
+               f"attention {ms['attention']:.0f}; growth exponent of the one-thread time (1 = linear in T): LSTM "
                f"{growth['lstm']:.2f}, TCN {growth['tcn']:.2f}, attention {growth['attention']:.2f}")
     margin = timing_margin(m)
     numbers += (f"; one timing each: a difference counts beyond {margin:.2f}x (two timings of the same model "
@@ -349,14 +351,14 @@ def _claim_7(m: Mapping[str, Any]) -> tuple[str, str]:
     if ms["lstm"] > margin * max(ms["cnn"], ms["tcn"]):
         if ms["lstm"] > margin * ms["attention"]:
             return numbers, "holds" + at
-        spread = 2 * exponent_margin(_suffixes(m, "saved_mb_lstm_T"))  # two exponents, each within the margin
+        spread = 2 * exponent_margin(_suffixes(m, "saved_mb_lstm_T"))  # two exponents, two ratios of timings
         difference = growth["attention"] - growth["lstm"]
-        grows = (f"; its time grows faster with T (exponent {difference:.2f} higher, beyond the {spread:.2f} two "
-                 "exponents can differ by timing noise)" if difference > spread else
-                 f"; its time grows more slowly with T (exponent {-difference:.2f} lower, beyond {spread:.2f})"
-                 if -difference > spread else
-                 f"; whether its time grows faster with T cannot be told (exponents {difference:+.2f} apart, within "
-                 f"the {spread:.2f} timing noise allows)")
+        grows = (f"; its one-thread time grows faster with T (exponent {difference:.2f} higher, beyond the "
+                 f"{spread:.2f} two exponents can differ by timing noise)" if difference > spread else
+                 f"; its one-thread time grows more slowly with T (exponent {-difference:.2f} lower, beyond "
+                 f"{spread:.2f})" if -difference > spread else
+                 f"; whether its one-thread time grows faster with T cannot be told (exponents {difference:+.2f} "
+                 f"apart, within the {spread:.2f} timing noise allows)")
         return numbers, (f"holds only against convolutions: at T={t} self-attention is "
                          f"{'slower' if ms['attention'] > margin * ms['lstm'] else 'about as slow'}{grows}" + at)
     return numbers, "does not hold" + at
@@ -601,39 +603,42 @@ def thread_prediction_sentence(speedup: Mapping[str, float], sequential: Sequenc
                                margin: float, threads: int) -> str:
     """Test the textbook table's prediction that models with sequential steps (``sequential``) gain
     less from ``threads`` threads than fully parallel ones (``parallel``), model by model. A
-    sequential model agrees with it when its speed-up times ``margin`` squared (a speed-up is a ratio
-    of two timings, each within ``margin``) is still below every parallel model's, but is not a slowdown
-    beyond that margin: the reasoning behind the prediction (a step waits for the one before it) predicts
-    a speed-up near 1x, not a loss, so a model that is slower with more threads is reported apart and
-    not counted as support. It contradicts the prediction when its speed-up exceeds the lowest parallel
-    one by that same margin; within the margin on either side, the timings cannot tell. Names no cause.
+    speed-up is a ratio of two timings, so it differs from 1 only beyond ``margin``; two speed-ups are
+    two such ratios, so they differ only beyond ``margin`` squared. A sequential model agrees with the
+    prediction when its speed-up times ``margin`` squared is still below every parallel model's, but it
+    is not a slowdown beyond ``margin``: the reasoning behind the prediction (a step waits for the one
+    before it) predicts a speed-up near 1x, not a loss, so a model that is slower with more threads is
+    reported apart and not counted as support. It contradicts the prediction when its speed-up exceeds
+    the lowest parallel one by ``margin`` squared; within that on either side, the timings cannot tell.
+    Names no cause.
     Introduced in lesson 03."""
     if not sequential or not parallel or margin < 1:
         raise ValueError("need at least one sequential and one parallel model, and a margin >= 1")
     if threads <= 1:
         return "- With one CPU thread available, this run cannot test what a second thread adds."
     lowest = min(parallel, key=speedup.__getitem__)
-    margin = margin ** 2  # a speed-up is a ratio of two timings, each within the margin
+    between = margin ** 2  # two speed-ups: two ratios of timings, each counted beyond the margin
     slower = [n for n in sequential if speedup[n] * margin < 1]
-    agree = [n for n in sequential if speedup[n] * margin < speedup[lowest] and n not in slower]
-    against = [n for n in sequential if speedup[n] > speedup[lowest] * margin]
+    agree = [n for n in sequential if speedup[n] * between < speedup[lowest] and n not in slower]
+    against = [n for n in sequential if speedup[n] > speedup[lowest] * between]
     unclear = [n for n in sequential if n not in agree + against + slower]
     def shown(names: list[str]) -> str:
         return ", ".join(f"{n} {speedup[n]:.2f}x" for n in names)
 
     parts = [(f"- The prediction, tested: the lowest speed-up of a fully parallel model was {lowest}'s "
-              f"({speedup[lowest]:.2f}x). Each speed-up is a ratio of two timings, so a difference counts only "
-              f"beyond {margin:.2f}x (the timing margin squared).")]
+              f"({speedup[lowest]:.2f}x). Each speed-up is a ratio of two timings, so two speed-ups differ only "
+              f"beyond {between:.2f}x (the timing margin, {margin:.2f}x, squared).")]
     if agree:
-        parts.append(f"Below it by more than that margin, as predicted: {shown(agree)}."
-                     + (" A speed-up below 1x but within that margin of it is read as no gain, which is what the "
+        parts.append(f"Below it by more than that, as predicted: {shown(agree)}."
+                     + (f" A speed-up below 1x but within {margin:.2f}x of it is read as no gain, which is what the "
                         "reasoning predicts, not as a slowdown." if any(round(speedup[n], 2) < 1 for n in agree) else ""))
     if against:
-        parts.append(f"Above it by more than that margin, against the prediction: {shown(against)}.")
+        parts.append(f"Above it by more than that, against the prediction: {shown(against)}.")
     if unclear:
-        parts.append(f"Within that margin of it, above or below, so these timings cannot tell: {shown(unclear)}.")
+        parts.append(f"Within that of it, above or below, so these timings cannot tell: {shown(unclear)}.")
     if slower:
-        parts.append(f"Slower with {threads} threads than with one by more than that margin: {shown(slower)}. The "
+        parts.append(f"Slower with {threads} threads than with one by more than the timing margin ({margin:.2f}x): "
+                     f"{shown(slower)}. The "
                      "prediction expects a smaller gain, not a loss, so a slowdown is not counted as support; it "
                      "points to a cost of the threads themselves that this lesson does not measure.")
     parts.append("Each speed-up rests on one timing per thread count, and this lesson does not split a step into "
@@ -710,7 +715,7 @@ class ChanceLossRule:
     A model that fails this rule has learned nothing from its training data, so its test
     accuracy says nothing about what its architecture could learn.
 
-    Introduced in lesson 04.
+    Introduced in lesson 03.
     """
 
     margin: float = 0.05
@@ -822,8 +827,8 @@ def lstm_share_sentence(pool_ms: float, cnn_lstm_ms: float, repeat_ratio: float)
     reads its features (an average, or an LSTM). repeat_ratio: larger over smaller of two timings
     of one model in the same run; a ratio of the two models' times within ``time_margin`` of it
     cannot be resolved. Frame pooling's time also estimates the CNN's own share from slightly above
-    (the mean and the linear layer are small); the sentence gives it, and its value with each timing
-    off by the margin, and says "most" only when that exceeds half.
+    (the mean and the linear layer are small); the sentence gives it, and its value with the ratio of
+    the two timings off by the margin, and says "most" only when that exceeds half.
 
     Introduced in lesson 04.
     """
@@ -836,10 +841,10 @@ def lstm_share_sentence(pool_ms: float, cnn_lstm_ms: float, repeat_ratio: float)
         return (shared + f"Yet the CNN-LSTM's step ({cnn_lstm_ms:.1f} ms) was faster than frame pooling's ({pool_ms:.1f} ms) "
                 f"by more than {_margin_words(repeat_ratio)}: these timings are noisier than that, and this run cannot "
                 "read the LSTM's share from them.")
-    low = min(1.0, pool_ms / (cnn_lstm_ms * margin ** 2))  # each timing off by the margin, against the CNN
+    low = min(1.0, pool_ms / (cnn_lstm_ms * margin))  # the ratio of the two timings off by the margin
     cnn = (f" Frame pooling's step, the same CNN with only a mean over the frames and one linear layer after it, "
            f"estimates the CNN's cost from slightly above: {min(1.0, pool_ms / cnn_lstm_ms):.0%} of the CNN-LSTM's "
-           f"step, and no less than about {low:.0%} of it if each of the two timings is off by that margin"
+           f"step, and no less than about {low:.0%} of it if the ratio of the two timings is off by that margin"
            + (": the per-frame CNN takes most of a CNN-LSTM step in this run." if low > 0.5 else
               ": these timings cannot say whether the per-frame CNN takes most of a CNN-LSTM step."))
     if cnn_lstm_ms <= pool_ms * margin:
@@ -990,7 +995,8 @@ def gap_sweep_sentence(gaps: list[int], accuracy: dict[str, list[float]], traine
                             "clip), and each gap is one run, so this sweep alone does not say why")
         if at_chance:
             verdict += (f"; at {_gaps(at_chance)} its loss stayed at chance, which is all its field allows there (a "
-                        "perfect model with it can expect 0.5), so that is the predicted result, not a failure to train")
+                        "perfect model with it can expect 0.5): that is the predicted result, but at a chance ceiling "
+                        "a model that failed to train gives the same loss, so this run cannot tell the two apart")
         sentences.append(verdict + ".")
     far = [g for g in gaps if g >= window - 1]
     if far:
@@ -1006,15 +1012,20 @@ def _gaps(gaps: Sequence[int]) -> str:
     return "gaps " + ", ".join(map(str, gaps[:-1])) + f" and {gaps[-1]}"
 
 
-def window_test_sentence(gaps: Sequence[int], conv3d_trained: Sequence[bool], window: int) -> str:
+def window_test_sentence(gaps: Sequence[int], conv3d_trained: Sequence[bool], window: int,
+                         timings: Sequence[int]) -> str:
     """Whether the gap sweep can say anything about the 3D CNN's window: only if the 3D CNN trained at
     a gap where a window of it holds both moves (gap < window - 1). If it failed to train at every
     such gap, the sweep says nothing about where its window runs out, and the sentence says so.
+    Where it did train, the sentence still names what else changes with the gap: timings[i] is the
+    number of allowed timings of the two moves at gaps[i] (``video.two_move_timings``), and each gap
+    is one seed, so a fall at a larger gap agrees with the window without isolating it.
 
     Introduced in lesson 04."""
-    if len(gaps) != len(conv3d_trained):
-        raise ValueError(f"expected one 'trained' per gap, got {len(gaps)} gaps and {len(conv3d_trained)}")
-    near = [g for g, ok in zip(gaps, conv3d_trained) if g < window - 1]
+    if len(gaps) != len(conv3d_trained) or len(gaps) != len(timings):
+        raise ValueError(f"expected one 'trained' and one timing count per gap, got {len(gaps)} gaps, "
+                         f"{len(conv3d_trained)} and {len(timings)}")
+    near = [g for g in gaps if g < window - 1]
     near_trained = [g for g, ok in zip(gaps, conv3d_trained) if g < window - 1 and ok]
     if not near:
         return (f"No gap tried lies below {window - 1}, where a window of the 3D CNN holds both moves, so this sweep "
@@ -1024,8 +1035,12 @@ def window_test_sentence(gaps: Sequence[int], conv3d_trained: Sequence[bool], wi
                 "moves: this sweep does not measure where its window runs out, and the lesson draws "
                 "no conclusion about the window from it. Section 4's arithmetic (the temporal receptive field) is "
                 "then the only support for the window argument in this run.")
-    return (f"The 3D CNN trained at {_gaps(near_trained)}, where its window can hold both moves, so "
-            "the sweep's larger gaps can be read as a test of its window (one seed per gap).")
+    counts = ", ".join(f"{n} at gap {g}" for g, n in zip(gaps, timings))
+    return (f"The 3D CNN trained at {_gaps(near_trained)}, where its window can hold both moves, so its results at "
+            "the larger gaps bear on its window, with two limits: each gap is one run from one seed, and clips at "
+            f"different gaps differ in more than the spacing of the moves (allowed timings of the two moves: "
+            f"{counts}). A fall at a larger gap is what the window predicts, but this sweep does not isolate the "
+            "window from those differences.")
 
 
 @dataclass(frozen=True)
@@ -1446,7 +1461,8 @@ def communication_sentence(communication_ms: list[float], all_reduce_ms: list[fl
         return (measured + ": the middle half includes 0, so at this measurement the cost of communication is not "
                 "resolved from the step-to-step noise.")
     text = measured + (": DDP's gradient synchronisation (its hooks and bucket copies, the all-reduce and the wait "
-                       "for the other process) cost time in this run. ")
+                       "for the other process), and whatever else differs between the two passes, cost time in this "
+                       "run. ")
     bare = f"a bare all-reduce of the gradients (median {a_median:.1f} ms, middle half {a_low:.1f} to {a_high:.1f} ms)"
     if c_low > a_high:
         return text + f"That is more than {bare}; this profile does not measure where the rest goes."

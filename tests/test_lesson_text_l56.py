@@ -167,6 +167,8 @@ def test_communication_sentence_has_a_branch_for_each_case(communication, all_re
     assert words in text and f"over {len(communication)} steps" in text
     assert "waits for the slower one" not in text and "has its own cost" not in text  # causes never measured
     assert "would explain" not in text
+    if "cost time in this run" in text:  # the difference holds more than the synchronisation
+        assert "and whatever else differs between the two passes" in text
     assert "middle halves" in PROFILE_RULE and not math.isnan(quartiles(communication)[1])
     assert "paired on the same batch" in PROFILE_RULE  # the rule for the cost itself is the one applied
 
