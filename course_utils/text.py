@@ -16,8 +16,9 @@ The pieces, in the order the lesson uses them:
   ends a sample at a whole word. ``CharLSTM(cell="gru")`` swaps in a GRU.
 * ``lstm_activations``, ``text_features``, ``best_cells``: look inside a trained
   model for cells that track something visible in the text.
-* ``split_sentence`` and ``underflow_sentence``: sentences the lesson renders from its
-  data split and from its float32 and float64 gradient norms.
+* ``split_sentence``, ``underflow_sentence``, ``speed_ratio_sentence`` and ``line_reset_sentence``:
+  sentences the lesson renders from its data split, its float32 and float64 gradient norms, its
+  timing of our LSTM against ``nn.LSTM``, and a cell's forget gate at line ends.
 * ``plot_learning_curves``, ``plot_gradient_norms``, ``plot_activations``,
   ``plot_text_heatmap``, ``side_by_side``: the lesson's figures and tables.
 
@@ -41,6 +42,7 @@ from tqdm.auto import tqdm
 from .checks import check_positive_int
 from .lstm import LSTM, State
 from .train import model_device, show_progress
+from .verdicts import TIMING_MARGIN
 from .vocab import Vocab
 
 __all__ = [
@@ -645,3 +647,47 @@ def underflow_sentence(name: str, norms32: Tensor, norms64: Tensor, entries: int
                        f"is below float32's normal range ({torch.finfo(torch.float32).smallest_normal:.1e}), where "
                        "squares keep fewer digits or round to 0.")
     return text + "it is already off before it reaches 0, for a reason this lesson does not measure."
+
+
+def speed_ratio_sentence(ratio: float) -> str:
+    """One sentence on ``benchmarks.lstm_benchmark``'s ratio: our LSTM's time over ``nn.LSTM``'s, one
+    median each, not repeated. Slower or faster only beyond ``verdicts.TIMING_MARGIN`` (the course's
+    one rule for a ratio of two timings); the factor itself is named as one timing."""
+    if not 0 < ratio < math.inf:
+        raise ValueError(f"expected a positive, finite time ratio, got {ratio}")
+    head = f"Our LSTM took {ratio:.2f}x the time of nn.LSTM (one median each, not repeated)"
+    if ratio > TIMING_MARGIN:
+        return head + (f": slower beyond the course's timing margin ({TIMING_MARGIN}x), so slower in this run; the "
+                       "factor itself is one timing, and repeats of it vary on a busy machine.")
+    if ratio < 1 / TIMING_MARGIN:
+        return head + (f": faster beyond the course's timing margin ({TIMING_MARGIN}x), so faster in this run; the "
+                       "factor itself is one timing, and repeats of it vary on a busy machine.")
+    return head + (f": within the course's timing margin ({TIMING_MARGIN}x), so this timing does not tell which of "
+                   "the two is faster.")
+
+
+RESET_GATE = 0.1  # a forget gate below this is read as emptying the cell
+
+
+def line_reset_sentence(newline_gate: float, other_gate: float, emptied: float) -> str:
+    """What one cell's forget gate does at line ends. newline_gate, other_gate: its mean gate where the
+    cell reads a newline and elsewhere; emptied: the share of the newlines at which it is below
+    ``RESET_GATE``. Says that its memory is mostly one line only when it empties the cell at most
+    newlines (emptied > 0.5) and closes more there than elsewhere."""
+    if not all(0 <= v <= 1 for v in (newline_gate, other_gate, emptied)):
+        raise ValueError(f"expected gates and a share in [0, 1], got {newline_gate}, {other_gate}, {emptied}")
+    at = (f"Its gate is below {RESET_GATE} at {emptied:.0%} of the newlines (mean {newline_gate:.2f} there, "
+          f"{other_gate:.2f} at the other characters)")
+    closes_more = newline_gate < other_gate
+    if emptied > 0.5 and closes_more:
+        return at + (": it empties the cell at most line ends, so whatever its median gate says, its content mostly "
+                     "does not survive a line end: its memory is mostly one line, not the median span. The median "
+                     "reading describes the gate between resets.")
+    if emptied > 0.5:
+        return at + (": it empties the cell at most line ends, but its gate is no higher elsewhere, so the resets are "
+                     "not about line ends, and this lesson does not read a line memory from this cell.")
+    return at + (f": it empties the cell at no more than half of the line ends ({RESET_GATE} is the level at which "
+                 "this lesson reads a gate as emptying the cell)"
+                 + (", though it keeps less across a line end than elsewhere." if closes_more else
+                    ", and it keeps no less across a line end than elsewhere.")
+                 + " The lesson looks for resets at newlines only: one at other characters would not show here.")

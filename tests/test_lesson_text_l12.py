@@ -312,3 +312,48 @@ def test_underflow_sentence_does_not_blame_squares_it_shows_are_representable():
     assert "is not below" in text and "squaring alone does not explain the 0 here" in text
     below = underflow_sentence("RNN", _norms([1.0, 1e-5, 2.4e-22, 0.0]), _norms([1.0, 1e-5, 4.3e-22, 2.4e-22]), 1024)
     assert "There its 1,024 entries" in below and "The mean square of its entries at k = 2, " in below
+
+
+# speed_ratio_sentence and line_reset_sentence --------------------------------------------------------------------
+
+from course_utils.text import RESET_GATE, line_reset_sentence, speed_ratio_sentence  # noqa: E402
+from course_utils.verdicts import TIMING_MARGIN  # noqa: E402
+
+
+@pytest.mark.parametrize("ratio, words", [
+    (1.28, "slower beyond the course's timing margin (1.25x)"),
+    (0.7, "faster beyond the course's timing margin (1.25x)"),
+    (1.2, "within the course's timing margin (1.25x), so this timing does not tell"),
+    (0.85, "within the course's timing margin"),
+])
+def test_speed_ratio_sentence_reads_one_timing_by_the_margin(ratio, words):
+    text = speed_ratio_sentence(ratio)
+    assert text.startswith(f"Our LSTM took {ratio:.2f}x the time of nn.LSTM (one median each, not repeated)")
+    assert words in text and TIMING_MARGIN == 1.25
+    assert ("one timing" in text) == (max(ratio, 1 / ratio) > TIMING_MARGIN)
+
+
+@pytest.mark.parametrize("ratio", [0.0, -1.0, float("nan"), float("inf")])
+def test_speed_ratio_sentence_rejects_a_ratio_that_is_not_a_time_ratio(ratio):
+    with pytest.raises(ValueError, match="positive, finite"):
+        speed_ratio_sentence(ratio)
+
+
+def test_line_reset_sentence_claims_one_line_only_where_the_cell_empties_at_most_line_ends():
+    line = line_reset_sentence(0.0, 0.8, 1.0)
+    assert "at 100% of the newlines (mean 0.00 there, 0.80 at the other characters)" in line
+    assert "its memory is mostly one line" in line
+    # low everywhere: empties at line ends too, but that is no line memory
+    everywhere = line_reset_sentence(0.02, 0.01, 0.9)
+    assert "not about line ends" in everywhere and "mostly one line" not in everywhere
+    # most line ends empty it although the mean gate there is above the reset level
+    mostly = line_reset_sentence(0.12, 0.8, 0.8)
+    assert "mostly one line" in mostly and "at 80% of the newlines" in mostly
+    # a mean below the reset level, but only a third of the newlines below it: not most
+    few = line_reset_sentence(0.05, 0.8, 0.3)
+    assert "no more than half of the line ends" in few and "keeps less across a line end" in few
+    assert "mostly one line" not in few
+    assert "keeps no less" in line_reset_sentence(0.9, 0.8, 0.0)
+    assert str(RESET_GATE) in few
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        line_reset_sentence(0.5, 1.5, 0.1)
