@@ -382,16 +382,18 @@ def test_lesson_05_range_verdict_applies_its_stated_rule(notebook, a, b, words):
 @pytest.mark.parametrize("speedups, words", [
     ([1.10, 1.20, 1.05, 1.1, 1.2, 1.3], "**2 DDP processes were faster**"),
     ([0.90, 0.95, 0.80, 0.9, 0.9, 0.9], "**2 DDP processes were slower**"),
-    ([1.10, 1.20, 1.05], "**neither is called faster**"),  # 3 agreeing repeats: chance 0.25, not a finding
-    ([0.90, 0.95, 0.80], "**neither is called faster**"),
-    ([0.94, 1.17, 1.03], "**neither is faster**"),
-    ([1.00, 1.10, 1.20], "**neither is faster**"),  # a repeat at exactly 1 is no speed-up
+    ([1.10, 1.20, 1.05], "by the rule, **the two cannot be told apart**"),  # 3 agreeing repeats: chance 0.25
+    ([0.90, 0.95, 0.80], "by the rule, **the two cannot be told apart**"),
+    ([0.94, 1.17, 1.03], "the range includes 1, so **the two cannot be told apart**"),
+    ([1.00, 1.10, 1.20], "the range includes 1, so **the two cannot be told apart**"),  # exactly 1 is no speed-up
 ])
 def test_lesson_06_speedup_verdict_applies_its_stated_rule(notebook, speedups, words):
     """Every branch of the speed-up sentence, on synthetic repeats."""
     namespace = _lesson_definitions(notebook, {"SPEED_RULE", "speedup_verdict"})
-    assert words in namespace["speedup_verdict"](speedups)
-    assert "in every repeat" in namespace["SPEED_RULE"]
+    verdict = namespace["speedup_verdict"](speedups)
+    assert words in verdict
+    assert "neither is faster" not in verdict  # the rule can only fail to tell them apart, never show them equal
+    assert "in every repeat" in namespace["SPEED_RULE"] and "cannot be told apart" in namespace["SPEED_RULE"]
 
 
 @pytest.mark.parametrize("notebook", LESSON_06, ids=lambda p: p.stem)
