@@ -673,21 +673,23 @@ def line_reset_sentence(newline_gate: float, other_gate: float, emptied: float) 
     """What one cell's forget gate does at line ends. newline_gate, other_gate: its mean gate where the
     cell reads a newline and elsewhere; emptied: the share of the newlines at which it is below
     ``RESET_GATE``. Says that its memory is mostly one line only when it empties the cell at most
-    newlines (emptied > 0.5) and closes more there than elsewhere."""
+    newlines (emptied > 0.5) and closes more there than elsewhere. A gate below ``RESET_GATE`` lets less
+    than a tenth of the cell's content through: a reset, though not an empty cell (the input still adds)."""
     if not all(0 <= v <= 1 for v in (newline_gate, other_gate, emptied)):
         raise ValueError(f"expected gates and a share in [0, 1], got {newline_gate}, {other_gate}, {emptied}")
     at = (f"Its gate is below {RESET_GATE} at {emptied:.0%} of the newlines (mean {newline_gate:.2f} there, "
           f"{other_gate:.2f} at the other characters)")
     closes_more = newline_gate < other_gate
     if emptied > 0.5 and closes_more:
-        return at + (": it empties the cell at most line ends, so whatever its median gate says, its content mostly "
-                     "does not survive a line end: its memory is mostly one line, not the median span. The median "
-                     "reading describes the gate between resets.")
+        return at + (": at more than half of the line ends it lets less than a tenth of the cell's content through, "
+                     "so whatever its median gate says, its content mostly does not survive a line end: its memory is "
+                     "mostly one line, not the median span. The median reading describes the gate between resets.")
     if emptied > 0.5:
-        return at + (": it empties the cell at most line ends, but its gate is no higher elsewhere, so the resets are "
-                     "not about line ends, and this lesson does not read a line memory from this cell.")
-    return at + (f": it empties the cell at no more than half of the line ends ({RESET_GATE} is the level at which "
-                 "this lesson reads a gate as emptying the cell)"
+        return at + (": at more than half of the line ends it lets less than a tenth of the cell's content through, but "
+                     "its gate is no higher elsewhere, so the resets are not about line ends, and this lesson does not "
+                     "read a line memory from this cell.")
+    return at + (f": it resets the cell at no more than half of the line ends ({RESET_GATE} is the level at which "
+                 "this lesson reads a gate as resetting the cell)"
                  + (", though it keeps less across a line end than elsewhere." if closes_more else
                     ", and it keeps no less across a line end than elsewhere.")
                  + " The lesson looks for resets at newlines only: one at other characters would not show here.")
