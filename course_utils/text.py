@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 from .checks import check_positive_int
 from .lstm import LSTM, State
 from .train import model_device, show_progress
-from .verdicts import TIMING_MARGIN
+from .verdicts import TIMING_MARGIN, ratio_reading
 from .vocab import Vocab
 
 __all__ = [
@@ -656,10 +656,11 @@ def speed_ratio_sentence(ratio: float) -> str:
     if not 0 < ratio < math.inf:
         raise ValueError(f"expected a positive, finite time ratio, got {ratio}")
     head = f"Our LSTM took {ratio:.2f}x the time of nn.LSTM (one median each, not repeated)"
-    if ratio > TIMING_MARGIN:
+    reading = ratio_reading(ratio)
+    if reading == "above":
         return head + (f": slower beyond the course's timing margin ({TIMING_MARGIN}x), so slower in this run; the "
                        "factor itself is one timing, and repeats of it vary on a busy machine.")
-    if ratio < 1 / TIMING_MARGIN:
+    if reading == "below":
         return head + (f": faster beyond the course's timing margin ({TIMING_MARGIN}x), so faster in this run; the "
                        "factor itself is one timing, and repeats of it vary on a busy machine.")
     return head + (f": within the course's timing margin ({TIMING_MARGIN}x), so this timing does not tell which of "

@@ -7,10 +7,15 @@ now and then. `median_time` therefore warms up first, then lets
 `min_run_time` seconds and reports the median block (the median ignores the
 occasional slow block that another program caused). ``num_threads`` is set
 explicitly, since a step's time depends on how many CPU threads torch may use.
+`onednn` switches PyTorch's oneDNN CPU kernels on or off for a block, so that a
+lesson can time the same model with and without them (lessons 02 and 03).
 """
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
 from typing import Callable
 
 import torch
@@ -46,3 +51,16 @@ def median_time(fn: Callable[[], object], *, threads: int | None = None, warmup:
         torch.set_num_threads(previous)
     timer = Timer("fn()", globals={"fn": fn}, num_threads=threads)
     return timer.blocked_autorange(min_run_time=min_run_time).median
+
+
+@contextlib.contextmanager
+def onednn(enabled: bool) -> Iterator[None]:
+    """PyTorch's oneDNN CPU kernels (``torch.backends.mkldnn``) on or off inside the ``with`` block, without
+    PyTorch's note about Intel GPUs. On a CPU, oneDNN runs ``nn.LSTM`` as one fused node; off, the LSTM runs
+    as separate operations, as ``nn.GRU`` always does. It does nothing to CUDA work. Introduced in lesson 02."""
+    if not isinstance(enabled, bool):
+        raise TypeError(f"enabled must be True or False, got {enabled!r}")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="TF32 acceleration")
+        with torch.backends.mkldnn.flags(enabled=enabled):
+            yield

@@ -9,6 +9,7 @@ more than the numbers it is given.
 * Spread over seeds: `spread_verdict` (is a difference beyond the run-to-run
   spread?), read from recorded metrics by `compare` (lesson 03) and from lists of
   accuracies by `SeedRule` (lesson 04).
+* Lessons 01 and 02: `paired_rule` and `paired_verdict` (runs paired by their seed).
 * Lesson 01: `time_against_work_sentence`.
 * Lesson 02: `stack_decay_sentence`, `kernel_sentence`, `unfused_switch_sentence`, `why_lstm_answer`.
 * Lesson 03: `verdicts(metrics)`, the table of ten claims about CNNs, LSTMs and
@@ -25,9 +26,11 @@ more than the numbers it is given.
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +70,52 @@ def recorded(metrics: Mapping[str, Any], name: str) -> float:
     if name not in metrics:
         raise KeyError(f"the verdicts need the metric {name!r}, which was not recorded")
     return float(metrics[name])
+
+
+def paired_rule(better: str, unit: str) -> str:
+    """The rule of ``paired_verdict`` in words, for a lesson to render before its runs. Introduced in lesson 01."""
+    return (f"A model counts as {better} than another when it is ahead in every seed and its smallest lead is larger "
+            f"than the spread of its leads (the largest minus the smallest), all in {unit} as printed; otherwise these "
+            "runs cannot tell the two apart. It compares runs that share a seed, so it needs runs paired by their "
+            "seed (the same data in the same order). With three seeds it only screens out differences smaller than "
+            "the seeds' own scatter: it is not a significance test, and nothing in it bounds what another seed "
+            "could give.")
+
+
+def paired_verdict(name_a: str, name_b: str, differences: Sequence[float], *, better: str = "more accurate",
+                   unit: str = "points", scale: float = 100.0, digits: int = 1,
+                   higher_is_better: bool = True) -> tuple[str | None, str]:
+    """``paired_rule`` applied to the per-seed differences a - b of two models' results (one per seed,
+    the runs of a seed paired), in one sentence. The rule reads each difference as the sentence prints
+    it (``scale`` times it, rounded to ``digits``), so every number it quotes supports its words: a lead
+    that prints as zero is no lead. ``higher_is_better``: False for a loss.
+
+    Returns the name of the model the rule finds ``better`` (None if it finds neither) and the sentence.
+    Introduced in lesson 01; lesson 02 reads its race by it.
+    """
+    if len(differences) < 2 or not all(math.isfinite(d) for d in differences):
+        raise ValueError(f"expected finite differences for at least two seeds, got {list(differences)}")
+    printed = [round(scale * d, digits) + 0.0 for d in differences]  # + 0.0 turns -0.0 into 0.0
+    listed = ", ".join(f"{p:+.{digits}f}" for p in printed)
+    sign = 1 if higher_is_better else -1
+    a_leads = [sign * p for p in printed]
+    leader, other = (name_a, name_b) if sum(a_leads) > 0 else (name_b, name_a)
+    leads = a_leads if leader == name_a else [-p for p in a_leads]
+    smallest, spread = min(leads), round(max(leads) - min(leads), digits)
+    shown = f"{name_a} minus {name_b} is {listed} {unit} over the seeds"
+    if smallest > spread:
+        return leader, (f"{leader} is {better} than {other}: {shown}, and the smallest lead, {smallest:.{digits}f} "
+                        f"{unit}, is larger than the spread of the leads, {spread:.{digits}f}.")
+    if smallest > 0:
+        return None, (f"{leader} is ahead of {other} in every seed ({shown}), but its smallest lead, "
+                      f"{smallest:.{digits}f} {unit}, is not larger than the spread of the leads, {spread:.{digits}f}: "
+                      f"by the rule, these runs do not show that {leader} is {better}.")
+    if max(leads) == 0:
+        return None, f"{shown}: level in every seed as printed, so these runs cannot tell the two apart."
+    if smallest == 0:
+        return None, (f"{leader} is ahead of {other} in some seeds and level in the others as printed ({shown}; a lead "
+                      f"that prints as zero is none): these runs cannot tell the two apart.")
+    return None, f"{shown}, not of one sign: these runs cannot tell {name_a} and {name_b} apart."
 
 
 # --------------------------------------------------------------------------- lesson 01: time against work
@@ -191,15 +240,17 @@ def _claim_2(m: Mapping[str, Any]) -> tuple[str, str]:
                f"LSTM chrono init {_mean_pm_sd(m, 'gradient_log10_lstm', 1)}, GRU {_mean_pm_sd(m, 'gradient_log10_gru', 1)}; "
                f"trained on the pair task at k={far}: LSTM default init {_mean_pm_sd(m, f'lstm_default_acc_k{far}')}, "
                f"chrono init {_mean_pm_sd(m, f'lstm_acc_k{far}')}")
-    untested = "; the plain RNN gets only PyTorch's default init and is compared on untrained gradients alone"
+    untested = ("; exploding gradients are not tested (every training run here clips the gradient norm, because an "
+                "LSTM's gradient can still explode), so the verdict is about vanishing gradients only; the plain RNN "
+                "gets only PyTorch's default init and is compared on untrained gradients alone")
     if compare(m, "gradient_log10_lstm", "gradient_log10_rnn", floor=2.0) != "higher":
         return numbers, "does not hold" + untested
     if trained["default"] >= SOLVED:
-        return numbers, (f"holds: trained from PyTorch's default init, the LSTM solves k={far} too "
+        return numbers, (f"holds for vanishing gradients: trained from PyTorch's default init, the LSTM solves k={far} too "
                          f"({trained['default']:.2f}), although its untrained gradient {k} steps back is "
                          f"10^{log['lstm_default']:.0f} of the last step's" + untested)
     if trained["chrono"] >= SOLVED:
-        return numbers, (f"holds with chrono init (gate biases set for long memory spans): trained from PyTorch's default "
+        return numbers, (f"holds for vanishing gradients with chrono init (gate biases set for long memory spans): trained from PyTorch's default "
                          f"init, the LSTM reaches only {trained['default']:.2f} at k={far} within this budget, against "
                          f"{trained['chrono']:.2f} with chrono init (the same epochs, and the learning rate set for the "
                          "chrono runs), so whether the default init needs only more steps or another rate is not "
@@ -241,6 +292,14 @@ def time_margin(repeat_ratio: float) -> float:
     return max(TIMING_MARGIN, repeat_ratio)
 
 
+def ratio_reading(ratio: float, margin: float = TIMING_MARGIN) -> str:
+    """The one timing rule for a ratio of two timings (or of a timing ratio to a predicted one):
+    "above" beyond ``margin``, "below" beyond 1 / ``margin``, otherwise "within" (not told apart)."""
+    if not 0 < ratio < math.inf or margin < 1:
+        raise ValueError(f"expected a positive, finite ratio and a margin >= 1, got {ratio} and {margin}")
+    return "above" if ratio > margin else "below" if ratio < 1 / margin else "within"
+
+
 def exponent_margin(lengths: Sequence[int]) -> float:
     """How far a growth exponent read from the two longest lengths (``sequence.growth_exponent``) can
     move by timing noise. The exponent is log(ratio of the two timings) / log(T_last / T_before), and a
@@ -256,6 +315,46 @@ def timing_margin(m: Mapping[str, Any]) -> float:
     return time_margin(recorded(m, "timing_repeat_ratio"))
 
 
+UNFUSED = "_unfused"  # suffix of a lesson-03 cost measured again with PyTorch's oneDNN kernels switched off
+ONEDNN = "PyTorch's oneDNN kernels (on by default on a CPU, where they run nn.LSTM as one fused node)"
+
+
+def with_onednn_off(m: Mapping[str, Any]) -> dict[str, Any]:
+    """Lesson 03's metrics with every cost that section 4 measured a second time with oneDNN switched
+    off (``torch.backends.mkldnn.flags(enabled=False)``, recorded as ``<name>_unfused``) in place of the
+    default measurement; every other metric unchanged. On a CPU, PyTorch runs ``nn.LSTM`` as one fused
+    oneDNN node by default and ``nn.GRU`` as separate operations (lesson 02 counts the nodes), so what an
+    LSTM keeps for the backward pass and how long its step takes depend on that kernel."""
+    twins = {key[:-len(UNFUSED)] for key in m if key.endswith(UNFUSED)}
+    if not twins:
+        raise KeyError(f"the verdicts need the costs measured with oneDNN off (metrics named <name>{UNFUSED}), "
+                       "and none was recorded")
+    return {key: (m[key + UNFUSED] if key in twins else value) for key, value in m.items() if not key.endswith(UNFUSED)}
+
+
+def _reading(verdict: str) -> str:
+    """A verdict's words without its numbers: two verdicts of one rule read alike when these agree."""
+    return re.sub(r"\d[\d,.]*", "#", verdict)
+
+
+def _on_both_kernels(rule: Callable[[Mapping[str, Any]], tuple[str, str]]) -> Callable[[Mapping[str, Any]], tuple[str, str]]:
+    """A cost rule applied twice, to the costs measured with oneDNN on (PyTorch's default) and off. Where
+    the two verdicts differ in words (not only in their numbers: ``_reading``), the claim is inconclusive
+    as a claim about the architectures and the verdict gives both, so that no ranking of LSTMs is credited
+    to the architecture when it belongs to one implementation."""
+    @functools.wraps(rule)  # inspect.getsource shows the rule itself
+    def judged(m: Mapping[str, Any]) -> tuple[str, str]:
+        numbers, on = rule(m)
+        off_numbers, off = rule(with_onednn_off(m))
+        numbers += f"; every model timed again with oneDNN off: {off_numbers}"
+        if _reading(off) == _reading(on):
+            return numbers, on + " (the same reading with oneDNN switched off, with its own numbers)"
+        return (numbers,
+                f"inconclusive as a claim about the architectures: it depends on {ONEDNN}. With oneDNN on: {on}. "
+                f"With oneDNN off: {off}")
+    return judged
+
+
 _NARROWER = (f"; the CNN-LSTM's LSTM is narrower ({RECURRENT_UNITS['cnn_lstm']} units against the LSTM's "
              f"{RECURRENT_UNITS['lstm']}), so a saving without pooling is not the convolutions' alone")
 
@@ -266,8 +365,9 @@ def _claim_4(m: Mapping[str, Any]) -> tuple[str, str]:
     mb = {name: recorded(m, f"saved_mb_{name}_T{t}") for name in ms}
     numbers = (f"T={t}, one thread: ms per step LSTM {ms['lstm']:.0f}, CNN-LSTM (pool 4) {ms['cnn_lstm']:.0f}, "
                f"without pooling {ms['cnn_lstm_nopool']:.0f}; saved MB {mb['lstm']:.1f}, {mb['cnn_lstm']:.1f}, "
-               f"{mb['cnn_lstm_nopool']:.1f}; parameters LSTM {int(recorded(m, 'parameters_lstm')):,}, "
-               f"CNN-LSTM {int(recorded(m, 'parameters_cnn_lstm')):,}; one timing each, and two timings of the "
+               f"{mb['cnn_lstm_nopool']:.1f}; parameters of these timed models LSTM "
+               f"{int(recorded(m, 'cost_parameters_lstm')):,}, CNN-LSTM {int(recorded(m, 'cost_parameters_cnn_lstm')):,}; "
+               f"one timing each, and two timings of the "
                f"same model differed by {recorded(m, 'timing_repeat_ratio'):.2f}x")
     faster, smaller = ms["lstm"] > timing_margin(m) * ms["cnn_lstm"], mb["cnn_lstm"] < mb["lstm"]
     margin = timing_margin(m)
@@ -321,8 +421,11 @@ def _claim_6(m: Mapping[str, Any]) -> tuple[str, str]:
     numbers = (f"pair task k={far}: CNN-LSTM (pool 4) {_mean_pm_sd(m, f'cnn_lstm_acc_k{far}')}, LSTM "
                f"{_mean_pm_sd(m, f'lstm_acc_k{far}')}; order task: LSTM {_mean_pm_sd(m, 'window_acc_lstm')}, CNN-LSTM by pool " +
                ", ".join(f"{p}: {recorded(m, f'window_acc_pool{p}_mean'):.2f}" for p in pools))
-    resolution = (f"; what the CNN-LSTM does lose is the order of two events closer together than its pooling window "
-                  f"(on the order task, events {int(recorded(m, 'window_gap'))} steps apart, from pool {crossover} on): "
+    resolution = (f"; what the CNN-LSTM does lose is the order of two events that fall into one pooling window and "
+                  f"lie farther apart than its convolutions' field (on the order task, events "
+                  f"{int(recorded(m, 'window_gap'))} steps apart with a field of {int(recorded(m, 'window_conv_field'))} "
+                  f"steps, from pool {crossover} on, while events {int(recorded(m, 'window_near_gap'))} steps apart kept "
+                  f"{recorded(m, 'window_near_acc_mean'):.2f} at pool {pools[-1]}): "
                   "a loss of resolution inside one pool, not of reach over a distance, so it counts neither for nor "
                   "against this claim" if crossover else "")
     if distance == "lower":
@@ -404,9 +507,12 @@ def _claim_9(m: Mapping[str, Any]) -> tuple[str, str]:
     pairs = {"pair": (f"gru_acc_k{far}", f"lstm_acc_k{far}"), "order": ("window_acc_gru", "window_acc_lstm"),
              "rows": ("rows_test_acc_gru", "rows_test_acc_lstm")}
     outcome = {task: compare(m, *names) for task, names in pairs.items()}
-    numbers = (f"GRU vs LSTM: parameters {int(recorded(m, 'parameters_gru')):,} vs {int(recorded(m, 'parameters_lstm')):,}; "
-               f"ms per step at T={t} (one thread) {recorded(m, f'ms_per_step_gru_T{t}_threads1'):.0f} vs "
-               f"{recorded(m, f'ms_per_step_lstm_T{t}_threads1'):.0f}; accuracy " +
+    numbers = (f"GRU vs LSTM: parameters of the pair-task models {int(recorded(m, 'parameters_gru')):,} vs "
+               f"{int(recorded(m, 'parameters_lstm')):,}; ms per step at T={t} (one thread, the timed models of "
+               f"{int(recorded(m, 'cost_parameters_gru')):,} vs {int(recorded(m, 'cost_parameters_lstm')):,} parameters) "
+               f"{recorded(m, f'ms_per_step_gru_T{t}_threads1'):.0f} vs {recorded(m, f'ms_per_step_lstm_T{t}_threads1'):.0f}, "
+               f"with oneDNN off {recorded(m, f'ms_per_step_gru_T{t}_threads1{UNFUSED}'):.0f} vs "
+               f"{recorded(m, f'ms_per_step_lstm_T{t}_threads1{UNFUSED}'):.0f}; accuracy " +
                ", ".join(f"{label}: {_mean_pm_sd(m, a)} vs {_mean_pm_sd(m, b)}" for label, (a, b) in zip(tasks, pairs.values())))
     gru_wins = [task for task, o in outcome.items() if o == "higher"]
     lstm_wins = [task for task, o in outcome.items() if o == "lower"]
@@ -482,6 +588,11 @@ def _claim_10(m: Mapping[str, Any]) -> tuple[str, str]:
     return numbers, (against + (f", and only when {condition}" if condition else "") + ": " + "; ".join(described))
 
 
+_KERNEL_RULE = (f"The rule is applied twice, to the costs measured with oneDNN on (PyTorch's default on a CPU, which "
+                f"runs nn.LSTM as one fused kernel) and off; if the two readings differ, the claim is inconclusive "
+                f"as a claim about the architectures, and the verdict gives both.")
+
+
 def rule_statement(claim: int) -> str:
     """The rule of claim `claim` (1-10) in words, written from the same constants the rule applies, for
     the lesson to render before the numbers. Introduced in lesson 03."""
@@ -509,16 +620,18 @@ def rule_statement(claim: int) -> str:
             f"than 2 orders of magnitude and the spread (`compare`). Otherwise the trained LSTMs decide: it holds if "
             f"an LSTM trained from PyTorch's default init also solves the longest k (mean accuracy >= {SOLVED}); it "
             "holds with chrono init if only the chrono-initialised LSTM solves it within this budget (which does not "
-            "test the default init with more steps or another learning rate); it is inconclusive if neither does. The plain RNN is compared on untrained gradients only, with PyTorch's "
+            "test the default init with more steps or another learning rate); it is inconclusive if neither does. Exploding "
+            "gradients are not tested (every run clips the gradient norm), so a verdict that holds is about vanishing "
+            "gradients only. The plain RNN is compared on untrained gradients only, with PyTorch's "
             "default initialisation (no identity or orthogonal start)."),
         4: (f"Claim 4 holds if, at the longest T on one thread, the CNN-LSTM's training step (forward and backward on "
             f"one batch; not the time to reach an accuracy) is faster than the LSTM's and it keeps less "
             f"memory ({margin}); it holds only when the pooling shortens the sequence if the CNN-LSTM without pooling "
-            "is not both faster by that margin and 1.25x smaller than the LSTM."),
+            "is not both faster by that margin and 1.25x smaller than the LSTM. " + _KERNEL_RULE),
         7: (f"Claim 7 holds if the LSTM's training step (forward and backward on one batch; not the time to reach an "
             f"accuracy) on all threads is slower than both CNNs' and than attention's ({margin}); "
             "it holds only against convolutions if attention is not faster. Whether attention's time grows faster "
-            "with T is read from the growth exponents."),
+            "with T is read from the growth exponents. " + _KERNEL_RULE),
         5: (f"We count the training steps until the validation accuracy first reaches {SOLVED} (a run that never does "
             "counts as its whole budget); validation runs once per epoch, so a count is a whole number of epochs. "
             "The pretrained route is charged the steps its source model trained as well. The claim does not hold if "
@@ -541,7 +654,7 @@ def rule_statement(claim: int) -> str:
              f"keeps less and what it fails (accuracy below {SOLVED} on the pair task at the long k or on the order "
              "task); it holds only while the order survives the pooling if the order task has a crossover (the "
              "verdict names the crossover pool; smaller pools are not thereby shown safe). The "
-             "amount of data is not varied, so the \"large data\" part is not tested."),
+             "amount of data is not varied, so the \"large data\" part is not tested. " + _KERNEL_RULE),
     }
     if claim not in statements:
         raise KeyError(f"claims are numbered 1 to 10, got {claim!r}")
@@ -555,13 +668,15 @@ def crossover_statement() -> str:
             "train while a larger pool is solved is not a crossover.")
 
 def gru_speed_sentence(gru_ms: Mapping[int, float], lstm_ms: Mapping[int, float], gru_macs: int, lstm_macs: int,
-                       margin: float, gru_speedup: float, threads: int) -> str:
+                       margin: float, gru_speedup: float, threads: int, onednn: bool = True) -> str:
     """The GRU's one-thread step time against the LSTM's at every sequence length T timed
     (``gru_ms`` / ``lstm_ms``: {T: ms per step}), beside the multiply-adds per step of their recurrent
     layers (``sequence.recurrent_multiply_adds``). A time ratio counts only beyond ``margin``
     (``timing_margin``). The time ratio is said to match the arithmetic only if it does at every T.
     The sentence never names a cause it did not measure. ``gru_speedup``: one thread's time over
     ``threads`` threads' time at the longest T; below 1 / ``margin`` it says the GRU got slower.
+    ``onednn``: whether the times were taken with PyTorch's oneDNN kernels on (the default, which runs
+    nn.LSTM as one fused node and nn.GRU as separate operations) or off; lesson 03 prints both.
 
     Introduced in lesson 03."""
     lengths = sorted(gru_ms)
@@ -571,18 +686,23 @@ def gru_speed_sentence(gru_ms: Mapping[int, float], lstm_ms: Mapping[int, float]
                          f"{dict(gru_ms)}, {dict(lstm_ms)}, {gru_macs}, {lstm_macs}, {margin}, {gru_speedup}")
     work = gru_macs / lstm_macs
     ratio = {t: gru_ms[t] / lstm_ms[t] for t in lengths}
-    reading = {t: "slower" if r / work > margin else "faster" if work / r > margin else "matches" for t, r in ratio.items()}
+    words = {"above": "slower", "below": "faster", "within": "matches"}
+    reading = {t: words[ratio_reading(r / work, margin)] for t, r in ratio.items()}
     times = ", ".join(f"{ratio[t]:.2f}x at T={t}" for t in lengths)
     arithmetic = (f"its recurrent layer does {gru_macs:,} multiply-adds per step against the LSTM's {lstm_macs:,} "
                   f"({work:.2f}x, from the weight matrices)")
-    head = f"- On one thread the GRU's step time over the LSTM's was {times} (one timing each), and {arithmetic}: "
+    state = "on (the default)" if onednn else "off"
+    head = (f"- On one thread with oneDNN {state}, the GRU's step time over the LSTM's was {times} (one timing each), "
+            f"and {arithmetic}: ")
     found = set(reading.values())
     if found == {"matches"}:
         sentence = head + f"the time ratio matches the arithmetic within the timing margin ({margin:.2f}x) at every T."
     elif found == {"slower"}:
-        sentence = head + ("it is slower than its arithmetic predicts by more than the timing margin at every T, and "
-                           "this lesson does not measure what does explain it (lesson 02 times the two cells; see the "
-                           "glossary's GRU entry).")
+        sentence = head + ("it is slower than its arithmetic predicts by more than the timing margin at every T"
+                           + ("; the next line times both again with oneDNN off, where the LSTM is no longer one fused "
+                              "node (lesson 02 counts the nodes)." if onednn else
+                              ", with oneDNN off as well, so the fused LSTM node does not explain all of it; this lesson "
+                              "does not measure what does."))
     elif found == {"faster"}:
         sentence = head + ("it is faster than its arithmetic predicts by more than the timing margin at every T, and "
                            "this lesson does not measure why.")
@@ -681,8 +801,8 @@ EXPERIMENTS = {
     9: "GRU vs LSTM: parameters, time, accuracy on three tasks",
     10: "saved activations and time at the longest T; the order task's crossover",
 }
-RULES = {1: _claim_1, 2: _claim_2, 3: _claim_3, 4: _claim_4, 5: _claim_5, 6: _claim_6, 7: _claim_7,
-         8: _claim_8, 9: _claim_9, 10: _claim_10}
+RULES = {1: _claim_1, 2: _claim_2, 3: _claim_3, 4: _on_both_kernels(_claim_4), 5: _claim_5, 6: _claim_6,
+         7: _on_both_kernels(_claim_7), 8: _claim_8, 9: _claim_9, 10: _on_both_kernels(_claim_10)}
 
 
 def verdicts(metrics: Mapping[str, Any]) -> pd.DataFrame:
@@ -857,18 +977,21 @@ def lstm_share_sentence(pool_ms: float, cnn_lstm_ms: float, repeat_ratio: float)
             f"{_margin_words(repeat_ratio)}." + cnn)
 
 
-def per_frame_cnn_sentence(cnn_lstm_ms: float, pixel_ms: float, repeat_ratio: float) -> str:
+def per_frame_cnn_sentence(cnn_lstm_ms: float, pixel_ms: float, repeat_ratio: float,
+                           pool_ms: float | None = None) -> str:
     """A lower bound on what the per-frame CNN costs in a CNN-LSTM training step, from measured step
     times (ms). The pixel LSTM has no CNN and an LSTM of the same hidden size over the same frames that
     reads whole frames, far more numbers per step than the CNN-LSTM's LSTM reads (the CNN's features),
     so its step bounds the LSTM-and-head part of a CNN-LSTM step from above, and the rest,
     ``cnn_lstm_ms - pixel_ms``, from below what the CNN costs. Says the CNN took most of the step only
     when the CNN-LSTM's step exceeds twice the pixel LSTM's by ``time_margin(repeat_ratio)``
-    (``repeat_ratio``: larger over smaller of two timings of one model in the same run).
+    (``repeat_ratio``: larger over smaller of two timings of one model in the same run). ``pool_ms``:
+    frame pooling's step, whose bound ``lstm_share_sentence`` gives just before; where that bound
+    already shows that the CNN takes most of the step, this weaker one says so instead of leaving it open.
 
     Introduced in lesson 04.
     """
-    if min(cnn_lstm_ms, pixel_ms) <= 0:
+    if min(cnn_lstm_ms, pixel_ms) <= 0 or (pool_ms is not None and pool_ms <= 0):
         raise ValueError(f"step times must be positive, got {cnn_lstm_ms} and {pixel_ms} ms")
     margin = time_margin(repeat_ratio)
     start = ("The pixel LSTM has no CNN and an LSTM of the same size over the same frames, which reads whole frames "
@@ -881,8 +1004,11 @@ def per_frame_cnn_sentence(cnn_lstm_ms: float, pixel_ms: float, repeat_ratio: fl
                         f"{(cnn_lstm_ms - pixel_ms) / cnn_lstm_ms:.0%} of it in this run). Parameters do not predict "
                         "time: the pixel LSTM has the most.")
     if cnn_lstm_ms > margin * pixel_ms:
+        pooled_most = pool_ms is not None and pool_ms / (cnn_lstm_ms * margin) > 0.5  # lstm_share_sentence's bound
         return start + (f", beyond {_margin_words(repeat_ratio)} but not twice it by that margin: the per-frame CNN "
-                        "costs a measurable part of the step, and this bound alone cannot say whether it is most of it.")
+                        "costs a measurable part of the step, " +
+                        ("a weaker bound than frame pooling's above, which already shows that the CNN takes most of it."
+                         if pooled_most else "and this bound alone cannot say whether it is most of it."))
     return start + (f", within {_margin_words(repeat_ratio)}: these timings cannot bound what the per-frame CNN costs "
                     "from below.")
 
@@ -1177,8 +1303,8 @@ _RACE_SETUP = ("The cells also differ in what the race sets for them (each its o
 def why_lstm_answer(equal_time: str, equal_steps: str | None, every_run_finished: bool) -> str:
     """Lesson 02's answer to "why an LSTM", from the seed verdicts of its LSTM-vs-plain-RNN race.
 
-    equal_time / equal_steps: which model ends lower beyond the seeds' range: "LSTM", "plain RNN" or
-    "neither"; equal_steps is None when no step was reached by every run. every_run_finished: every run
+    equal_time / equal_steps: which model ends lower by the paired rule (``paired_verdict``): "LSTM",
+    "plain RNN" or "neither"; equal_steps is None when no step was reached by every run. every_run_finished: every run
     reached section 4's number of steps before its time ran out (then equal time is equal steps, and the
     race is a full schedule of smaller models, not a short race). Both verdicts are always reported, so
     the answer cannot leave out or contradict the equal-steps paragraph. An LSTM win at equal time is not
@@ -1188,9 +1314,9 @@ def why_lstm_answer(equal_time: str, equal_steps: str | None, every_run_finished
         raise ValueError(f"expected equal_time to be 'LSTM', 'plain RNN' or 'neither', got {equal_time!r}")
     if equal_steps not in ("LSTM", "plain RNN", "neither", None):
         raise ValueError(f"expected equal_steps to be 'LSTM', 'plain RNN', 'neither' or None, got {equal_steps!r}")
-    verdict = {"LSTM": "the LSTM ends lower than the plain RNN, beyond the seeds' range",
-               "plain RNN": "the plain RNN ends lower than the LSTM, beyond the seeds' range",
-               "neither": "neither the LSTM nor the plain RNN ends lower, beyond the seeds' range"}[equal_time]
+    verdict = {"LSTM": "the LSTM ends lower than the plain RNN by the paired rule",
+               "plain RNN": "the plain RNN ends lower than the LSTM by the paired rule",
+               "neither": "the paired rule finds neither the LSTM nor the plain RNN lower"}[equal_time]
     if every_run_finished:
         return (f"**The answer of this run:** every run reached section 4's number of steps before its time ran out, "
                 f"so equal time is equal steps here, and {verdict}. " + _RACE_SETUP + "These models are smaller "
@@ -1205,17 +1331,18 @@ def why_lstm_answer(equal_time: str, equal_steps: str | None, every_run_finished
                            "which more steps cannot explain. " + _RACE_SETUP.strip())
         if equal_steps is None:
             return text + "; this run has no comparison at equal steps to tell. " + _RACE_SETUP.strip()
-        return text + ("; at equal steps it is not lower beyond the seeds' range (" +
+        return text + ("; at equal steps the paired rule does not find it lower (" +
                        ("the plain RNN is lower" if equal_steps == "plain RNN" else "neither is lower") +
                        "), so this run's lead may come from its extra steps alone. " + _RACE_SETUP.strip())
     steps = {None: "This run has no comparison at equal steps. ",
-             "plain RNN": f"At equal steps the plain RNN is lower{' too' if equal_time == 'plain RNN' else ''}, beyond "
-                          "the seeds' range: over these first steps this RNN learned more per step than this LSTM. ",
-             "neither": "At equal steps neither is lower beyond the seeds' range. ",
-             "LSTM": "At equal steps the LSTM is lower, beyond the seeds' range: it learned more from the same "
-                     "characters, but at equal time that lead does not hold beyond the seeds' range. "}[equal_steps]
+             "plain RNN": f"At equal steps the plain RNN is lower{' too' if equal_time == 'plain RNN' else ''} by the "
+                          "paired rule: over these first steps this RNN learned more per step than this LSTM. ",
+             "neither": "At equal steps the paired rule finds neither lower. ",
+             "LSTM": "At equal steps the LSTM is lower by the paired rule: it learned more from the same "
+                     "characters, but at equal time the rule does not find that lead. "}[equal_steps]
     return (f"**The answer of this run:** at equal time {verdict}. {steps}" + _RACE_SETUP + "So this short race "
-            "shows no advantage of the LSTM per second of training on this text. The race is short: it tests what a "
+            "does not show an advantage of the LSTM per second of training on this text by the paired rule, which "
+            "is not the same as showing that there is none. The race is short: it tests what a "
             "model learns first, which need not be a long memory. The gradient reach of the trained models (below) "
             "measures how far back each one's gradient still carries; whether a longer training turns a longer reach "
             "into a lower loss is not measured here. Lesson 03 (its section 2) trains LSTMs on tasks built to need a "
@@ -1408,7 +1535,8 @@ def ban_control_sentence(softmax: Sequence[float], constrained: Sequence[float],
                         "The ban alone does not raise test F1 beyond the seeds' range, while ")
                        + "training with a CRF (its learned transition scores and the emissions trained with them) "
                          "adds to what the ban gives; this control does not split those two further.")
-    return text + "This run draws no further conclusion on where the CRF's gain comes from."
+    return text + ("This run draws no further conclusion on what the ban and the CRF each contribute: these seeds "
+                   "do not show the pattern either reading needs.")
 
 
 def one_seed_sentence(test_f1: float, target: float, widest_range: float, widest_variant: str) -> str:

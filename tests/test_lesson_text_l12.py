@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from course_utils.text import plot_activations, plot_text_heatmap
-from course_utils.verdicts import kernel_sentence, stack_decay_sentence, unfused_switch_sentence, why_lstm_answer
+from course_utils.verdicts import (kernel_sentence, paired_rule, paired_verdict, stack_decay_sentence,
+                                   unfused_switch_sentence, why_lstm_answer)
 
 
 # stack_decay_sentence ---------------------------------------------------------------------------------------
@@ -120,29 +121,31 @@ def test_lstm_win_without_an_equal_steps_comparison():
 
 
 @pytest.mark.parametrize("time,words", [("plain RNN", "the plain RNN ends lower than the LSTM"),
-                                        ("neither", "neither the LSTM nor the plain RNN ends lower")])
+                                        ("neither", "the paired rule finds neither the LSTM nor the plain RNN lower")])
 @pytest.mark.parametrize("steps", ["LSTM", "plain RNN", "neither", None])
-def test_no_lstm_win_shows_no_advantage(time, words, steps):
+def test_no_lstm_win_does_not_show_an_advantage(time, words, steps):
     text = why_lstm_answer(time, steps, False)
-    assert words in text and "shows no advantage of the LSTM per second" in text
+    assert words in text and "does not show an advantage of the LSTM per second" in text
+    assert "not the same as showing that there is none" in text and "shows no advantage" not in text
 
 
 @pytest.mark.parametrize("time", ["plain RNN", "neither"])
 @pytest.mark.parametrize("steps,words", [
     ("plain RNN", "At equal steps the plain RNN is lower"),
-    ("neither", "At equal steps neither is lower beyond the seeds' range"),
-    ("LSTM", "At equal steps the LSTM is lower, beyond the seeds' range"),
+    ("neither", "At equal steps the paired rule finds neither lower"),
+    ("LSTM", "At equal steps the LSTM is lower by the paired rule"),
     (None, "This run has no comparison at equal steps")])
 def test_no_lstm_win_always_reports_the_equal_steps_verdict(time, steps, words):
     text = why_lstm_answer(time, steps, False)
     assert words in text
     if steps == "LSTM":
-        assert "at equal time that lead does not hold" in text
+        assert "at equal time the rule does not find that lead" in text
     if steps == "plain RNN":
-        assert ("lower too," in text) == (time == "plain RNN")
+        assert ("lower too by the paired rule" in text) == (time == "plain RNN")
 
 
-@pytest.mark.parametrize("steps,words", [("plain RNN", "(the plain RNN is lower)"), ("neither", "(neither is lower)")])
+@pytest.mark.parametrize("steps,words", [("plain RNN", "does not find it lower (the plain RNN is lower)"),
+                                         ("neither", "does not find it lower (neither is lower)")])
 def test_lstm_win_at_equal_time_names_the_equal_steps_winner(steps, words):
     assert words in why_lstm_answer("LSTM", steps, False)
 
@@ -287,7 +290,7 @@ def test_every_branch_names_the_configurations(time, steps):
 
 @pytest.mark.parametrize("time,words", [("LSTM", "the LSTM ends lower than the plain RNN"),
                                         ("plain RNN", "the plain RNN ends lower than the LSTM"),
-                                        ("neither", "neither the LSTM nor the plain RNN ends lower")])
+                                        ("neither", "the paired rule finds neither the LSTM nor the plain RNN lower")])
 def test_a_race_that_reached_section_4s_steps_is_no_short_race(time, words):
     text = why_lstm_answer(time, "neither", True)
     assert "equal time is equal steps here" in text and words in text
@@ -357,3 +360,51 @@ def test_line_reset_sentence_claims_one_line_only_where_the_cell_empties_at_most
     assert str(RESET_GATE) in few
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         line_reset_sentence(0.5, 1.5, 0.1)
+
+
+# paired_verdict (lessons 01 and 02) --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("differences, starts", [
+    ([0.040, 0.045, 0.042], "CNN is more accurate than MLP:"),       # ahead in every seed, beyond the spread
+    ([-0.040, -0.045, -0.042], "MLP is more accurate than CNN:"),    # the other model leads
+    ([0.040, 0.010, 0.060], "CNN is ahead of MLP in every seed"),     # one sign, within the spread
+    ([-0.010, -0.060, -0.040], "MLP is ahead of CNN in every seed"),
+    ([0.01, 0.02, 0.02], "CNN is ahead of MLP in every seed"),       # smallest lead equal to the spread: no claim
+    ([0.020, -0.010, 0.005], "CNN minus MLP is +2.0, -1.0, +0.5 points over the seeds, not of one sign"),
+    ([0.0, 0.0, 0.0], "CNN minus MLP is +0.0, +0.0, +0.0 points over the seeds: level in every seed"),
+    ([0.0004, 0.0003, 0.0001], "CNN minus MLP is +0.0, +0.0, +0.0 points over the seeds: level in every seed"),
+    ([0.005, 0.0, 0.003], "CNN is ahead of MLP in some seeds and level in the others"),   # not "not of one sign"
+    ([-0.005, 0.0, -0.003], "MLP is ahead of CNN in some seeds and level in the others"),
+    ([0.0012, 0.0011, 0.0015], "CNN is more accurate than MLP:"),  # leads all print as 0.1: spread 0.0
+    ([0.0104, 0.0196, 0.015], "CNN is ahead of MLP in every seed"),  # 1.0 is not beyond a spread of 1.0
+])
+def test_paired_verdict_applies_its_stated_rule(differences, starts):
+    """Every branch, on synthetic differences: a model is called better only when it leads in every
+    seed by more than the spread of its leads, read as the sentence prints them."""
+    winner, verdict = paired_verdict("CNN", "MLP", differences)
+    assert verdict.startswith(starts), verdict
+    printed = [round(100 * d, 1) for d in differences]
+    leads = sorted(abs(p) for p in printed)
+    one_sign = all(p > 0 for p in printed) or all(p < 0 for p in printed)
+    assert (winner is not None) == (one_sign and leads[0] > leads[-1] - leads[0]) == ("more accurate than" in verdict)
+    assert winner in (None, "CNN" if printed[0] > 0 else "MLP")
+
+
+def test_paired_verdict_reads_a_loss_lower_is_better():
+    winner, verdict = paired_verdict("the LSTM", "the plain RNN", [-0.050, -0.040, -0.060], better="lower",
+                                     unit="nats", scale=1, digits=3, higher_is_better=False)
+    assert winner == "the LSTM" and verdict.startswith("the LSTM is lower than the plain RNN: the LSTM minus")
+    assert "-0.050, -0.040, -0.060 nats" in verdict and "smallest lead, 0.040 nats" in verdict
+    assert paired_verdict("a", "b", [0.05, 0.04, 0.06], higher_is_better=False, scale=1, digits=3)[0] == "b"
+
+
+@pytest.mark.parametrize("differences", [[0.1], [], [0.1, float("nan")], [float("inf"), 0.1]])
+def test_paired_verdict_refuses_too_few_or_non_finite_differences(differences):
+    with pytest.raises(ValueError, match="finite differences for at least two seeds"):
+        paired_verdict("a", "b", differences)
+
+
+def test_paired_rule_says_what_it_does_not_guard_against():
+    rule = paired_rule("more accurate", "points")
+    assert "ahead in every seed and its smallest lead is larger than the spread" in rule
+    assert "not a significance test" in rule and "paired by their seed" in rule

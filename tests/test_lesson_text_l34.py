@@ -157,7 +157,8 @@ def test_claim_10_names_every_model_that_keeps_less_memory_and_what_it_fails():
     assert "against the LSTM and the GRU" not in verdict
     # no model keeps less: the claim holds (only while the order survives the pooling)
     assert verdicts(_metrics(saved_mb_cnn_T1024=100.0)).verdict[10] == (
-        "holds only when the task's order survives the pooling (the CNN-LSTM fell below the LSTM from pool 32 on)")
+        "holds only when the task's order survives the pooling (the CNN-LSTM fell below the LSTM from pool 32 on)"
+            " (the same reading with oneDNN switched off, with its own numbers)")
 
 
 # ---------------------------------------------------------------- lesson 03: sentences rendered from the cost section
@@ -248,7 +249,7 @@ def test_pool_caveat_sentence_never_calls_a_pool_with_a_stuck_seed_safe():
 
 def test_claim_2_and_8_say_what_their_experiments_do_not_test():
     two = verdicts(_metrics()).verdict[2]
-    assert two.startswith("holds with chrono init (gate biases set for long memory spans): trained from PyTorch's default "
+    assert two.startswith("holds for vanishing gradients with chrono init (gate biases set for long memory spans): trained from PyTorch's default "
                           "init, the LSTM reaches only 0.25 at k=48 within this budget, against 1.00 with chrono init")
     assert "whether the default init needs only more steps or another rate is not tested" in two
     assert "compared on untrained gradients alone" in two
@@ -284,7 +285,7 @@ def test_per_frame_cnn_sentence_states_its_share_as_a_bound_of_this_run():
 def test_claim_4_names_which_half_fails_without_pooling():
     both = verdicts(_metrics()).verdict[4]
     assert both.endswith("without pooling the CNN-LSTM is not 1.25x faster than the LSTM and not 1.25x smaller "
-                         "(at T=1024 only)")
+                         "(at T=1024 only) (the same reading with oneDNN switched off, with its own numbers)")
     faster = verdicts(_metrics(ms_per_step_cnn_lstm_nopool_T1024_threads1=95.0)).verdict[4]
     assert ("without pooling the CNN-LSTM is 2.00x faster than the LSTM but not 1.25x smaller (at T=1024 only); the "
             "CNN-LSTM's LSTM is narrower (48 units against the LSTM's 64), so a saving without pooling is not the "
@@ -334,3 +335,112 @@ def test_gru_slowdown_on_threads_needs_the_margin():
     assert "slower than on one" not in same
     slower = V.gru_speed_sentence({64: 2.0}, {64: 1.0}, 2, 1, 1.25, 0.7, 2)
     assert "slower than on one (0.70x, beyond the timing margin)" in slower
+
+
+# oneDNN on and off (claims 4, 7, 10), and the post12 review's findings on claims 2, 6 and the parameter counts
+
+def _fused_memory(**changes):
+    """A run in which oneDNN's fused LSTM kernel keeps far more than PyTorch's separate operations:
+    with it off, the CNN-LSTM keeps the least memory of all (the review's measurement at T=1024)."""
+    return _metrics(**{"saved_mb_lstm_T1024_unfused": 59, "saved_mb_cnn_lstm_T1024_unfused": 27,
+                       "saved_mb_cnn_lstm_nopool_T1024_unfused": 69}, **changes)
+
+
+def test_a_cost_verdict_that_changes_with_onednn_is_not_credited_to_the_architecture():
+    table = verdicts(_fused_memory())
+    ten = table.verdict[10]
+    assert ten.startswith("inconclusive as a claim about the architectures: it depends on PyTorch's oneDNN kernels")
+    on, off = ten.split("With oneDNN on: ")[1].split(". With oneDNN off: ")
+    assert on.startswith("holds only against") and "the CNN keeps less memory (30 MB vs 41)" in on
+    assert off.startswith("holds only when the task's order survives the pooling") and "CNN keeps less" not in off
+    assert "every model timed again with oneDNN off" in table.numbers[10] and "CNN-LSTM 27 / 45" in table.numbers[10]
+
+
+def test_a_cost_verdict_that_onednn_does_not_change_says_so():
+    table = verdicts(_metrics())
+    for claim in (4, 7, 10):
+        assert table.verdict[claim].endswith("(the same reading with oneDNN switched off, with its own numbers)"), table.verdict[claim]
+        assert "every model timed again with oneDNN off" in table.numbers[claim]
+        assert "oneDNN on" in rule_statement(claim) and "nn.LSTM as one fused kernel" in rule_statement(claim)
+    for claim in (1, 2, 3, 5, 6, 8, 9):
+        assert "oneDNN switched off" not in table.verdict[claim]
+
+
+def test_onednn_that_changes_only_the_numbers_changes_no_verdict():
+    # oneDNN off: every recurrent model 10% slower and 20% leaner; the same branches
+    changes = {f"{key}_unfused": value * factor for key, value in _metrics().items()
+               for prefix, factor in (("ms_per_step_", 1.1), ("saved_mb_", 0.8))
+               if key.startswith(prefix) and "_unfused" not in key and ("lstm" in key or "gru" in key)}
+    table = verdicts(_metrics(**changes))
+    for claim in (4, 7, 10):
+        assert table.verdict[claim].endswith("(the same reading with oneDNN switched off, with its own numbers)")
+    assert "keeps less memory (30 MB vs 41)" in table.verdict[10] and "CNN-LSTM 33 / 50" in table.numbers[10]
+
+
+def test_cost_verdicts_need_the_costs_measured_with_onednn_off():
+    recorded_on_only = {k: v for k, v in _metrics().items() if not k.endswith(V.UNFUSED)}
+    with pytest.raises(KeyError, match="measured with oneDNN off"):
+        verdicts(recorded_on_only)
+
+
+def test_with_onednn_off_replaces_only_the_measured_twins():
+    m = V.with_onednn_off({"saved_mb_lstm_T64": 9.0, "saved_mb_lstm_T64_unfused": 4.0, "seeds": 3})
+    assert m == {"saved_mb_lstm_T64": 4.0, "seeds": 3}
+
+
+def test_claim_2_says_exploding_gradients_are_not_tested():
+    for changes in ({}, _sd("lstm_default_acc_k48", 0.99)):
+        two = verdicts(_metrics(**changes)).verdict[2]
+        assert two.startswith("holds for vanishing gradients") and "exploding gradients are not tested" in two
+    assert "Exploding gradients are not tested" in rule_statement(2)
+
+
+def test_claim_6_names_both_conditions_of_the_lost_order():
+    six = verdicts(_metrics()).verdict[6]
+    assert "fall into one pooling window and lie farther apart than its convolutions' field" in six
+    assert "events 16 steps apart with a field of 9 steps, from pool 32 on" in six
+    assert "events 4 steps apart kept 0.99 at pool 64" in six
+
+
+def test_parameter_counts_belong_to_the_models_they_stand_beside():
+    table = verdicts(_metrics())
+    assert "parameters of these timed models LSTM 17,802, CNN-LSTM 21,578" in table.numbers[4]
+    assert "19,984" not in table.numbers[4]
+    nine = table.numbers[9]
+    assert "parameters of the pair-task models 18,880 vs 19,984" in nine
+    assert "the timed models of 16,930 vs 17,802 parameters" in nine and "with oneDNN off 170 vs 190" in nine
+
+
+def test_gru_speed_sentence_names_the_onednn_state_and_never_a_cause_it_did_not_measure():
+    slow = {64: 2.0, 128: 4.0}
+    lstm = {64: 1.0, 128: 2.0}
+    on = V.gru_speed_sentence(slow, lstm, 10, 10, 1.25, 1.0, 2)
+    off = V.gru_speed_sentence(slow, lstm, 10, 10, 1.25, 1.0, 2, onednn=False)
+    assert on.startswith("- On one thread with oneDNN on (the default), the GRU's") and "the next line times both" in on
+    assert off.startswith("- On one thread with oneDNN off, the GRU's") and "does not explain all of it" in off
+
+
+def test_per_frame_cnn_sentence_defers_to_frame_poolings_stronger_bound():
+    # CNN-LSTM 66.3 ms, pixel LSTM 30.4 ms (2.18x: beyond the margin, not twice it); frame pooling 62.3 ms
+    weak = V.per_frame_cnn_sentence(66.3, 30.4, 1.257, pool_ms=62.3)
+    assert "a weaker bound than frame pooling's above, which already shows that the CNN takes most of it" in weak
+    assert "cannot say whether" not in weak
+    assert "cannot say whether it is most of it" in V.per_frame_cnn_sentence(66.3, 30.4, 1.257, pool_ms=20.0)
+    assert "cannot say whether it is most of it" in V.per_frame_cnn_sentence(66.3, 30.4, 1.257)
+    share = V.lstm_share_sentence(62.3, 66.3, 1.257)
+    assert "takes most of a CNN-LSTM step" in share  # the bound the weaker one defers to
+    with pytest.raises(ValueError):
+        V.per_frame_cnn_sentence(66.3, 30.4, 1.257, pool_ms=0.0)
+
+
+@pytest.mark.parametrize("ratio, reading", [(1.26, "above"), (1.25, "within"), (1.0, "within"), (0.8, "within"),
+                                            (0.79, "below"), (3.0, "above")])
+def test_ratio_reading_is_the_one_timing_rule(ratio, reading):
+    assert V.ratio_reading(ratio) == reading
+    assert V.ratio_reading(ratio, margin=10.0) == "within"
+
+
+@pytest.mark.parametrize("ratio, margin", [(0.0, 1.25), (float("nan"), 1.25), (float("inf"), 1.25), (1.0, 0.9)])
+def test_ratio_reading_refuses_what_is_not_a_ratio(ratio, margin):
+    with pytest.raises(ValueError, match="positive, finite ratio"):
+        V.ratio_reading(ratio, margin)

@@ -194,6 +194,8 @@ def test_ban_control_sentence_has_a_branch_for_each_case(constrained, crf, words
     text = ban_control_sentence(SOFTMAX, constrained, crf)
     assert words in text and f"{min(constrained):.4f} to {max(constrained):.4f}" in text
     assert "learned transitions alone" not in text  # the control does not split training with a CRF
+    if words == "draws no further conclusion":
+        assert "gain" not in text.split("Seed by seed")[1]  # the fallback presupposes no gain
 
 
 def test_ban_control_sentence_wording_of_each_relation():

@@ -11,6 +11,7 @@ import sys
 import types
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from course_utils import exercises
@@ -286,8 +287,9 @@ def test_lesson_03_verdict_table_agrees_with_its_numbers(notebook):
         assert verdict.startswith(("holds", "does not hold", "inconclusive"))
 
 
-def _lesson_definitions(notebook, names: set[str]) -> dict:
-    """The top-level functions and constants called `names` in the notebook's code cells, run in a fresh namespace."""
+def _lesson_definitions(notebook, names: set[str], given: dict | None = None) -> dict:
+    """The top-level functions and constants called `names` in the notebook's code cells, run in a fresh
+    namespace that holds only `given` (the imports those definitions need)."""
     import ast
 
     def python(source: str) -> str:  # IPython's magics (%%writefile, %time, !pip) are not Python
@@ -299,40 +301,13 @@ def _lesson_definitions(notebook, names: set[str]) -> dict:
              for node in ast.parse(python("".join(c["source"]))).body
              if (isinstance(node, ast.FunctionDef) and node.name in names)
              or (isinstance(node, ast.Assign) and {getattr(t, "id", None) for t in node.targets} & names)]
-    namespace: dict = {}
+    namespace: dict = dict(given or {})
     exec(compile(ast.Module(body=nodes, type_ignores=[]), str(notebook), "exec"), namespace)
     assert names <= set(namespace), f"not defined in {notebook.name}: {names - set(namespace)}"
     return namespace
 
 
 LESSON_01 = [p for p in NOTEBOOKS if p.stem == "01_cnn_image_classification"]
-
-
-@pytest.mark.parametrize("notebook", LESSON_01, ids=lambda p: p.stem)
-@pytest.mark.parametrize("differences, starts", [
-    ([0.040, 0.045, 0.042], "CNN is more accurate than MLP:"),       # ahead in every seed, beyond the spread
-    ([-0.040, -0.045, -0.042], "MLP is more accurate than CNN:"),    # the other model leads
-    ([0.040, 0.010, 0.060], "CNN is ahead of MLP in every seed"),     # one sign, within the spread
-    ([-0.010, -0.060, -0.040], "MLP is ahead of CNN in every seed"),
-    ([0.01, 0.02, 0.02], "CNN is ahead of MLP in every seed"),       # smallest lead equal to the spread: no claim
-    ([0.020, -0.010, 0.005], "CNN minus MLP is +2.0, -1.0, +0.5 points over the seeds, not of one sign"),
-    ([0.0, 0.0, 0.0], "CNN minus MLP is +0.0, +0.0, +0.0 points over the seeds, not of one sign"),
-    ([0.0004, 0.0003, 0.0001], "CNN minus MLP is +0.0, +0.0, +0.0 points over the seeds, not of one sign"),
-    ([0.0012, 0.0011, 0.0015], "CNN is more accurate than MLP:"),  # leads all print as 0.1: spread 0.0
-    ([0.0104, 0.0196, 0.015], "CNN is ahead of MLP in every seed"),  # 1.0 is not beyond a spread of 1.0
-])
-def test_lesson_01_seed_verdict_applies_its_stated_rule(notebook, differences, starts):
-    """Every branch of the sentence section 10 renders, on synthetic differences: a model is called
-    more accurate only when it leads in every seed by more than the spread of its leads."""
-    namespace = _lesson_definitions(notebook, {"SEED_RULE", "seed_verdict"})
-    verdict = namespace["seed_verdict"]("CNN", "MLP", differences)
-    assert verdict.startswith(starts), verdict
-    claims_more = "is more accurate than" in verdict
-    printed = [round(100 * d, 1) for d in differences]  # the rule reads the leads as the sentence prints them
-    leads = sorted(abs(p) for p in printed)
-    one_sign = all(p > 0 for p in printed) or all(p < 0 for p in printed)
-    assert claims_more == (one_sign and leads[0] > leads[-1] - leads[0]), verdict
-    assert "ahead in every seed and its smallest lead is larger than the spread" in namespace["SEED_RULE"]
 
 
 @pytest.mark.parametrize("notebook", LESSON_01, ids=lambda p: p.stem)
@@ -406,19 +381,23 @@ def test_lesson_06_speedup_verdict_weighs_agreement_by_chance(notebook):
 
 
 @pytest.mark.parametrize("notebook", [p for p in NOTEBOOKS if p.stem == "02_lstm_text_modeling"], ids=lambda p: p.stem)
-@pytest.mark.parametrize("verdict, winner", [
-    ("the LSTM is lower than the plain RNN by 0.100 nats on average, more than ...", "LSTM"),
-    ("the plain RNN is lower than the LSTM by 0.100 nats on average, more than ...", "plain RNN"),
-    ("the LSTM and the plain RNN differ by 0.003 nats on average, within ...: no winner", "neither"),
+@pytest.mark.parametrize("lstm, rnn, winner", [
+    ([1.50, 1.52, 1.51], [1.60, 1.63, 1.61], "LSTM"),
+    ([1.60, 1.63, 1.61], [1.50, 1.52, 1.51], "plain RNN"),
+    ([1.76, 1.79, 1.80], [1.80, 1.85, 1.81], "neither"),   # lower in every seed, leads 0.04, 0.06, 0.01: within the spread
+    ([1.50, 1.62, 1.51], [1.52, 1.60, 1.53], "neither"),   # not of one sign
 ])
-def test_lesson_02_answers_why_an_lstm_from_its_race(notebook, verdict, winner):
-    """Section 8 reads the winner off its compare() sentence and passes it to `why_lstm_answer`
-    (course_utils.text, whose every branch tests/test_lesson_text_l12.py checks)."""
-    from course_utils.verdicts import why_lstm_answer
+def test_lesson_02_reads_its_race_by_the_paired_rule(notebook, lstm, rnn, winner):
+    """Section 8's `compare` pairs the runs by seed and passes the winner to `why_lstm_answer`
+    (course_utils.verdicts, whose every branch tests/test_lesson_text_l12.py checks)."""
+    from course_utils.verdicts import paired_verdict, why_lstm_answer
 
-    assert _lesson_definitions(notebook, {"NAMES", "winner"})["winner"](verdict) == winner
-    answer = why_lstm_answer(winner, None, False)
-    assert ("shows no advantage" in answer) == (winner != "LSTM") and "pay for themselves" not in answer
+    namespace = _lesson_definitions(notebook, {"NAMES", "compare"}, {"pd": pd, "paired_verdict": paired_verdict})
+    losses = pd.DataFrame({"cell": ["LSTM"] * 3 + ["plain RNN"] * 3, "seed": [0, 1, 2] * 2, "loss": lstm + rnn})
+    found, sentence = namespace["compare"](losses, "lstm", "rnn", "loss")
+    assert found == winner and sentence[0].isupper()
+    answer = why_lstm_answer(found, None, False)
+    assert ("does not show an advantage" in answer) == (winner != "LSTM")
 
 
 @pytest.mark.parametrize("notebook", LESSON_05, ids=lambda p: p.stem)

@@ -35,3 +35,33 @@ def test_median_time_rejects_bad_arguments(kwargs, problem):
         median_time(lambda: None, **kwargs)
     with pytest.raises(TypeError, match="function of no arguments"):
         median_time(3)
+
+
+def test_onednn_switches_the_fused_lstm_kernel_for_the_block_only():
+    """With oneDNN on, nn.LSTM's backward node is oneDNN's fused one; inside onednn(False) it is not,
+    without a warning; and the setting comes back after the block, even after an error."""
+    import warnings
+
+    from course_utils.timing import onednn
+
+    lstm = torch.nn.LSTM(3, 4, batch_first=True)
+    x = torch.randn(2, 5, 3)
+
+    def fused() -> bool:
+        return "Mkldnn" in type(lstm(x)[0].grad_fn).__name__ or "Mkldnn" in str(lstm(x)[0].grad_fn.next_functions)
+
+    before = torch.backends.mkldnn.enabled
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with onednn(False):
+            assert not torch.backends.mkldnn.enabled and not fused()
+    assert torch.backends.mkldnn.enabled == before
+    if before and torch.backends.mkldnn.is_available():
+        assert fused()
+    with pytest.raises(RuntimeError):
+        with onednn(False):
+            raise RuntimeError("inside")
+    assert torch.backends.mkldnn.enabled == before
+    with pytest.raises(TypeError, match="True or False"):
+        with onednn("off"):
+            pass
