@@ -793,13 +793,13 @@ EXPERIMENTS = {
     2: "gradient of the last output with respect to earlier inputs, untrained models; an LSTM trained from "
        "PyTorch's default init at the longest k",
     3: "order task at the largest pool: events inside vs outside the convolutions' field",
-    4: "time per step and saved activations at the longest T, with and without pooling",
+    4: "time per step and saved activations at the longest T, with and without pooling, with oneDNN on and off",
     5: "CNN-LSTM whose convolutions come from the pair task at the short k (its training counted), vs from scratch",
     6: "pair task at the long k; order task swept over the pool size",
-    7: "time per step at growing T on all threads; growth exponents",
+    7: "time per step at growing T on all threads, with oneDNN on and off; growth exponents",
     8: "parameters of one layer at equal width; train-test gap on Fashion-MNIST rows",
     9: "GRU vs LSTM: parameters, time, accuracy on three tasks",
-    10: "saved activations and time at the longest T; the order task's crossover",
+    10: "saved activations and time at the longest T, with oneDNN on and off; the order task's crossover",
 }
 RULES = {1: _claim_1, 2: _claim_2, 3: _claim_3, 4: _on_both_kernels(_claim_4), 5: _claim_5, 6: _claim_6,
          7: _on_both_kernels(_claim_7), 8: _claim_8, 9: _claim_9, 10: _on_both_kernels(_claim_10)}
