@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 from .checks import check_positive_int
 from .lstm import LSTM, State
 from .train import model_device, show_progress
-from .verdicts import TIMING_MARGIN, ratio_reading
+from .verdicts import TIMING_MARGIN, ratio_reading, time_margin
 from .vocab import Vocab
 
 __all__ = [
@@ -570,10 +570,12 @@ TEMPEST_SPEAKERS = ("PROSPERO:", "MIRANDA:", "ARIEL:")
 
 
 def _speakers(text: str) -> list[str]:
-    """The speaker names of a play text: every line that is a capitalised name followed by a colon."""
+    """The speaker names of a play text, one per speech: a line that is a capitalised name and a colon,
+    at the start of the text or after a blank line (as ``text_features`` reads them; a verse line that
+    ends in a colon is not one)."""
     import re
 
-    return re.findall(r"(?m)^([A-Z][A-Za-z ]*):$", text)
+    return re.findall(r"(?:\A|\n\n)([A-Z][A-Za-z ]*):(?=\n|\Z)", text)
 
 
 def split_sentence(train_text: str, val_text: str) -> str:
@@ -649,22 +651,25 @@ def underflow_sentence(name: str, norms32: Tensor, norms64: Tensor, entries: int
     return text + "it is already off before it reaches 0, for a reason this lesson does not measure."
 
 
-def speed_ratio_sentence(ratio: float) -> str:
-    """One sentence on ``benchmarks.lstm_benchmark``'s ratio: our LSTM's time over ``nn.LSTM``'s, one
-    median each, not repeated. Slower or faster only beyond ``verdicts.TIMING_MARGIN`` (the course's
-    one rule for a ratio of two timings); the factor itself is named as one timing."""
-    if not 0 < ratio < math.inf:
-        raise ValueError(f"expected a positive, finite time ratio, got {ratio}")
-    head = f"Our LSTM took {ratio:.2f}x the time of nn.LSTM (one median each, not repeated)"
-    reading = ratio_reading(ratio)
-    if reading == "above":
-        return head + (f": slower beyond the course's timing margin ({TIMING_MARGIN}x), so slower in this run; the "
-                       "factor itself is one timing, and repeats of it vary on a busy machine.")
-    if reading == "below":
-        return head + (f": faster beyond the course's timing margin ({TIMING_MARGIN}x), so faster in this run; the "
-                       "factor itself is one timing, and repeats of it vary on a busy machine.")
-    return head + (f": within the course's timing margin ({TIMING_MARGIN}x), so this timing does not tell which of "
-                   "the two is faster.")
+def speed_ratio_sentence(ratios: Sequence[float], repeat_ratio: float) -> str:
+    """One sentence on ``benchmarks.lstm_benchmark``'s ratios, our LSTM's time over ``nn.LSTM``'s, one per
+    repeat of the benchmark. ``repeat_ratio``: the larger over the smaller of two timings of one model
+    across the repeats. The course's rule for a ratio of two timings (``verdicts.time_margin``, as in
+    lessons 03 and 04): it counts beyond ``TIMING_MARGIN``, or beyond the repeat ratio if that is larger;
+    ours is called slower (faster) only if every repeat's ratio is beyond that margin."""
+    if not ratios or not all(0 < r < math.inf for r in ratios):
+        raise ValueError(f"expected positive, finite time ratios, got {list(ratios)}")
+    margin = time_margin(repeat_ratio)
+    listed = " and ".join(f"{r:.2f}x" for r in ratios)
+    head = (f"Our LSTM took {listed} the time of nn.LSTM ({len(ratios)} repeat{'s' if len(ratios) > 1 else ''}, one "
+            f"median each); two timings of one model differed by up to {repeat_ratio:.2f}x, so a ratio counts only "
+            f"beyond {margin:.2f}x (the course's timing margin, {TIMING_MARGIN}x, or that spread if larger)")
+    readings = {ratio_reading(r, margin) for r in ratios}
+    if readings == {"above"}:
+        return head + ": slower beyond it in every repeat, so ours was slower on this machine in this run."
+    if readings == {"below"}:
+        return head + ": faster beyond it in every repeat, so ours was faster on this machine in this run."
+    return head + ": not beyond it in every repeat, so these timings do not tell which of the two is faster."
 
 
 RESET_GATE = 0.1  # a forget gate below this is read as emptying the cell

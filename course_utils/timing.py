@@ -64,3 +64,29 @@ def onednn(enabled: bool) -> Iterator[None]:
         warnings.filterwarnings("ignore", message="TF32 acceleration")
         with torch.backends.mkldnn.flags(enabled=enabled):
             yield
+
+
+@contextlib.contextmanager
+def unfused_lstm(*models: torch.nn.Module) -> Iterator[None]:
+    """Inside the block, every ``nn.LSTM`` in ``models`` runs its forward pass with oneDNN off, so that
+    autograd records it as separate operations instead of oneDNN's one fused node (and runs its backward
+    so); every other layer keeps PyTorch's default kernels. Lesson 03 times its models with and without
+    the fused LSTM kernel this way, without slowing their convolutions down as ``onednn(False)`` would."""
+    lstms = [m for model in models for m in model.modules() if isinstance(m, torch.nn.LSTM)]
+    before: list[bool] = []
+
+    def switch_off(module: torch.nn.Module, args: tuple) -> None:
+        before.append(torch.backends.mkldnn.enabled)
+        torch.backends.mkldnn.enabled = False
+
+    def switch_back(module: torch.nn.Module, args: tuple, output: object) -> None:
+        torch.backends.mkldnn.enabled = before.pop()
+
+    handles = [h for m in lstms for h in (m.register_forward_pre_hook(switch_off), m.register_forward_hook(switch_back))]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+        if before:  # a forward pass that raised left its switch on
+            torch.backends.mkldnn.enabled = before[0]

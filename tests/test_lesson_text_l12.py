@@ -47,18 +47,26 @@ def _turns(gru, lstm):
 
 
 def test_kernel_part_when_the_gru_is_slower_unfused_too():
-    text = kernel_sentence(_turns([20, 21, 22], [10, 10, 10]), _turns([12, 12, 13], [10, 10, 10]), FUSED_LSTM)
+    text = kernel_sentence(_turns([20, 21, 22], [10, 10, 10]), _turns([14, 14, 15], [10, 10, 10]), FUSED_LSTM)
     assert text.startswith("Turn by turn, a GRU pass takes 2.00 to 2.20 times an LSTM pass with oneDNN on, "
-                           "1.20 to 1.30 times with it off (3 turns each).")
+                           "1.40 to 1.50 times with it off (3 turns each).")
     assert "brings the two passes closer" in text and "compares PyTorch's implementations" in text
-    assert "the LSTM's pass 10.0 ms on, 10.0 ms off; the GRU's 21.0 ms on, 12.0 ms off" in text
+    assert "still slower in every turn by more than the timing margin (1.25x)" in text
+    assert "the LSTM's pass 10.0 ms on, 10.0 ms off; the GRU's 21.0 ms on, 14.0 ms off" in text
     assert "not the fused node alone" in text and "explains" not in text
 
 
 def test_kernel_all_when_unfused_the_gru_is_not_always_slower():
     text = kernel_sentence(_turns([20, 21, 22], [10, 10, 10]), _turns([9, 10, 11], [10, 10, 10]), FUSED_LSTM)
-    assert "closes the gap between the two passes within these turns" in text and "GRU's extra time" not in text
+    assert "closes the gap between the two passes (" in text and "GRU's extra time" not in text
     assert "not the fused node alone" in text and "all of it" not in text
+
+
+def test_kernel_unfused_ratios_within_the_margin_are_not_called_slower():
+    # the post14 review's run: with oneDNN off, 1.03 to 1.07 (within 1.25x): no difference left to name
+    text = kernel_sentence(_turns([20, 21, 22], [10, 10, 10]), _turns([10.3, 10.7, 10.7], [10, 10, 10]), FUSED_LSTM)
+    assert "within the timing margin (1.25x) of the LSTM's in at least one turn" in text
+    assert "still slower" not in text and "unfused code" not in text
 
 
 def test_kernel_overlapping_turns_name_no_cause():
@@ -80,7 +88,7 @@ def test_kernel_gru_not_slower_in_every_turn_names_no_cause():
 
 
 def test_kernel_race_elsewhere_is_said_and_not_explained():
-    text = kernel_sentence(_turns([20, 21], [10, 10]), _turns([12, 12], [10, 10]), FUSED_LSTM, race_on_cpu=False)
+    text = kernel_sentence(_turns([20, 21], [10, 10]), _turns([14, 14], [10, 10]), FUSED_LSTM, race_on_cpu=False)
     assert "did not run on the CPU" in text and "brings the two passes closer" in text
     assert "compares PyTorch's implementations" not in text
     assert "equal-time race" not in text
@@ -210,6 +218,12 @@ def test_split_names_no_play_when_the_tempest_is_in_training_or_absent():
         assert "Tempest" not in text and "end of this mode's text" in text
 
 
+def test_a_verse_line_ending_in_a_colon_is_not_a_speech():
+    # the post14 review: "Whereof I know she is not ignorant:" was counted as a speaker
+    val = "PETRUCHIO:\nCome, Kate.\nWhereof I know she is not ignorant:\nBe collected:\n\nKATHARINA:\nNo.\n"
+    assert "50% of its 2 speeches" in split_sentence("PETRUCHIO:\nHere.\n\n", val)
+
+
 def test_split_without_speakers_says_so():
     assert "no speaker names to compare" in split_sentence("abc", "just words here")
 
@@ -320,26 +334,25 @@ def test_underflow_sentence_does_not_blame_squares_it_shows_are_representable():
 # speed_ratio_sentence and line_reset_sentence --------------------------------------------------------------------
 
 from course_utils.text import RESET_GATE, line_reset_sentence, speed_ratio_sentence  # noqa: E402
-from course_utils.verdicts import TIMING_MARGIN  # noqa: E402
 
 
-@pytest.mark.parametrize("ratio, words", [
-    (1.28, "slower beyond the course's timing margin (1.25x)"),
-    (0.7, "faster beyond the course's timing margin (1.25x)"),
-    (1.2, "within the course's timing margin (1.25x), so this timing does not tell"),
-    (0.85, "within the course's timing margin"),
+@pytest.mark.parametrize("ratios, spread, words", [
+    ([1.28, 1.30], 1.05, "slower beyond it in every repeat, so ours was slower"),
+    ([0.70, 0.75], 1.05, "faster beyond it in every repeat, so ours was faster"),
+    ([1.34, 1.30], 1.50, "not beyond it in every repeat"),      # the post14 review's case: within a 1.50x spread
+    ([1.28, 1.20], 1.05, "not beyond it in every repeat"),
+    ([0.85, 1.10], 1.00, "not beyond it in every repeat"),
 ])
-def test_speed_ratio_sentence_reads_one_timing_by_the_margin(ratio, words):
-    text = speed_ratio_sentence(ratio)
-    assert text.startswith(f"Our LSTM took {ratio:.2f}x the time of nn.LSTM (one median each, not repeated)")
-    assert words in text and TIMING_MARGIN == 1.25
-    assert ("one timing" in text) == (max(ratio, 1 / ratio) > TIMING_MARGIN)
+def test_speed_ratio_sentence_reads_the_repeats_by_the_course_margin(ratios, spread, words):
+    text = speed_ratio_sentence(ratios, spread)
+    assert text.startswith(f"Our LSTM took {ratios[0]:.2f}x and {ratios[1]:.2f}x the time of nn.LSTM (2 repeats")
+    assert words in text and f"counts only beyond {max(1.25, spread):.2f}x" in text
 
 
-@pytest.mark.parametrize("ratio", [0.0, -1.0, float("nan"), float("inf")])
-def test_speed_ratio_sentence_rejects_a_ratio_that_is_not_a_time_ratio(ratio):
+@pytest.mark.parametrize("ratios", [[0.0], [-1.0], [float("nan")], [float("inf")], []])
+def test_speed_ratio_sentence_rejects_a_ratio_that_is_not_a_time_ratio(ratios):
     with pytest.raises(ValueError, match="positive, finite"):
-        speed_ratio_sentence(ratio)
+        speed_ratio_sentence(ratios, 1.0)
 
 
 def test_line_reset_sentence_claims_one_line_only_where_the_cell_empties_at_most_line_ends():

@@ -158,7 +158,7 @@ def test_claim_10_names_every_model_that_keeps_less_memory_and_what_it_fails():
     # no model keeps less: the claim holds (only while the order survives the pooling)
     assert verdicts(_metrics(saved_mb_cnn_T1024=100.0)).verdict[10] == (
         "holds only when the task's order survives the pooling (the CNN-LSTM fell below the LSTM from pool 32 on)"
-            " (the same reading with oneDNN switched off, with its own numbers)")
+            " (the same reading without the fused LSTM kernel, with its own numbers)")
 
 
 # ---------------------------------------------------------------- lesson 03: sentences rendered from the cost section
@@ -266,7 +266,7 @@ def test_window_test_sentence_draws_no_conclusion_without_a_trained_3d_cnn():
     failed = V.window_test_sentence([1, 4, 8], [False, False, False], 9, [24, 12, 4])
     assert "failed to train even at gaps 1 and 4, where its 9-frame window can hold" in failed and "draws no conclusion about the window" in failed
     trained = V.window_test_sentence([1, 4, 8], [True, False, False], 9, [24, 12, 4])
-    assert trained.startswith("The 3D CNN trained at gap 1, where") and "one run from one seed" in trained
+    assert trained.startswith("The 3D CNN trained (its loss left chance) at gap 1, where its window can hold both moves in some clips") and "one run from one seed" in trained
     # clips at different gaps differ beyond the spacing: the sentence names it and never calls the sweep a test
     assert "(allowed timings of the two moves: 24 at gap 1, 12 at gap 4, 4 at gap 8)" in trained
     assert "does not isolate the window" in trained and "can be read as a test" not in trained
@@ -285,7 +285,7 @@ def test_per_frame_cnn_sentence_states_its_share_as_a_bound_of_this_run():
 def test_claim_4_names_which_half_fails_without_pooling():
     both = verdicts(_metrics()).verdict[4]
     assert both.endswith("without pooling the CNN-LSTM is not 1.25x faster than the LSTM and not 1.25x smaller "
-                         "(at T=1024 only) (the same reading with oneDNN switched off, with its own numbers)")
+                         "(at T=1024 only) (the same reading without the fused LSTM kernel, with its own numbers)")
     faster = verdicts(_metrics(ms_per_step_cnn_lstm_nopool_T1024_threads1=95.0)).verdict[4]
     assert ("without pooling the CNN-LSTM is 2.00x faster than the LSTM but not 1.25x smaller (at T=1024 only); the "
             "CNN-LSTM's LSTM is narrower (48 units against the LSTM's 64), so a saving without pooling is not the "
@@ -349,21 +349,23 @@ def _fused_memory(**changes):
 def test_a_cost_verdict_that_changes_with_onednn_is_not_credited_to_the_architecture():
     table = verdicts(_fused_memory())
     ten = table.verdict[10]
-    assert ten.startswith("inconclusive as a claim about the architectures: it depends on PyTorch's oneDNN kernels")
-    on, off = ten.split("With oneDNN on: ")[1].split(". With oneDNN off: ")
+    assert ten.startswith("inconclusive as a claim about the architectures: it depends on PyTorch's fused oneDNN "
+                          "LSTM kernel")
+    on, off = ten.split("With it: ")[1].split(". Without it: ")
     assert on.startswith("holds only against") and "the CNN keeps less memory (30 MB vs 41)" in on
     assert off.startswith("holds only when the task's order survives the pooling") and "CNN keeps less" not in off
-    assert "every model timed again with oneDNN off" in table.numbers[10] and "CNN-LSTM 27 / 45" in table.numbers[10]
+    assert "the models with an LSTM timed again without its fused kernel" in table.numbers[10]
+    assert "CNN-LSTM 27 / 45" in table.numbers[10]
 
 
 def test_a_cost_verdict_that_onednn_does_not_change_says_so():
     table = verdicts(_metrics())
     for claim in (4, 7, 10):
-        assert table.verdict[claim].endswith("(the same reading with oneDNN switched off, with its own numbers)"), table.verdict[claim]
-        assert "every model timed again with oneDNN off" in table.numbers[claim]
-        assert "oneDNN on" in rule_statement(claim) and "nn.LSTM as one fused kernel" in rule_statement(claim)
+        assert table.verdict[claim].endswith("(the same reading without the fused LSTM kernel, with its own numbers)"), table.verdict[claim]
+        assert "the models with an LSTM timed again without its fused kernel" in table.numbers[claim]
+        assert "without that fused kernel (the other layers unchanged)" in rule_statement(claim)
     for claim in (1, 2, 3, 5, 6, 8, 9):
-        assert "oneDNN switched off" not in table.verdict[claim]
+        assert "fused LSTM kernel" not in table.verdict[claim]
 
 
 def test_onednn_that_changes_only_the_numbers_changes_no_verdict():
@@ -373,19 +375,30 @@ def test_onednn_that_changes_only_the_numbers_changes_no_verdict():
                if key.startswith(prefix) and "_unfused" not in key and ("lstm" in key or "gru" in key)}
     table = verdicts(_metrics(**changes))
     for claim in (4, 7, 10):
-        assert table.verdict[claim].endswith("(the same reading with oneDNN switched off, with its own numbers)")
+        assert table.verdict[claim].endswith("(the same reading without the fused LSTM kernel, with its own numbers)")
     assert "keeps less memory (30 MB vs 41)" in table.verdict[10] and "CNN-LSTM 33 / 50" in table.numbers[10]
 
 
-def test_cost_verdicts_need_the_costs_measured_with_onednn_off():
-    recorded_on_only = {k: v for k, v in _metrics().items() if not k.endswith(V.UNFUSED)}
-    with pytest.raises(KeyError, match="measured with oneDNN off"):
-        verdicts(recorded_on_only)
+def test_cost_verdicts_need_the_costs_measured_without_the_fused_kernel():
+    recorded_fused_only = {k: v for k, v in _metrics().items() if not k.endswith(V.UNFUSED)}
+    with pytest.raises(KeyError, match="measured without the fused LSTM kernel"):
+        verdicts(recorded_fused_only)
 
 
-def test_with_onednn_off_replaces_only_the_measured_twins():
-    m = V.with_onednn_off({"saved_mb_lstm_T64": 9.0, "saved_mb_lstm_T64_unfused": 4.0, "seeds": 3})
-    assert m == {"saved_mb_lstm_T64": 4.0, "seeds": 3}
+def test_with_unfused_lstm_replaces_only_the_measured_twins_and_keeps_the_larger_repeat_ratio():
+    m = V.with_unfused_lstm({"saved_mb_lstm_T64": 9.0, "saved_mb_lstm_T64_unfused": 4.0, "seeds": 3,
+                             "timing_repeat_ratio": 1.1, "timing_repeat_ratio_unfused": 1.4})
+    assert m == {"saved_mb_lstm_T64": 4.0, "seeds": 3, "timing_repeat_ratio": 1.4}
+    assert V.with_unfused_lstm({"timing_repeat_ratio": 1.3, "timing_repeat_ratio_unfused": 1.1})["timing_repeat_ratio"] == 1.3
+
+
+def test_a_verdict_whose_conclusion_survives_the_kernel_states_it_once_with_both_details():
+    # without the fused kernel the CNN-LSTM without pooling is no longer 1.25x faster: only claim 4's details change
+    table = verdicts(_metrics(ms_per_step_cnn_lstm_nopool_T1024_threads1=120, ms_per_step_lstm_T1024_threads1_unfused=140))
+    four = table.verdict[4]
+    assert four.startswith("holds only when the pooling shortens the sequence, with PyTorch's fused oneDNN LSTM "
+                           "kernel and without it; the details differ: with it: without pooling")
+    assert ". Without it: without pooling the CNN-LSTM is not 1.25x faster" in four and "inconclusive" not in four
 
 
 def test_claim_2_says_exploding_gradients_are_not_tested():
@@ -408,16 +421,18 @@ def test_parameter_counts_belong_to_the_models_they_stand_beside():
     assert "19,984" not in table.numbers[4]
     nine = table.numbers[9]
     assert "parameters of the pair-task models 18,880 vs 19,984" in nine
-    assert "the timed models of 16,930 vs 17,802 parameters" in nine and "with oneDNN off 170 vs 190" in nine
+    assert "the timed models of 16,930 vs 17,802 parameters" in nine and "the LSTM without its fused kernel 190" in nine
 
 
-def test_gru_speed_sentence_names_the_onednn_state_and_never_a_cause_it_did_not_measure():
+def test_gru_speed_sentence_names_the_lstm_kernel_and_never_a_cause_it_did_not_measure():
     slow = {64: 2.0, 128: 4.0}
     lstm = {64: 1.0, 128: 2.0}
     on = V.gru_speed_sentence(slow, lstm, 10, 10, 1.25, 1.0, 2)
-    off = V.gru_speed_sentence(slow, lstm, 10, 10, 1.25, 1.0, 2, onednn=False)
-    assert on.startswith("- On one thread with oneDNN on (the default), the GRU's") and "the next line times both" in on
-    assert off.startswith("- On one thread with oneDNN off, the GRU's") and "does not explain all of it" in off
+    off = V.gru_speed_sentence(slow, lstm, 10, 10, 1.25, 1.0, 2, fused=False)
+    assert on.startswith("- On one thread, the LSTM with its fused oneDNN kernel (the default), the GRU's")
+    assert "the next line compares it with the LSTM run without its fused kernel" in on
+    assert off.startswith("- On one thread, the LSTM without its fused kernel, the GRU's")
+    assert "so that kernel does not explain all of it" in off
 
 
 def test_per_frame_cnn_sentence_defers_to_frame_poolings_stronger_bound():

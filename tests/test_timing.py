@@ -65,3 +65,33 @@ def test_onednn_switches_the_fused_lstm_kernel_for_the_block_only():
     with pytest.raises(TypeError, match="True or False"):
         with onednn("off"):
             pass
+
+
+def test_unfused_lstm_switches_only_the_lstm_off_and_only_for_the_block():
+    """Inside unfused_lstm, an nn.LSTM's graph has no fused oneDNN node while the convolution keeps
+    its kernel and the global switch is back on between forward passes; after the block, the LSTM is fused again."""
+    from course_utils.timing import unfused_lstm
+
+    model = torch.nn.ModuleDict({"conv": torch.nn.Conv1d(3, 4, 3), "lstm": torch.nn.LSTM(4, 5, batch_first=True)})
+    x = torch.randn(2, 3, 9)
+
+    def nodes() -> set[str]:
+        names: set[str] = set()
+        out, _ = model["lstm"](model["conv"](x).transpose(1, 2))
+        visited, stack = set(), [out.grad_fn]
+        while stack:
+            fn = stack.pop()
+            if fn is not None and id(fn) not in visited:
+                visited.add(id(fn))
+                stack.extend(f for f, _ in fn.next_functions)
+                names.add(type(fn).__name__)
+        return names
+
+    before = torch.backends.mkldnn.enabled
+    with unfused_lstm(model):
+        inside = nodes()
+        assert torch.backends.mkldnn.enabled == before
+    assert not any("Mkldnn" in n for n in inside) and "ConvolutionBackward0" in inside
+    if before and torch.backends.mkldnn.is_available():
+        assert any("Mkldnn" in n for n in nodes())
+    assert not model["lstm"]._forward_pre_hooks and not model["lstm"]._forward_hooks
