@@ -17,8 +17,16 @@ def test_curve_sentence_with_one_epoch_reads_no_curve():
 
 def test_curve_sentence_credits_later_epochs_only_when_the_best_comes_after_halfway():
     text = curve_sentence([0.70, 0.80, 0.85, 0.90], [3.0, 2.0, 1.0, 0.5])
-    assert "was 80.00 after epoch 2" in text and "raised it by 10.00 points" in text and "epoch 4" in text
+    assert "was 80.00 after epoch 2 and 90.00 at its best, after epoch 4: 10.00 points higher" in text
+    assert "largest fall between neighbouring epochs (0.00 points), so the later epochs raised it" in text
     assert "from 2.000 to 0.500" in text
+
+
+def test_curve_sentence_reads_a_rise_within_the_curves_own_moves_as_no_rise():
+    # lesson 05's post15 run: +0.38 points after halfway, but one fall of 0.40 between neighbouring epochs
+    text = curve_sentence([0.80, 0.85, 0.90, 0.8960, 0.90, 0.9038], [3.0, 2.0, 1.0, 0.8, 0.6, 0.5])
+    assert "0.38 points higher, no more than this one run's largest fall between neighbouring epochs (0.40 points)" in text
+    assert "does not show that the later epochs raised it" in text and "so the later epochs raised it" not in text
 
 
 @pytest.mark.parametrize("dev_f1", [[0.70, 0.90, 0.85, 0.88], [0.95, 0.90, 0.85, 0.80]])
@@ -185,7 +193,7 @@ SOFTMAX = [0.47, 0.48, 0.49]
 @pytest.mark.parametrize("constrained, crf, words", [
     ([0.55, 0.56, 0.57], [0.54, 0.56, 0.58], "the ban on invalid sequences alone raised test F1 in every seed"),
     ([0.55, 0.56, 0.57], [0.60, 0.61, 0.62], "The ban alone raised test F1 in every seed"),
-    ([0.48, 0.49, 0.50], [0.60, 0.61, 0.62], "does not raise test F1 beyond the seeds' range, while training"),
+    ([0.48, 0.49, 0.50], [0.60, 0.61, 0.62], "does not raise test F1 beyond the seeds' range, while at this budget training"),
     ([0.48, 0.49, 0.50], [0.48, 0.50, 0.52], "draws no further conclusion"),
     ([0.40, 0.41, 0.42], [0.30, 0.31, 0.32], "draws no further conclusion"),
 ])
@@ -204,6 +212,14 @@ def test_ban_control_sentence_wording_of_each_relation():
         ban_control_sentence([], [0.5], [0.5])
     with pytest.raises(ValueError, match="one F1 per seed"):
         ban_control_sentence([0.5, 0.6], [0.5], [0.5])
+
+
+def test_ban_control_sentence_reads_the_crf_as_unpaired_ranges():
+    text = ban_control_sentence(SOFTMAX, [0.55, 0.56, 0.57], [0.60, 0.61, 0.62])
+    assert "scored above what the ban gives (separate models, so unpaired" in text
+    assert "probability 0.10: a hint, not a finding" in text and "adds to what the ban gives" not in text
+    many = ban_control_sentence([0.47] * 5, [0.55, 0.56, 0.57, 0.58, 0.59], [0.60, 0.61, 0.62, 0.63, 0.64])
+    assert "probability 0.01: unlikely to be chance" in many
 
 
 def test_ban_control_sentence_counts_the_paired_seeds():
