@@ -103,6 +103,14 @@ def _length_batches(lengths: Sequence[int], batch_size: int, generator: torch.Ge
     return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
+def _batches_per_epoch(num_sentences: int, batch_size: int, world: int) -> int:
+    """How many batches of ``_length_batches`` an epoch trains on ``world`` processes: it cuts at most
+    one batch short (the rest of ``num_sentences / batch_size``), and under DDP a batch with fewer
+    sentences than processes is skipped, so that every process has at least one sentence."""
+    full, rest = divmod(num_sentences, batch_size)
+    return (full if batch_size >= world else 0) + (1 if rest >= max(world, 1) else 0)
+
+
 def _check_corpus(corpus: object, name: str) -> Corpus:
     if not isinstance(corpus, Corpus):
         raise TypeError(f"{name} must be a ner_data.Corpus (see read_conll), got {type(corpus).__name__}")
@@ -149,7 +157,8 @@ def train_tagger(
     Under torchrun (a process group is initialised, see ``course_utils.distributed``)
     every process runs this function: ``batch_size`` is the global batch, each
     process computes on every world_size-th sentence of it (batches with fewer
-    sentences than processes are skipped), and the stopping time and dev F1 are
+    sentences than processes are skipped, and an epoch of ``epochs`` counts the
+    batches it trains), and the stopping time and dev F1 are
     agreed on, so that all processes return the same tagger.
 
     Returns:
@@ -204,7 +213,10 @@ def train_tagger(
     generator = torch.Generator().manual_seed(seed)
 
     budget = math.inf if minutes is None else minutes * 60
-    steps_per_epoch = math.ceil(len(train) / batch_size)
+    steps_per_epoch = _batches_per_epoch(len(train), batch_size, world)  # the epoch budget counts these
+    if steps_per_epoch == 0:
+        raise ValueError(f"{len(train)} training sentences make no batch of at least {world} sentences, one per "
+                         "process: give more sentences or run fewer processes")
     total_steps = math.inf if epochs is None else epochs * steps_per_epoch
     start, step, best_f1, best_state, rows = time.perf_counter(), 0, -1.0, None, []
     epoch = 0
@@ -217,10 +229,9 @@ def train_tagger(
                 progress = _agreed(max((time.perf_counter() - start) / budget, step / total_steps))
                 if progress >= 1:
                     break
-                if world > 1:
-                    if len(indices) < world:
-                        continue
-                    indices = indices[rank::world]
+                if len(indices) < world:  # too few sentences to give every process one (_batches_per_epoch)
+                    continue
+                indices = indices[rank::world]
                 for group in optimizer.param_groups:
                     group["lr"] = lr * (1 - progress) if decay_lr else lr
                 batch = collate([encoded[i] for i in indices]).to(device)

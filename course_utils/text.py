@@ -686,12 +686,13 @@ def line_reset_sentence(newline_gate: float, other_gate: float, emptied: float) 
     at = (f"Its gate is below {RESET_GATE} at {emptied:.0%} of the newlines (mean {newline_gate:.2f} there, "
           f"{other_gate:.2f} at the other characters)")
     closes_more = newline_gate < other_gate
+    share = "at every line end" if emptied == 1 else "at more than half of the line ends"
     if emptied > 0.5 and closes_more:
-        return at + (": at more than half of the line ends it lets less than a tenth of the cell's content through, "
+        return at + (f": {share} it lets less than a tenth of the cell's content through, "
                      "so whatever its median gate says, its content mostly does not survive a line end: its memory is "
                      "mostly one line, not the median span. The median reading describes the gate between resets.")
     if emptied > 0.5:
-        return at + (": at more than half of the line ends it lets less than a tenth of the cell's content through, but "
+        return at + (f": {share} it lets less than a tenth of the cell's content through, but "
                      "its gate is no higher elsewhere, so the resets are not about line ends, and this lesson does not "
                      "read a line memory from this cell.")
     return at + (f": it resets the cell at no more than half of the line ends ({RESET_GATE} is the level at which "

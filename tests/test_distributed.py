@@ -197,6 +197,42 @@ def test_ner_train_under_torchrun_saves_on_rank_0_only(tmp_path):
     assert [token for token, _ in pairs] == ["Mary", "lives", "in", "Paris", "."]
 
 
+@pytest.mark.parametrize("sentences, batch_size, world", [(33, 32, 2), (27, 13, 2), (64, 32, 2), (7, 3, 3), (5, 8, 2),
+                                                        (5, 8, 1), (1, 4, 1), (70, 32, 4), (130, 2, 3)])
+def test_an_epoch_counts_the_batches_it_trains(sentences, batch_size, world):
+    from course_utils.ner_train import _batches_per_epoch, _length_batches
+    for seed in range(3):  # brute force: the batches an epoch cuts, less those too small for every process
+        batches = _length_batches([1 + i % 7 for i in range(sentences)], batch_size, torch.Generator().manual_seed(seed))
+        assert _batches_per_epoch(sentences, batch_size, world) == sum(len(b) >= world for b in batches)
+
+
+PROBE = """
+import json, sys
+from course_utils import distributed
+from course_utils.ner_data import read_conll
+from course_utils.ner_train import train_tagger
+
+context = distributed.setup()
+corpus = read_conll("train.txt")
+_, history = train_tagger(corpus, corpus, epochs=2, batch_size=13, seed=0, device="cpu")
+if context.is_main:
+    print("HISTORY", json.dumps(history[["epoch", "step"]].values.tolist()))
+distributed.teardown()
+"""
+
+
+def test_ner_train_under_torchrun_keeps_its_epoch_budget_when_a_batch_is_skipped(tmp_path):
+    """27 sentences in batches of 13: 13, 13 and 1; on 2 processes the batch of 1 is skipped, so an epoch is 2 steps."""
+    from test_ner import PEOPLE, PLACES, TEMPLATES, fill, write_conll
+    import itertools
+
+    write_conll(tmp_path / "train.txt", [fill(t, p, l) for t, p, l in itertools.product(TEMPLATES, PEOPLE, PLACES)])
+    (tmp_path / "epoch_probe.py").write_text(PROBE)
+    output = launch(["epoch_probe"], tmp_path, processes=2)
+    history = json.loads(output.split("HISTORY ", 1)[1].splitlines()[0])
+    assert history == [[1.0, 2], [2.0, 4]], output[-2000:]
+
+
 # --- lesson 06's exercise: the gradient average by hand ----------------------------------------
 
 def _all_reduce_mean(model):

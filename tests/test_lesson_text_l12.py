@@ -358,13 +358,14 @@ def test_speed_ratio_sentence_rejects_a_ratio_that_is_not_a_time_ratio(ratios):
 def test_line_reset_sentence_claims_one_line_only_where_the_cell_empties_at_most_line_ends():
     line = line_reset_sentence(0.0, 0.8, 1.0)
     assert "at 100% of the newlines (mean 0.00 there, 0.80 at the other characters)" in line
-    assert "its memory is mostly one line" in line
+    assert "its memory is mostly one line" in line and ": at every line end it lets" in line
     # low everywhere: empties at line ends too, but that is no line memory
     everywhere = line_reset_sentence(0.02, 0.01, 0.9)
     assert "not about line ends" in everywhere and "mostly one line" not in everywhere
     # most line ends empty it although the mean gate there is above the reset level
     mostly = line_reset_sentence(0.12, 0.8, 0.8)
     assert "mostly one line" in mostly and "at 80% of the newlines" in mostly
+    assert "at more than half of the line ends it lets" in mostly
     # a mean below the reset level, but only a third of the newlines below it: not most
     few = line_reset_sentence(0.05, 0.8, 0.3)
     assert "no more than half of the line ends" in few and "keeps less across a line end" in few

@@ -340,17 +340,20 @@ LESSON_06 = [p for p in NOTEBOOKS if p.stem == "06_distributed_training"]
 
 @pytest.mark.parametrize("notebook", LESSON_05, ids=lambda p: p.stem)
 @pytest.mark.parametrize("a, b, words", [
-    ([0.80, 0.81, 0.82], [0.70, 0.71, 0.72], "**A is better than B**"),
-    ([0.70, 0.71, 0.72], [0.80, 0.81, 0.82], "**B is better than A**"),
-    ([0.70, 0.75, 0.80], [0.74, 0.76, 0.78], "**cannot be told apart**"),
-    ([0.70, 0.71, 0.72], [0.72, 0.73, 0.74], "**cannot be told apart**"),  # touching ranges overlap
+    ([0.80, 0.81, 0.82], [0.70, 0.71, 0.72], "A is better than B: A minus B is +10.0, +10.0, +10.0 points"),
+    ([0.70, 0.71, 0.72], [0.80, 0.81, 0.82], "B is better than A"),
+    ([0.70, 0.75, 0.80], [0.74, 0.76, 0.78], "not of one sign: these runs cannot tell A and B apart"),
+    ([0.80, 0.72, 0.75], [0.70, 0.71, 0.72], "these runs do not show that A is better"),  # leads 10, 1, 3
 ])
-def test_lesson_05_range_verdict_applies_its_stated_rule(notebook, a, b, words):
-    """Every branch of the ablation's sentence, on synthetic scores over seeds."""
-    namespace = _lesson_definitions(notebook, {"RANGE_RULE", "range_verdict"})
-    verdict = namespace["range_verdict"]("A", a, "B", b, "dev F1")
-    assert words in verdict, verdict
-    assert "do not overlap" in namespace["RANGE_RULE"]
+def test_lesson_05_seed_verdict_applies_the_paired_rule_seed_by_seed(notebook, a, b, words):
+    """Every branch of the ablation's sentence, on synthetic scores over seeds, read seed by seed."""
+    runs = pd.DataFrame([{"model": name, "seed": seed, "dev F1": value}
+                         for name, values in (("A", a), ("B", b)) for seed, value in enumerate(values)])
+    from course_utils.verdicts import paired_verdict
+    namespace = _lesson_definitions(notebook, {"seed_verdict"},
+                                    {"ablation_runs": runs, "METRIC_WORDS": {}, "paired_verdict": paired_verdict})
+    verdict = namespace["seed_verdict"]("A", "B", "dev F1")
+    assert verdict.startswith("on dev F1, ") and words in verdict, verdict
 
 
 @pytest.mark.parametrize("notebook", LESSON_06, ids=lambda p: p.stem)
