@@ -83,6 +83,14 @@ def _env_int(name: str) -> int:
         raise ValueError(f"${name} must be an integer, got {value!r}") from None
 
 
+def pick_backend(local_processes: int) -> str:
+    """"nccl" if this machine has a GPU for each of its ``local_processes`` processes, else "gloo"
+    (every process on the CPU): two processes cannot share one GPU under nccl."""
+    if local_processes < 1:
+        raise ValueError(f"expected at least one process on this machine, got {local_processes}")
+    return "nccl" if torch.cuda.is_available() and torch.cuda.device_count() >= local_processes else "gloo"
+
+
 def setup(backend: str | None = None, timeout_s: float = 300.0) -> Context:
     """Join the process group described by torchrun's environment variables.
 
@@ -90,7 +98,9 @@ def setup(backend: str | None = None, timeout_s: float = 300.0) -> Context:
     ``course_utils.train.get_device()``'s choice of CPU or GPU.
 
     Args:
-        backend: None picks "nccl" if CUDA is available, else "gloo".
+        backend: None lets ``pick_backend`` choose: "nccl" where every process on this
+            machine gets a GPU of its own, else "gloo" on the CPU. With "nccl", tensors
+            on the CPU still go through gloo.
         timeout_s: how long a collective (or the rendezvous) may wait for the
             other processes before failing.
 
@@ -107,18 +117,24 @@ def setup(backend: str | None = None, timeout_s: float = 300.0) -> Context:
     rank, local_rank, world_size = _env_int("RANK"), _env_int("LOCAL_RANK"), _env_int("WORLD_SIZE")
     if not 0 <= rank < world_size:
         raise ValueError(f"$RANK must be in [0, $WORLD_SIZE={world_size}), got {rank}")
+    local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", world_size))  # torchrun sets it
     if backend is None:
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        backend = pick_backend(local_processes)
     if backend not in ("gloo", "nccl"):
         raise ValueError(f"backend must be 'gloo' or 'nccl', got {backend!r}")
     if backend == "nccl":
+        if local_rank >= torch.cuda.device_count():
+            raise ValueError(f"nccl needs one GPU per process on a machine: local rank {local_rank}, but "
+                             f"{torch.cuda.device_count()} GPU(s); start fewer processes or pass backend='gloo'")
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     else:
         device = torch.device("cpu")
     if not dist.is_initialized():
         timeout = datetime.timedelta(seconds=timeout_s)
-        dist.init_process_group(backend, store=_attempt_store(rank, world_size, timeout), rank=rank,
+        # with nccl, collectives on CPU tensors (the course's stop and score agreements) go through gloo
+        dist.init_process_group("cpu:gloo,cuda:nccl" if backend == "nccl" else backend,
+                                store=_attempt_store(rank, world_size, timeout), rank=rank,
                                 world_size=world_size, timeout=timeout)
     return Context(rank, local_rank, world_size, backend, device)
 

@@ -93,6 +93,26 @@ def test_without_torchrun_there_is_one_process(monkeypatch):
         distributed.setup()
 
 
+@pytest.mark.parametrize("gpus, processes, backend", [(0, 1, "gloo"), (1, 1, "nccl"), (1, 2, "gloo"), (2, 2, "nccl"),
+                                                      (4, 2, "nccl")])
+def test_nccl_only_where_every_process_on_the_machine_gets_a_gpu(monkeypatch, gpus, processes, backend):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    assert distributed.pick_backend(processes) == backend
+    with pytest.raises(ValueError, match="at least one process"):
+        distributed.pick_backend(0)
+
+
+def test_nccl_refuses_a_second_process_on_one_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    for name, value in {"RANK": "1", "LOCAL_RANK": "1", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
+                        "MASTER_PORT": "29511"}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match="one GPU per process"):
+        distributed.setup(backend="nccl")
+    assert not dist.is_initialized()
+
+
 def test_sampler_shares_equal_one_process_batches():
     """The k-th batches of 2 processes together are the k-th batch of 1 process at twice the size."""
     data = TensorDataset(torch.arange(103))
