@@ -62,6 +62,18 @@ def test_kernel_all_when_unfused_the_gru_is_not_always_slower():
     assert "not the fused node alone" in text and "all of it" not in text
 
 
+def test_kernel_unfused_gru_faster_beyond_the_margin_in_every_turn_is_a_reversal():
+    # the post16 review's case: unfused GRU / LSTM 0.73 to 0.74 in every turn is no closed gap
+    text = kernel_sentence(_turns([20, 21, 22], [10, 10, 10]), _turns([7.3, 7.4, 7.3], [10, 10, 10]), FUSED_LSTM)
+    assert "reverses the gap" in text and "faster than the LSTM's in every turn" in text
+    assert "closes the gap" not in text and "within the timing margin" not in text
+
+
+def test_kernel_unfused_turns_on_both_sides_of_the_margin_settle_nothing():
+    text = kernel_sentence(_turns([20, 21, 22], [10, 10, 10]), _turns([7.0, 13.0, 7.0], [10, 10, 10]), FUSED_LSTM)
+    assert "do not say which unfused pass is faster" in text and "closes the gap" not in text
+
+
 def test_kernel_unfused_ratios_within_the_margin_are_not_called_slower():
     # the post14 review's run: with oneDNN off, 1.03 to 1.07 (within 1.25x): no difference left to name
     text = kernel_sentence(_turns([20, 21, 22], [10, 10, 10]), _turns([10.3, 10.7, 10.7], [10, 10, 10]), FUSED_LSTM)
@@ -114,25 +126,25 @@ def test_unfused_switch_reports_a_change_only_beyond_the_spread():
 # why_lstm_answer --------------------------------------------------------------------------------------------
 
 def test_lstm_win_at_equal_time_and_steps():
-    text = why_lstm_answer("LSTM", "LSTM", False)
+    text = why_lstm_answer("LSTM", "LSTM", 0, 9)
     assert "at equal time the LSTM ends lower" in text and "at equal steps the LSTM is lower too" in text
     assert "pay for themselves" not in text
 
 
 @pytest.mark.parametrize("steps", ["plain RNN", "neither"])
 def test_lstm_win_at_equal_time_only_may_be_the_steps(steps):
-    assert "may come from its extra steps alone" in why_lstm_answer("LSTM", steps, False)
+    assert "may come from its extra steps alone" in why_lstm_answer("LSTM", steps, 0, 9)
 
 
 def test_lstm_win_without_an_equal_steps_comparison():
-    assert "no comparison at equal steps" in why_lstm_answer("LSTM", None, False)
+    assert "no comparison at equal steps" in why_lstm_answer("LSTM", None, 0, 9)
 
 
 @pytest.mark.parametrize("time,words", [("plain RNN", "the plain RNN ends lower than the LSTM"),
                                         ("neither", "the paired rule finds neither the LSTM nor the plain RNN lower")])
 @pytest.mark.parametrize("steps", ["LSTM", "plain RNN", "neither", None])
 def test_no_lstm_win_does_not_show_an_advantage(time, words, steps):
-    text = why_lstm_answer(time, steps, False)
+    text = why_lstm_answer(time, steps, 0, 9)
     assert words in text and "does not show an advantage of the LSTM per second" in text
     assert "not the same as showing that there is none" in text and "shows no advantage" not in text
 
@@ -144,7 +156,7 @@ def test_no_lstm_win_does_not_show_an_advantage(time, words, steps):
     ("LSTM", "At equal steps the LSTM is lower by the paired rule"),
     (None, "This run has no comparison at equal steps")])
 def test_no_lstm_win_always_reports_the_equal_steps_verdict(time, steps, words):
-    text = why_lstm_answer(time, steps, False)
+    text = why_lstm_answer(time, steps, 0, 9)
     assert words in text
     if steps == "LSTM":
         assert "at equal time the rule does not find that lead" in text
@@ -155,13 +167,13 @@ def test_no_lstm_win_always_reports_the_equal_steps_verdict(time, steps, words):
 @pytest.mark.parametrize("steps,words", [("plain RNN", "does not find it lower (the plain RNN is lower)"),
                                          ("neither", "does not find it lower (neither is lower)")])
 def test_lstm_win_at_equal_time_names_the_equal_steps_winner(steps, words):
-    assert words in why_lstm_answer("LSTM", steps, False)
+    assert words in why_lstm_answer("LSTM", steps, 0, 9)
 
 
 @pytest.mark.parametrize("time,steps", [("GRU", None), (None, None), ("LSTM", "GRU")])
 def test_why_lstm_answer_rejects_other_names(time, steps):
     with pytest.raises(ValueError, match="expected equal_"):
-        why_lstm_answer(time, steps, False)
+        why_lstm_answer(time, steps, 0, 9)
 
 
 # figures ----------------------------------------------------------------------------------------------------
@@ -298,17 +310,27 @@ def test_time_against_work_with_repeats_on_both_sides_says_none_is_within():
 @pytest.mark.parametrize("time", ["LSTM", "plain RNN", "neither"])
 @pytest.mark.parametrize("steps", ["LSTM", "plain RNN", "neither", None])
 def test_every_branch_names_the_configurations(time, steps):
-    for finished in (False, True):
-        assert "not the cell types alone" in why_lstm_answer(time, steps, finished)
+    for finished in (0, 4, 9):
+        assert "not the cell types alone" in why_lstm_answer(time, steps, finished, 9)
 
 
 @pytest.mark.parametrize("time,words", [("LSTM", "the LSTM ends lower than the plain RNN"),
                                         ("plain RNN", "the plain RNN ends lower than the LSTM"),
                                         ("neither", "the paired rule finds neither the LSTM nor the plain RNN lower")])
 def test_a_race_that_reached_section_4s_steps_is_no_short_race(time, words):
-    text = why_lstm_answer(time, "neither", True)
+    text = why_lstm_answer(time, "neither", 9, 9)
     assert "equal time is equal steps here" in text and words in text
     assert "short" not in text and "does not hold the number of steps equal" not in text
+
+
+def test_a_race_that_only_some_runs_finished_is_called_mixed():
+    # the post16 review's case: some runs reach section 4's steps, the clock stops the others
+    text = why_lstm_answer("neither", "plain RNN", 4, 9)
+    assert "Only 4 of the 9 runs reached section 4's number of steps" in text
+    assert "The race is short" not in text
+    assert "The race is short" in why_lstm_answer("neither", "plain RNN", 0, 9)
+    with pytest.raises(ValueError):
+        why_lstm_answer("neither", "plain RNN", 10, 9)
 
 
 def test_time_against_work_says_how_far_the_closest_repeat_clears_the_bound():

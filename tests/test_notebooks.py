@@ -101,7 +101,7 @@ EXPECTATIONS = {
                   "ddp_resume_max_abs_param_difference": ("<=", 0), "ner_ddp_model_writes": ("<=", 1),
                   "two_node_world_size": (">=", 2)},
         "cpu": {"seconds": ("<=", 480), "ddp_max_abs_param_difference": ("<=", 0),
-                "ddp3_max_abs_param_difference": (">", 0), "thread_max_abs_param_difference": (">", 0),
+                "ddp3_max_abs_param_difference": (">", 0),  # more threads may or may not change the last bits: not checked
                 "ddp_speedup": (">", 0), "ddp_all_reduce_ms": (">", 0),
                 "ddp_test_accuracy": (">=", 0.85), "ddp_resume_max_abs_param_difference": ("<=", 0),
                 "ddp_resumed_from_step": (">", 0), "ner_ddp_model_writes": ("<=", 1),
@@ -399,7 +399,7 @@ def test_lesson_02_reads_its_race_by_the_paired_rule(notebook, lstm, rnn, winner
     losses = pd.DataFrame({"cell": ["LSTM"] * 3 + ["plain RNN"] * 3, "seed": [0, 1, 2] * 2, "loss": lstm + rnn})
     found, sentence = namespace["compare"](losses, "lstm", "rnn", "loss")
     assert found == winner and sentence[0].isupper()
-    answer = why_lstm_answer(found, None, False)
+    answer = why_lstm_answer(found, None, 0, 9)
     assert ("does not show an advantage" in answer) == (winner != "LSTM")
 
 

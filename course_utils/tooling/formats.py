@@ -548,15 +548,21 @@ MODEL_ANSWERS = {  # "NN.N" -> the model answer of a hand-graded exercise; {metr
             "speed-ups show. For 10,000 steps: a CNN or TCN, or a CNN-LSTM with pooling, whose time and memory "
             "grow linearly and which run in parallel over time, if its receptive field or pooling suits the "
             "dependencies; attention's T x T matrix (10^8 entries, 400 MB in float32 per head and sequence) "
-            "makes it by far the costliest.",
+            "makes it by far the costliest in time, and in memory as this lesson's block is written (PyTorch's "
+            "fused attention kernel does not keep that matrix: section 4 measures its memory growing with exponent "
+            "{growth_saved_attention_sdpa}).",
     "03.6": "Without the chrono initialisation the LSTM needs more epochs at the long k (or does not learn it "
             "within the budget): the committed gradient ratios at distance {gradient_distance} are "
             "10^{gradient_log10_lstm_mean} with chrono and 10^{gradient_log10_lstm_default_mean} with the "
             "default initialisation, so the default LSTM's gradient from far events is much weaker.",
     "03.7": "Global (mean) pooling sums contributions from every step whatever their distance, and the "
             "adding problem's answer is a sum of the two marked numbers: the mean readout reaches an error "
-            "well below 1/6, the last-step readout does not once k exceeds its receptive field. The order "
-            "task needs to know which event came first, and a sum is blind to order.",
+            "well below 1/6, the last-step readout does not once k exceeds its receptive field. On the order task the "
+            "premise that pooling must lose the order fails for this CNN: its receptive field (17 steps) spans the "
+            "events 16 steps apart, so some features see both events in order, and a mean keeps them (scaled down, "
+            "which the head can undo). Accept what the student's run shows, read by section 2's check: a mean-readout "
+            "CNN that stays near 0.5 with its training loss at chance failed to train, which is not proof that the "
+            "mean lost the order; one whose loss left chance and still scores near 0.5 is evidence that it did.",
     "04.3": "Yes: on frame differences frame pooling learns the direction (far above the {frame_pool_test_accuracy} "
             "it had on frames). One difference image already holds motion: the object's new position is "
             "positive and the old one negative, so its sign says the direction. Order is the sequence of "
