@@ -428,7 +428,8 @@ class CRF(nn.Module):
         #    that ends in tag j at step t. Every sentence runs to length L; steps
         #    past its end are ignored below. The layout (T, B) makes the max over
         #    the previous tag a reduction over the first dimension of a contiguous
-        #    tensor (chosen for speed; the course does not time the alternative).
+        #    tensor (a choice made in the hope of speed; the course does not time
+        #    the alternative, so whether it is faster is untested).
         steps = emissions.permute(1, 2, 0).contiguous()                   # (L, T, B)
         score = start.unsqueeze(1) + steps[0]                             # (T, B)
         scores = [score]
@@ -447,8 +448,8 @@ class CRF(nn.Module):
         #    back-pointer for every step and tag, recompute it for the one tag on
         #    the path: the previous tag i with the best scores[t - 1][b, i] +
         #    transitions[i, tag]. The arrays are tiny (B, T), so this loop runs in
-        #    NumPy, which costs less per call than PyTorch on arrays this small (not
-        #    timed here). Past a sentence's
+        #    NumPy, in the expectation that its per-call overhead is smaller than
+        #    PyTorch's on arrays this small (an expectation: not timed). Past a sentence's
         #    end the tag stays put until the walk reaches its last token.
         scores = scores.cpu().numpy()                                     # (L, B, T)
         into = transitions.T.cpu().numpy()                                # into[j] = transitions[:, j]

@@ -452,12 +452,16 @@ def _claim_5(m: Mapping[str, Any]) -> tuple[str, str]:
     steps = compare(m, "pretrained_steps", "scratch_steps", floor=1.0)
     total = compare(m, "pretrained_total_steps", "scratch_steps", floor=1.0)
     accuracy = compare(m, "pretrained_acc_after", "scratch_acc_after")
-    near, far = distances(m)[0], distances(m)[-1]
+    near, far, field = distances(m)[0], distances(m)[-1], int(recorded(m, "window_conv_field"))
+    span = ("both content symbols at both distances, so for them the two tasks look alike, the most favourable "
+            "case for a transfer" if field >= far + 1 else
+            f"both content symbols at k={near} but not at k={far}" if field >= near + 1 else
+            "one content symbol at a time at either distance, so for them the two tasks look alike, the most "
+            "favourable case for a transfer")
     source = ("; the convolutions come from the same task at a shorter distance, not from other data, which this "
-              f"lesson does not test; they see {int(recorded(m, 'window_conv_field'))} steps, fewer than either "
-              "distance, so for them the two tasks look alike, the most favourable case for a transfer; the "
-              f"pretraining is charged one step per step, although its sequences are shorter (k={near} against "
-              f"k={far}), and it lasts as long as section 2's stopping rule lets it, a length this lesson does not vary")
+              f"lesson does not test; they see {field} steps, which span {span}; the pretraining is charged one step "
+              f"per step, although its sequences are shorter (k={near} against k={far}), and it lasts as long as "
+              "section 2's stopping rule lets it, a length this lesson does not vary")
     if steps == "higher" or accuracy == "lower":
         return numbers, "does not hold" + source
     if steps == "lower" and total == "lower":
@@ -1388,7 +1392,7 @@ def why_lstm_answer(equal_time: str, equal_steps: str | None, finished_runs: int
                        "), so this run's lead may come from its extra steps alone. " + _RACE_SETUP.strip())
     steps = {None: "This run has no comparison at equal steps. ",
              "plain RNN": f"At equal steps the plain RNN is lower{' too' if equal_time == 'plain RNN' else ''} by the "
-                          "paired rule: up to the step that every run reached, this RNN learned more per step than this LSTM. ",
+                          "paired rule: at the last evaluation that every run reached, this RNN's loss was lower than this LSTM's. ",
              "neither": "At equal steps the paired rule finds neither lower. ",
              "LSTM": "At equal steps the LSTM is lower by the paired rule: it learned more from the same "
                      "characters, but at equal time the rule does not find that lead. "}[equal_steps]
@@ -1585,8 +1589,11 @@ def same_type_sentence(learned: dict[str, float], touching: dict[str, int], sent
     text += ("The training data hold few such neighbours: "
              + ", ".join(f"{t} {touching.get(t, 0)}" for t in learned)
              + f" pairs of touching same-type entities in {sentences:,} sentences, so the data column rests on "
-               "few counts, and the learned column is one seed; this lesson draws no conclusion from whether "
-               "their signs agree.")
+               "few counts"
+             + (f" (none for {', '.join(t for t in learned if not touching.get(t, 0))}: there it would come from the "
+                "one added to every count alone, so the table leaves it blank)"
+                if any(not touching.get(t, 0) for t in learned) else "")
+             + ", and the learned column is one seed; this lesson draws no conclusion from whether their signs agree.")
     return text
 
 
@@ -1618,11 +1625,13 @@ def ban_control_sentence(softmax: Sequence[float], constrained: Sequence[float],
         ban_mean = 100 * statistics.mean(c - s for s, c in zip(softmax, constrained))
         crf_mean = 100 * statistics.mean(r - s for s, r in zip(softmax, crf))
         ahead = sum(r > c for c, r in zip(constrained, crf))
+        standing = (f"was ahead of the constrained tagger in every seed, but the paired rule does not resolve that "
+                    "lead from the seeds' scatter" if ahead == len(crf) else
+                    f"was ahead of the constrained tagger in {ahead} of {len(crf)} seeds only")
         return text + (f"So at this budget the ban on invalid sequences alone raised test F1, by {ban_mean:.1f} points "
                        f"on average, against the CRF's {crf_mean:.1f} over the unconstrained tagger. The BiLSTM-CRF "
-                       f"was ahead of the constrained tagger in {ahead} of {len(crf)} seeds, but the paired rule does "
-                       "not resolve that lead from the seeds' scatter: these seeds neither show nor exclude a gain "
-                       "from training with a CRF on top of the ban.")
+                       f"{standing}: these seeds neither show nor exclude a gain from training with a CRF on top of "
+                       "the ban.")
     if crf_adds:
         return text + ("So at this budget the ban alone does not raise test F1 by the rule, while training with a CRF "
                        "(its learned transition scores and the emissions trained with them) scored above it; this "

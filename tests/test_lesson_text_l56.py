@@ -154,6 +154,12 @@ def test_same_type_sentence_reads_transitions_only_and_compares_no_signs():
 def test_same_type_sentence_with_no_negative_contrast():
     text = same_type_sentence({"LOC": 0.1, "ORG": 0.3}, {"LOC": 1, "ORG": 2}, 10)
     assert "negative for none of the 2 types" in text and "undefined" not in text
+    assert "none for" not in text
+
+
+def test_same_type_sentence_names_the_types_whose_data_contrast_has_no_count():
+    text = same_type_sentence({"LOC": 0.1, "PER": 0.3}, {"LOC": 11, "PER": 0}, 14041)
+    assert "(none for PER: there it would come from the one added to every count alone" in text
 
 
 # ---- lesson 06: the profile --------------------------------------------------------------------------
@@ -219,7 +225,10 @@ def test_ban_control_sentence_weighs_the_ban_against_the_crfs_whole_gain():
     # the post16 review's run: the ban +3.8, +3.4, +3.3; the CRF ahead of the constrained tagger by +5.3, +8.1, +3.5
     text = ban_control_sentence([0.700, 0.690, 0.720], [0.738, 0.724, 0.753], [0.791, 0.805, 0.788])
     assert "by 3.5 points on average, against the CRF's 9.1 over the unconstrained tagger" in text
-    assert "ahead of the constrained tagger in 3 of 3 seeds" in text
+    assert "ahead of the constrained tagger in every seed, but the paired rule does not resolve" in text
+    # behind in every seed, within the scatter: no "lead" to speak of
+    behind = ban_control_sentence([0.50, 0.50, 0.50], [0.55, 0.56, 0.57], [0.54, 0.50, 0.565])
+    assert "ahead of the constrained tagger in 0 of 3 seeds only" in behind and "that lead" not in behind
     with pytest.raises(ValueError):
         ban_control_sentence([], [0.5], [0.5])
     with pytest.raises(ValueError, match="one F1 per seed"):
