@@ -80,8 +80,8 @@ class LSTMLayer(nn.Module):
         c' = f * c + i * g                             new cell state   (B, H)
         h' = o * tanh(c')                              new hidden state (B, H)
 
-    The four gates' weights are stacked into one matrix, so a single matrix
-    multiply computes all four gates, and ``chunk(4)`` splits the result:
+    The weights of the three gates and the candidate g are stacked into one matrix,
+    so a single matrix multiply computes all four blocks, and ``chunk(4)`` splits the result:
 
         weight_ih (4H, I) = [W_ii; W_if; W_ig; W_io]    bias_ih (4H,)
         weight_hh (4H, H) = [W_hi; W_hf; W_hg; W_ho]    bias_hh (4H,)
@@ -130,7 +130,7 @@ class LSTMLayer(nn.Module):
         Returns:
             The new (h, c), each (B, H).
         """
-        # The one matrix multiply of the step: all four gates at once, (B, 4H).
+        # The one matrix multiply of the step: the three gates and the candidate at once, (B, 4H).
         gates = x_proj_t + h @ self.weight_hh.T
         i, f, g, o = gates.chunk(4, dim=1)  # each (B, H), in PyTorch's order
         i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)

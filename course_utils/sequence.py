@@ -230,8 +230,9 @@ class RNNClassifier(nn.Module):
     """An LSTM or a GRU that classifies from its last hidden state. Introduced in lesson 03.
 
     ``cell="lstm"``: the LSTM of lesson 02. ``cell="gru"``: a GRU (Cho et al., 2014),
-    with no separate cell state and three gate blocks instead of the LSTM's four (a
-    reset gate r, an update gate z and a candidate n, h_t = (1 - z) * n + z * h_{t-1}),
+    with no separate cell state and two gates instead of the LSTM's three, so three weight
+    blocks instead of four (a reset gate r, an update gate z and the candidate n,
+    h_t = (1 - z) * n + z * h_{t-1}),
     so a layer of the same width has 3/4 of an LSTM layer's parameters (`make_model`
     widens its GRU to 72 units against the LSTM's 64, for about as many). The gate biases get the
     "chrono" initialisation (see `chrono_init`; the GRU's update gate plays the

@@ -308,14 +308,17 @@ def ratio_reading(ratio: float, margin: float = TIMING_MARGIN) -> str:
     return "above" if ratio > margin else "below" if ratio < 1 / margin else "within"
 
 
-def exponent_margin(lengths: Sequence[int]) -> float:
+def exponent_margin(lengths: Sequence[int], margin: float = TIMING_MARGIN) -> float:
     """How far a growth exponent read from the two longest lengths (``sequence.growth_exponent``) can
     move by timing noise. The exponent is log(ratio of the two timings) / log(T_last / T_before), and a
-    ratio of two timings counts only beyond ``TIMING_MARGIN`` (the one timing rule), so the exponent
-    is uncertain by log(margin) / log(T_last / T_before). A difference of two exponents, which rests on
-    two such ratios, counts only beyond twice this."""
+    ratio of two timings counts only beyond ``margin`` (``time_margin``: the course's margin, or the ratio
+    between two timings of one model in the run if that is larger, which is itself a ratio of two single
+    timings), so the exponent is uncertain by log(margin) / log(T_last / T_before). A difference of two
+    exponents, which rests on two such ratios, counts only beyond twice this."""
+    if margin < 1:
+        raise ValueError(f"a timing margin is a ratio >= 1, got {margin}")
     before, last = sorted(lengths)[-2:]
-    return math.log(TIMING_MARGIN) / math.log(last / before)
+    return math.log(margin) / math.log(last / before)
 
 
 def timing_margin(m: Mapping[str, Any]) -> float:
@@ -336,16 +339,28 @@ def on_the_edge(ratio: float, margin: float, repeat_ratio: float) -> bool:
     return max(size, margin) / min(size, margin) < max(repeat_ratio, 1.01)
 
 
+def _edge_words(m: Mapping[str, Any]) -> str:
+    """Why a ratio on the margin's edge is not read either way, in the run's own numbers."""
+    return (f"one model's step, timed twice in this run, moved by {recorded(m, 'timing_repeat_ratio'):.2f}x, more "
+            "than the distance to the margin, so the verdict reads neither a difference nor its absence")
+
+
+def _clearly_above(ratio: float, m: Mapping[str, Any]) -> bool:
+    """Whether a ratio of two step times counts as a difference in a lesson-03 verdict: beyond
+    ``timing_margin`` and not on its edge (``on_the_edge``)."""
+    margin = timing_margin(m)
+    return ratio > margin and not on_the_edge(ratio, margin, recorded(m, "timing_repeat_ratio"))
+
+
 def _edge_note(m: Mapping[str, Any], ratios: Mapping[str, float]) -> str:
-    """A warning for each named ratio of step times that lies on the timing margin's edge (``on_the_edge``):
-    the verdict's reading of it could flip with one more timing. Empty when none does."""
+    """A note for each named ratio of step times that lies on the timing margin's edge (``on_the_edge``):
+    the verdict does not count it as a difference either way. Empty when none does."""
     margin, repeat = timing_margin(m), recorded(m, "timing_repeat_ratio")
     close = {name: ratio for name, ratio in ratios.items() if on_the_edge(ratio, margin, repeat)}
     bounds = f"the {margin:.2f}x margin" + (f" (1/{margin:.2f} = {1 / margin:.3f} for a ratio below 1)"
                                            if any(ratio < 1 for ratio in close.values()) else "")
-    return (f" (on the edge: {', '.join(f'{name} {ratio:.3f}' for name, ratio in close.items())} against {bounds}, "
-            f"closer than the {repeat:.2f}x two timings of one model differed by, so another run could read it on the "
-            "other side)" if close else "")
+    return (f" (on the edge: {', '.join(f'{name} {ratio:.3f}' for name, ratio in close.items())} against {bounds}; "
+            f"{_edge_words(m)})" if close else "")
 
 
 UNFUSED = "_unfused"  # suffix of a lesson-03 cost measured again with nn.LSTM run without its fused kernel
@@ -419,16 +434,16 @@ def _claim_4(m: Mapping[str, Any]) -> tuple[str, str]:
                f"{int(recorded(m, 'cost_parameters_lstm')):,}, CNN-LSTM {int(recorded(m, 'cost_parameters_cnn_lstm')):,}; "
                f"one timing each, and two timings of the "
                f"same model differed by {recorded(m, 'timing_repeat_ratio'):.2f}x")
-    faster, smaller = ms["lstm"] > timing_margin(m) * ms["cnn_lstm"], mb["cnn_lstm"] < mb["lstm"]
+    faster, smaller = _clearly_above(ms["lstm"] / ms["cnn_lstm"], m), mb["cnn_lstm"] < mb["lstm"]
     margin = timing_margin(m)
-    nopool_wins = ms["lstm"] > margin * ms["cnn_lstm_nopool"] and mb["lstm"] > mb["cnn_lstm_nopool"]  # memory: exact
+    nopool_faster = _clearly_above(ms["lstm"] / ms["cnn_lstm_nopool"], m)
+    nopool_wins = nopool_faster and mb["lstm"] > mb["cnn_lstm_nopool"]  # memory: exact
     edge = _edge_note(m, {"LSTM / CNN-LSTM": ms["lstm"] / ms["cnn_lstm"],
                           "LSTM / CNN-LSTM without pooling": ms["lstm"] / ms["cnn_lstm_nopool"]})
     numbers += edge
     if faster and smaller:
         if nopool_wins:
             return numbers, "holds" + _NARROWER
-        nopool_faster = ms["lstm"] > margin * ms["cnn_lstm_nopool"]
         speed = (f"{ms['lstm'] / ms['cnn_lstm_nopool']:.2f}x faster than the LSTM" if nopool_faster
                  else f"not {margin:.2f}x faster than the LSTM")
         nopool_smaller = mb["lstm"] > mb["cnn_lstm_nopool"]
@@ -439,6 +454,16 @@ def _claim_4(m: Mapping[str, Any]) -> tuple[str, str]:
     if faster or smaller:
         return numbers, f"holds only for {'time' if faster else 'memory'}, not for {'memory' if faster else 'time'}"
     return numbers, "does not hold"
+
+
+def _route_words(m: Mapping[str, Any], total: str) -> str:
+    """The pretrained route's steps (pretraining counted) against training from scratch, with its direction."""
+    route, scratch = recorded(m, "pretrained_total_steps_mean"), recorded(m, "scratch_steps_mean")
+    if total == "higher":
+        return "longer"
+    direction = ("longer on average" if route > scratch else "shorter on average" if route < scratch
+                 else "as long on average")
+    return f"{direction} ({route:.0f} against {scratch:.0f} steps), within the spread"
 
 
 def _claim_5(m: Mapping[str, Any]) -> tuple[str, str]:
@@ -468,7 +493,7 @@ def _claim_5(m: Mapping[str, Any]) -> tuple[str, str]:
         return numbers, "holds only for transfer within one task family: it is faster even counting the pretraining" + source
     if steps == "lower":
         return numbers, ("holds only when the pretraining is already paid for: counting its steps, the pretrained "
-                         f"route is {'longer' if total == 'higher' else 'not shorter beyond the spread'}" + source)
+                         f"route is {_route_words(m, total)}" + source)
     if accuracy == "higher":
         return numbers, ("holds only for the accuracy after equal steps; the steps to the target are within the spread"
                          + source)
@@ -500,23 +525,40 @@ def _claim_6(m: Mapping[str, Any]) -> tuple[str, str]:
     return numbers, "inconclusive at the distances tried: " + far_words + resolution
 
 
+def _best_step_ms(m: Mapping[str, Any], name: str, t: int) -> tuple[float, bool]:
+    """A model's step time at length ``t`` for claim 7: the faster of its one-thread and all-thread timings
+    (the best this machine gave it), and whether the all-thread one was the slower, which a second thread
+    does on a shared machine when the threads wait for each other or for other jobs."""
+    one, every = (recorded(m, f"ms_per_step_{name}_T{t}_threads{threads}") for threads in ("1", "all"))
+    return min(one, every), every > one
+
+
 def _claim_7(m: Mapping[str, Any]) -> tuple[str, str]:
     t = _longest(m)
-    ms = {name: recorded(m, f"ms_per_step_{name}_T{t}_threadsall") for name in ("lstm", "cnn", "tcn", "attention")}
+    best = {name: _best_step_ms(m, name, t) for name in ("lstm", "cnn", "tcn", "attention")}
+    ms = {name: step for name, (step, _) in best.items()}
+    slowed = [MODEL_LABELS[name] for name, (_, slower) in best.items() if slower]
     growth = {name: recorded(m, f"growth_ms_{name}") for name in ("lstm", "tcn", "attention")}
-    numbers = (f"T={t}, all threads, ms per step: LSTM {ms['lstm']:.0f}, CNN {ms['cnn']:.0f}, TCN {ms['tcn']:.0f}, "
-               f"attention {ms['attention']:.0f}; growth exponent of the one-thread time (1 = linear in T): LSTM "
+    numbers = (f"T={t}, ms per step, the faster of one thread and all threads: LSTM {ms['lstm']:.0f}, CNN "
+               f"{ms['cnn']:.0f}, TCN {ms['tcn']:.0f}, attention {ms['attention']:.0f}"
+               + (f" (all threads were slower than one for {_the_list(slowed)}, so its one-thread time is used)"
+                  if slowed else "") +
+               f"; growth exponent of the one-thread time (1 = linear in T): LSTM "
                f"{growth['lstm']:.2f}, TCN {growth['tcn']:.2f}, attention {growth['attention']:.2f}")
     margin = timing_margin(m)
     numbers += (f"; one timing each: a difference counts beyond {margin:.2f}x (two timings of the same model "
                 f"differed by {recorded(m, 'timing_repeat_ratio'):.2f}x)")
+    ratios = {name: ms["lstm"] / ms[name] for name in ("cnn", "tcn", "attention")}
     at = (f" (judged by the time of one training step at T={t}, the longest length timed, not by the time to reach an "
           "accuracy; at shorter lengths the table may rank the models otherwise)"
-          + _edge_note(m, {f"LSTM / {MODEL_LABELS[n]}": ms["lstm"] / ms[n] for n in ("cnn", "tcn", "attention")}))
-    if ms["lstm"] > margin * max(ms["cnn"], ms["tcn"]):
-        if ms["lstm"] > margin * ms["attention"]:
+          + _edge_note(m, {f"LSTM / {MODEL_LABELS[n]}": ratio for n, ratio in ratios.items()}))
+    slower_than = {name: _clearly_above(ratio, m) for name, ratio in ratios.items()}
+    repeat = recorded(m, "timing_repeat_ratio")
+    edge = [name for name, ratio in ratios.items() if on_the_edge(ratio, margin, repeat)]
+    if slower_than["cnn"] and slower_than["tcn"]:
+        if slower_than["attention"]:
             return numbers, "holds" + at
-        spread = 2 * exponent_margin(_suffixes(m, "saved_mb_lstm_T"))  # two exponents, two ratios of timings
+        spread = 2 * exponent_margin(_suffixes(m, "saved_mb_lstm_T"), margin)  # two exponents, two ratios of timings
         difference = growth["attention"] - growth["lstm"]
         grows = (f"; its one-thread time grows faster with T (exponent {difference:.2f} higher, beyond the "
                  f"{spread:.2f} two exponents can differ by timing noise)" if difference > spread else
@@ -524,8 +566,14 @@ def _claim_7(m: Mapping[str, Any]) -> tuple[str, str]:
                  f"{spread:.2f})" if -difference > spread else
                  f"; whether its one-thread time grows faster with T cannot be told (exponents {difference:+.2f} "
                  f"apart, within the {spread:.2f} timing noise allows)")
-        return numbers, (f"holds only against convolutions: at T={t} self-attention is "
-                         f"{'slower' if ms['attention'] > margin * ms['lstm'] else 'about as slow'}{grows}" + at)
+        pace = ("slower" if _clearly_above(1 / ratios["attention"], m) else
+                "not told apart from the LSTM (on the margin's edge)" if "attention" in edge else "about as slow")
+        return numbers, f"holds only against convolutions: at T={t} self-attention is {pace}{grows}" + at
+    # on the edge above 1 only: a ratio near 1 / margin says "faster or level", and either way the claim fails
+    unsettled = [name for name in ("cnn", "tcn") if not slower_than[name] and name in edge and ratios[name] > 1]
+    if unsettled and all(slower_than[name] or name in edge for name in ("cnn", "tcn")):
+        return numbers, (f"inconclusive: against {_the_list([MODEL_LABELS[n] for n in unsettled])} the LSTM's step "
+                         "lies on the edge of the timing margin" + at)
     return numbers, "does not hold" + at
 
 
@@ -624,14 +672,14 @@ def _claim_10(m: Mapping[str, Any]) -> tuple[str, str]:
                ", ".join(f"{MODEL_LABELS[n]} {mb[n]:.0f} / {ms[n]:.0f}" for n in names) +
                f"; order task: the CNN-LSTM falls below the LSTM from pool {crossover or 'none'}; "
                "the amount of data is not varied here")
-    if not (mb["cnn_lstm"] < mb["lstm"] and ms["lstm"] > timing_margin(m) * ms["cnn_lstm"]):
-        return numbers, "does not hold"
+    if not (mb["cnn_lstm"] < mb["lstm"] and _clearly_above(ms["lstm"] / ms["cnn_lstm"], m)):
+        return numbers, "does not hold" + _edge_note(m, {"LSTM / CNN-LSTM": ms["lstm"] / ms["cnn_lstm"]})
     condition = (f"the task's order survives the pooling (the CNN-LSTM fell below the LSTM from pool {crossover} on)"
                  if crossover else "")
     others = [n for n in names if n != "cnn_lstm"]
     margin = timing_margin(m)
     leaner = [n for n in others if mb[n] < mb["cnn_lstm"]]  # memory is counted exactly: any difference counts
-    quicker = [n for n in others if ms["cnn_lstm"] > margin * ms[n]]  # time only beyond the timing margin
+    quicker = [n for n in others if _clearly_above(ms["cnn_lstm"] / ms[n], m)]  # time only beyond the timing margin
     repeat = recorded(m, "timing_repeat_ratio")
     edge = [n for n in others if n not in quicker and ms["cnn_lstm"] > ms[n]
             and on_the_edge(ms["cnn_lstm"] / ms[n], margin, repeat)]  # faster, but too close to the margin to rule out
@@ -652,8 +700,7 @@ def _claim_10(m: Mapping[str, Any]) -> tuple[str, str]:
         edges = ([f"keeps less memory ({mb[n]:.0f} MB vs {mb['cnn_lstm']:.0f})"] if n in leaner else []) + (
             [f"is faster by the timing margin ({ms[n]:.0f} vs {ms['cnn_lstm']:.0f} ms per step)"] if n in quicker else
             [f"is {ms['cnn_lstm'] / ms[n]:.3f}x faster ({ms[n]:.0f} vs {ms['cnn_lstm']:.0f} ms per step), on the edge "
-             f"of the {margin:.2f}x timing margin (closer than the {repeat:.2f}x two timings of one model differed "
-             "by), so it cannot be ruled faster or not"] if n in edge else [])
+             f"of the {margin:.2f}x timing margin ({_edge_words(m)})"] if n in edge else [])
         described.append(f"the {MODEL_LABELS[n]} " + " and ".join(edges)
                          + (f" and reaches only {' and '.join(fails)}" if fails
                             else f" and solves {' and '.join(solved)} too"))
@@ -670,7 +717,8 @@ def rule_statement(claim: int) -> str:
     """The rule of claim `claim` (1-10) in words, written from the same constants the rule applies, for
     the lesson to render before the numbers. Introduced in lesson 03."""
     margin = (f"each configuration is timed once, so a time ratio counts only beyond {TIMING_MARGIN}x and beyond the "
-              "ratio between two timings of the same model in this run (`timing_margin`)")
+              "ratio between two timings of the same model in this run (`timing_margin`), and not when it lies so "
+              "close to that margin that the same repeat spread could move it across (`on_the_edge`)")
     statements = {
         1: ("Claim 1 does not hold if the LSTM does not solve the longest k, or if the plain CNN's accuracy does not "
             "follow its receptive field (it must solve the shortest k, inside its field, and not the longest, outside "
@@ -705,9 +753,12 @@ def rule_statement(claim: int) -> str:
             "is not both faster by that margin and smaller than the LSTM (memory is counted exactly, in bytes of saved "
             "tensors, so any difference counts). " + _KERNEL_RULE),
         7: (f"Claim 7 holds if the LSTM's training step (forward and backward on one batch; not the time to reach an "
-            f"accuracy) on all threads is slower than both CNNs' and than attention's ({margin}); "
-            "it holds only against convolutions if attention is not faster. Whether attention's time grows faster "
-            "with T is read from the growth exponents. " + _KERNEL_RULE),
+            f"accuracy) is slower than both CNNs' and than attention's ({margin}); each model's step is the faster "
+            "of its one-thread and all-thread timings, so that a second thread that slowed a step on this shared "
+            "machine is not counted against the model. It holds only against convolutions if attention is not "
+            "faster; it is inconclusive if against a CNN the ratio lies on the margin's edge and no CNN is faster "
+            "than the LSTM. Whether attention's time grows faster with T is read from the growth exponents. "
+            + _KERNEL_RULE),
         5: (f"We count the training steps until the validation accuracy first reaches {SOLVED} (a run that never does "
             "counts as its whole budget); validation runs once per epoch, so a count is a whole number of epochs. "
             "The pretrained route is charged the steps its source model trained as well. The claim does not hold if "
@@ -887,7 +938,7 @@ def verdicts(metrics: Mapping[str, Any]) -> pd.DataFrame:
     rules, so that the verdicts cannot disagree with the numbers.
 
     Args:
-        metrics: name -> value, as ``course_utils.lesson.read_metrics`` returns them.
+        metrics: name -> value, as ``course_utils.tooling.results.read_metrics`` returns them.
 
     Returns:
         One row per claim (index 1-10), columns claim, experiment, numbers, verdict.
@@ -1043,27 +1094,35 @@ def cnn_share_sentence(cnn_ms: Sequence[float], step_ms: Sequence[float]) -> str
                    "different sides of it: these timings cannot say whether the CNN takes most of the step.")
 
 
-def cnn_free_sentence(cnn_models: dict[str, float], cnn_free: str, cnn_free_garment: float, num_clips: int) -> str:
+def cnn_free_sentence(cnn_hits: dict[str, torch.Tensor], cnn_free: str, cnn_free_hits: torch.Tensor) -> str:
     """Compare the garment accuracy of a model without a CNN with models that have one, all trained
-    once (one seed). A gap counts as larger than test-set sampling only beyond 2 binomial standard
-    errors of the difference; seeds are not measured, so the sentence never ranks the architectures.
+    once (one seed), on the same test clips. A gap counts as larger than test-set sampling only beyond 2
+    standard errors of the paired difference (per clip: right minus right, so the clips both models get
+    right or wrong cancel); seeds are not measured, so the sentence never ranks the architectures.
 
-    cnn_models: name -> garment accuracy of a model with a per-frame CNN. Accuracies are rounded to the
-    3 digits the sentence prints before any difference is taken, so that its numbers agree with a table
-    of the same accuracies at 3 digits. Introduced in lesson 04.
+    cnn_hits: name -> (N,) bool, whether a model with a per-frame CNN got each clip's garment right;
+    cnn_free_hits: (N,) bool, the same for the model without one. Accuracies are rounded to the 3 digits
+    the sentence prints before any difference is taken, so that its numbers agree with a table of the same
+    accuracies at 3 digits. Introduced in lesson 04.
     """
-    if not cnn_models or num_clips < 1:
-        raise ValueError(f"need at least one model with a CNN and one test clip, got {cnn_models} and {num_clips}")
-    cnn_free_garment = round(cnn_free_garment, 3)
+    if not cnn_hits or cnn_free_hits.ndim != 1 or len(cnn_free_hits) < 2:
+        raise ValueError(f"need at least one model with a CNN and a (N,) vector of at least 2 test clips, got "
+                         f"{list(cnn_hits)} and shape {tuple(cnn_free_hits.shape)}")
+    if any(hits.shape != cnn_free_hits.shape for hits in cnn_hits.values()):
+        raise ValueError("every model must be scored on the same test clips: the hit vectors differ in shape")
+    free = cnn_free_hits.float()
+    free_accuracy = round(free.mean().item(), 3)
     parts = []
-    for name, accuracy in ((name, round(value, 3)) for name, value in cnn_models.items()):
-        se = math.sqrt((accuracy * (1 - accuracy) + cnn_free_garment * (1 - cnn_free_garment)) / num_clips)
-        gap = accuracy - cnn_free_garment
-        where = ("beyond" if abs(gap) > 2 * se else "within") + f" 2 standard errors of test-set sampling ({2 * se:.3f})"
+    for name, hits in cnn_hits.items():
+        accuracy = round(hits.float().mean().item(), 3)
+        se = (hits.float() - free).std().item() / math.sqrt(len(free))
+        gap = accuracy - free_accuracy
+        where = ("beyond" if abs(gap) > 2 * se else "within") + f" 2 paired standard errors ({2 * se:.3f})"
         parts.append(f"{name} {accuracy:.3f} ({abs(gap):.3f} {'higher' if gap > 0 else 'lower'}, {where})")
-    return (f"Garment accuracy without a CNN ({cnn_free}): {cnn_free_garment:.3f}; with one: " + "; ".join(parts)
-            + f", over {num_clips:,} test clips. Each model was trained once, from one seed, so how much seeds move "
-            "these numbers is not measured: the comparison describes this run, not the architectures.")
+    return (f"Garment accuracy without a CNN ({cnn_free}): {free_accuracy:.3f}; with one: " + "; ".join(parts)
+            + f", on the same {len(free):,} test clips. The standard errors cover the test clips' sampling only: each "
+            "model was trained once, from one seed, and how far seeds move these numbers is not measured, so the "
+            "comparison ranks these trained runs, not the architectures.")
 
 
 def axis_reading(predicted: torch.Tensor, direction: torch.Tensor) -> dict[str, float]:
@@ -1316,10 +1375,10 @@ def kernel_sentence(on_turns: dict[str, list[float]], off_turns: dict[str, list[
                  "PyTorch's unfused code for the two cells (and of their widths: section 8's table gives their "
                  "multiply-adds) that this lesson does not split further")
     elif "within" in readings:
-        share = (f"switching oneDNN off closes the gap between the two passes ({moved}): with both unfused, the "
-                 f"GRU's pass is within the timing margin ({TIMING_MARGIN}x) of the LSTM's in at least one turn, so "
-                 "these turns show no difference left between the two unfused passes (the widths of the two cells "
-                 "differ too, section 8's table gives their multiply-adds)")
+        share = (f"switching oneDNN off brings the two passes closer ({moved}): with both unfused, the GRU's pass is "
+                 f"within the timing margin ({TIMING_MARGIN}x) of the LSTM's in at least one turn, so these turns "
+                 "cannot tell the two unfused passes apart, though they do not show them equal either (the widths of "
+                 "the two cells differ too, section 8's table gives their multiply-adds)")
     else:
         share = (f"switching oneDNN off changes the gap between the two passes ({moved}): with both unfused, the "
                  f"GRU's pass is slower than the LSTM's by more than the timing margin ({TIMING_MARGIN}x) in some "
@@ -1500,7 +1559,8 @@ def type_extremes_sentence(types: pd.DataFrame) -> str:
                 f"({ranked.loc[second, 'f1']:.3f}): their difference is within twice its standard error")
     names = list(ranked.index)
     return (f"In this run {named(names[0], names[1], 'easiest type')}, and {named(names[-1], names[-2], 'hardest')} "
-            "(one model; each F1 treated as a proportion over its entities, an approximation).")
+            "(one model; each F1 treated as a proportion over its entities, each entity an independent draw, an "
+            "approximation: a name mentioned several times in one article is not one).")
 
 
 def band_length_sentence(table: pd.DataFrame, low: str = "unseen", high: str = "frequent (3+)") -> str:
@@ -1559,7 +1619,8 @@ def band_length_sentence(table: pd.DataFrame, low: str = "unseen", high: str = "
         else:
             text += ("But the costs of the lengths do not differ from each other by more than twice the standard "
                      "error of that difference, so this run cannot tell whether the cost depends on the length.")
-    return text + (" One trained model (seed 0): the standard errors count the sampling of test entities only; how "
+    return text + (" One trained model (seed 0): the standard errors count the sampling of test entities only, each "
+                   "entity as an independent draw, though a name mentioned several times in one article is not one; how "
                    "much these recalls move with the seed is not measured here.")
 
 
