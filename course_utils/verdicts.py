@@ -74,13 +74,14 @@ def recorded(metrics: Mapping[str, Any], name: str) -> float:
 
 def paired_rule(better: str, unit: str) -> str:
     """The rule of ``paired_verdict`` in words, for a lesson to render before its runs. Introduced in lesson 01."""
-    return (f"A model counts as {better} than another when it is ahead in every seed and its smallest lead is larger "
-            f"than the spread of its leads (the largest minus the smallest), all in {unit} as printed; otherwise these "
-            "runs cannot tell the two apart. It compares runs that share a seed, so it needs runs paired by their "
-            "seed (the same examples in the same order; their other random draws, such as dropout, may still "
-            "differ). With three seeds it only screens out differences smaller than "
-            "the seeds' own scatter: it is not a significance test, and nothing in it bounds what another seed "
-            "could give.")
+    return (f"A model counts as {better} than another when it is ahead in every seed and its mean lead is more than "
+            "twice the standard error of the leads (their standard deviation over the seeds, divided by the square "
+            f"root of the number of seeds), all in {unit} as printed; otherwise these runs cannot tell the two apart. "
+            "It compares runs that share a seed, so it needs runs paired by their seed (the same examples in the same "
+            "order; their other random draws, such as dropout, may still differ). With three seeds it screens out "
+            "differences smaller than the seeds' own scatter; it is not a significance test, nothing in it bounds what "
+            "another seed could give, and like every rule built on a spread, one seed's much larger lead widens the "
+            "spread and can hide the lead the other seeds show.")
 
 
 def paired_verdict(name_a: str, name_b: str, differences: Sequence[float], *, better: str = "more accurate",
@@ -88,8 +89,9 @@ def paired_verdict(name_a: str, name_b: str, differences: Sequence[float], *, be
                    higher_is_better: bool = True) -> tuple[str | None, str]:
     """``paired_rule`` applied to the per-seed differences a - b of two models' results (one per seed,
     the runs of a seed paired), in one sentence. The rule reads each difference as the sentence prints
-    it (``scale`` times it, rounded to ``digits``), so every number it quotes supports its words: a lead
-    that prints as zero is no lead. ``higher_is_better``: False for a loss.
+    it (``scale`` times it, rounded to ``digits``), and compares the mean lead with twice its standard
+    error as the sentence prints them, so every number it quotes supports its words: a lead that prints
+    as zero is no lead. ``higher_is_better``: False for a loss.
 
     Returns the name of the model the rule finds ``better`` (None if it finds neither) and the sentence.
     Introduced in lesson 01; lesson 02 reads its race by it.
@@ -102,18 +104,19 @@ def paired_verdict(name_a: str, name_b: str, differences: Sequence[float], *, be
     a_leads = [sign * p for p in printed]
     leader, other = (name_a, name_b) if sum(a_leads) > 0 else (name_b, name_a)
     leads = a_leads if leader == name_a else [-p for p in a_leads]
-    smallest, spread = min(leads), round(max(leads) - min(leads), digits)
+    mean = round(statistics.mean(leads), digits + 1)
+    twice_se = round(2 * statistics.stdev(leads) / math.sqrt(len(leads)), digits + 1)
     shown = f"{name_a} minus {name_b} is {listed} {unit} over the seeds"
-    if smallest > spread:
-        return leader, (f"{leader} is {better} than {other}: {shown}, and the smallest lead, {smallest:.{digits}f} "
-                        f"{unit}, is larger than the spread of the leads, {spread:.{digits}f}.")
-    if smallest > 0:
-        return None, (f"{leader} is ahead of {other} in every seed ({shown}), but its smallest lead, "
-                      f"{smallest:.{digits}f} {unit}, is not larger than the spread of the leads, {spread:.{digits}f}: "
-                      f"by the rule, these runs do not show that {leader} is {better}.")
+    weighed = (f"its mean lead, {mean:.{digits + 1}f} {unit}, is {'more' if mean > twice_se else 'not more'} than "
+               f"twice the standard error of the leads, {twice_se:.{digits + 1}f}")
+    if min(leads) > 0 and mean > twice_se:
+        return leader, f"{leader} is {better} than {other}: {shown}; it leads in every seed, and {weighed}."
+    if min(leads) > 0:
+        return None, (f"{leader} is ahead of {other} in every seed ({shown}), but {weighed}: by the rule, these runs "
+                      f"do not show that {leader} is {better}.")
     if max(leads) == 0:
         return None, f"{shown}: level in every seed as printed, so these runs cannot tell the two apart."
-    if smallest == 0:
+    if min(leads) == 0:
         return None, (f"{leader} is ahead of {other} in some seeds and level in the others as printed ({shown}; a lead "
                       f"that prints as zero is none): these runs cannot tell the two apart.")
     return None, f"{shown}, not of one sign: these runs cannot tell {name_a} and {name_b} apart."
@@ -444,8 +447,10 @@ def _claim_4(m: Mapping[str, Any]) -> tuple[str, str]:
     if faster and smaller:
         if nopool_wins:
             return numbers, "holds" + _NARROWER
-        speed = (f"{ms['lstm'] / ms['cnn_lstm_nopool']:.2f}x faster than the LSTM" if nopool_faster
-                 else f"not {margin:.2f}x faster than the LSTM")
+        ratio = ms["lstm"] / ms["cnn_lstm_nopool"]
+        speed = (f"{ratio:.2f}x faster than the LSTM" if nopool_faster else
+                 f"not faster than the LSTM ({1 / ratio:.2f}x its time, one timing each)" if ratio < 1 else
+                 f"not clearly faster than the LSTM ({ratio:.2f}x, against the {margin:.2f}x margin)")
         nopool_smaller = mb["lstm"] > mb["cnn_lstm_nopool"]
         size = f"{mb['lstm'] / mb['cnn_lstm_nopool']:.2f}x smaller" if nopool_smaller else "not smaller"
         return numbers, (f"holds only when the pooling shortens the sequence: without pooling the CNN-LSTM is {speed} "
@@ -1192,17 +1197,19 @@ def gap_sweep_sentence(gaps: list[int], accuracy: dict[str, list[float]], traine
     sentences = []
     for name, values in accuracy.items():
         learned_at = [g for g, a in zip(gaps, values) if a >= bars[name]]
+        bar = f"accuracy >= {bars[name]}" + (", a lower bar because its field caps what it can reach, as the prediction "
+                                             "below says" if bars[name] < max(bars.values()) else "")
         limit = list(ceilings[name]) if ceilings and name in ceilings else [1.0] * len(gaps)
         if len(limit) != len(gaps):
             raise ValueError(f"expected one ceiling per gap for {name}, got {limit}")
         at_chance = [g for g, ok, c in zip(gaps, trained[name], limit) if not ok and c <= 0.5]
         untrained = [g for g, ok, c in zip(gaps, trained[name], limit) if not ok and c > 0.5]
         if len(learned_at) == len(gaps):
-            verdict = f"{name} learned the order (accuracy >= {bars[name]}) at every gap tried, up to gap {gaps[-1]}"
+            verdict = f"{name} learned the order ({bar}) at every gap tried, up to gap {gaps[-1]}"
         elif not learned_at:
-            verdict = f"{name} learned the order (accuracy >= {bars[name]}) at no gap tried"
+            verdict = f"{name} learned the order ({bar}) at no gap tried"
         else:
-            verdict = (f"{name} learned the order (accuracy >= {bars[name]}) at {_gaps(learned_at)} and not at "
+            verdict = (f"{name} learned the order ({bar}) at {_gaps(learned_at)} and not at "
                        f"{_gaps([g for g in gaps if g not in learned_at])}")
         if untrained:
             verdict += (f"; at {_gaps(untrained)} its training loss never left chance: it failed to "
@@ -1553,10 +1560,11 @@ def type_extremes_sentence(types: pd.DataFrame) -> str:
         return abs(fa - fb) > 2 * se
 
     def named(first: str, second: str, word: str) -> str:
-        f1 = ranked.loc[first, "f1"]
-        return (f"the {word} is {first} (F1 {f1:.3f})" if apart(first, second) else
+        f1, f2 = ranked.loc[first, "f1"], ranked.loc[second, "f1"]
+        return (f"the {word} is {first} (F1 {f1:.3f}, against {second}'s {f2:.3f}, a difference beyond twice its "
+                "standard error)" if apart(first, second) else
                 f"the {word} cannot be told between {first} ({f1:.3f}) and {second} "
-                f"({ranked.loc[second, 'f1']:.3f}): their difference is within twice its standard error")
+                f"({f2:.3f}): their difference is within twice its standard error")
     names = list(ranked.index)
     return (f"In this run {named(names[0], names[1], 'easiest type')}, and {named(names[-1], names[-2], 'hardest')} "
             "(one model; each F1 treated as a proportion over its entities, each entity an independent draw, an "

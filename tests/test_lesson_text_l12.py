@@ -404,26 +404,31 @@ def test_line_reset_sentence_claims_one_line_only_where_the_cell_empties_at_most
 @pytest.mark.parametrize("differences, starts", [
     ([0.040, 0.045, 0.042], "CNN is more accurate than MLP:"),       # ahead in every seed, beyond the spread
     ([-0.040, -0.045, -0.042], "MLP is more accurate than CNN:"),    # the other model leads
-    ([0.040, 0.010, 0.060], "CNN is ahead of MLP in every seed"),     # one sign, within the spread
-    ([-0.010, -0.060, -0.040], "MLP is ahead of CNN in every seed"),
-    ([0.01, 0.02, 0.02], "CNN is ahead of MLP in every seed"),       # smallest lead equal to the spread: no claim
+    ([0.010, 0.010, 0.080], "CNN is ahead of MLP in every seed"),     # one sign, mean 3.3 within 2 SE 4.7
+    ([-0.010, -0.010, -0.080], "MLP is ahead of CNN in every seed"),
+    ([0.01, 0.02, 0.02], "CNN is more accurate than MLP:"),          # mean 1.67 beyond 2 SE 0.67
+    ([0.030, 0.030, 0.100], "CNN is more accurate than MLP:"),       # a larger lead in one seed still counts here
+    ([0.040, 0.010, 0.060], "CNN is more accurate than MLP:"),       # mean 3.67 beyond 2 SE 2.91
     ([0.020, -0.010, 0.005], "CNN minus MLP is +2.0, -1.0, +0.5 points over the seeds, not of one sign"),
     ([0.0, 0.0, 0.0], "CNN minus MLP is +0.0, +0.0, +0.0 points over the seeds: level in every seed"),
     ([0.0004, 0.0003, 0.0001], "CNN minus MLP is +0.0, +0.0, +0.0 points over the seeds: level in every seed"),
     ([0.005, 0.0, 0.003], "CNN is ahead of MLP in some seeds and level in the others"),   # not "not of one sign"
     ([-0.005, 0.0, -0.003], "MLP is ahead of CNN in some seeds and level in the others"),
     ([0.0012, 0.0011, 0.0015], "CNN is more accurate than MLP:"),  # leads all print as 0.1: spread 0.0
-    ([0.0104, 0.0196, 0.015], "CNN is ahead of MLP in every seed"),  # 1.0 is not beyond a spread of 1.0
+    ([0.004, 0.005, 0.030], "CNN is ahead of MLP in every seed"),  # mean 1.30 within 2 SE 1.70
+    ([0.0104, 0.0196, 0.015], "CNN is more accurate than MLP:"),  # 1.0, 2.0, 1.5: mean 1.50 beyond 2 SE 0.58
 ])
 def test_paired_verdict_applies_its_stated_rule(differences, starts):
     """Every branch, on synthetic differences: a model is called better only when it leads in every
-    seed by more than the spread of its leads, read as the sentence prints them."""
+    seed and its mean lead is more than twice the standard error of the leads, read as the sentence prints them."""
+    import statistics
     winner, verdict = paired_verdict("CNN", "MLP", differences)
     assert verdict.startswith(starts), verdict
     printed = [round(100 * d, 1) for d in differences]
-    leads = sorted(abs(p) for p in printed)
+    leads = [abs(p) for p in printed]
     one_sign = all(p > 0 for p in printed) or all(p < 0 for p in printed)
-    assert (winner is not None) == (one_sign and leads[0] > leads[-1] - leads[0]) == ("more accurate than" in verdict)
+    beyond = round(statistics.mean(leads), 2) > round(2 * statistics.stdev(leads) / len(leads) ** 0.5, 2)
+    assert (winner is not None) == (one_sign and beyond) == ("more accurate than" in verdict)
     assert winner in (None, "CNN" if printed[0] > 0 else "MLP")
 
 
@@ -431,7 +436,10 @@ def test_paired_verdict_reads_a_loss_lower_is_better():
     winner, verdict = paired_verdict("the LSTM", "the plain RNN", [-0.050, -0.040, -0.060], better="lower",
                                      unit="nats", scale=1, digits=3, higher_is_better=False)
     assert winner == "the LSTM" and verdict.startswith("the LSTM is lower than the plain RNN: the LSTM minus")
-    assert "-0.050, -0.040, -0.060 nats" in verdict and "smallest lead, 0.040 nats" in verdict
+    assert "-0.050, -0.040, -0.060 nats" in verdict and "mean lead, 0.0500 nats, is more than twice" in verdict
+    # the post19pre case: the LSTM lower in every seed, one lead twice the others: the rule still finds it
+    assert paired_verdict("the LSTM", "the plain RNN", [-0.030, -0.029, -0.064], better="lower", unit="nats",
+                          scale=1, digits=3, higher_is_better=False)[0] == "the LSTM"
     assert paired_verdict("a", "b", [0.05, 0.04, 0.06], higher_is_better=False, scale=1, digits=3)[0] == "b"
 
 
@@ -443,5 +451,6 @@ def test_paired_verdict_refuses_too_few_or_non_finite_differences(differences):
 
 def test_paired_rule_says_what_it_does_not_guard_against():
     rule = paired_rule("more accurate", "points")
-    assert "ahead in every seed and its smallest lead is larger than the spread" in rule
+    assert "ahead in every seed and its mean lead is more than twice the standard error of the leads" in rule
+    assert "can hide the lead the other seeds show" in rule
     assert "not a significance test" in rule and "paired by their seed" in rule

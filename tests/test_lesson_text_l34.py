@@ -299,9 +299,13 @@ def test_window_test_sentence_draws_no_conclusion_without_a_trained_3d_cnn():
 
 def test_claim_4_names_which_half_fails_without_pooling():
     both = verdicts(_metrics()).verdict[4]
-    assert "without pooling the CNN-LSTM is not 1.25x faster than the LSTM but 1.08x smaller (at T=1024 only)" in both
+    assert ("without pooling the CNN-LSTM is not clearly faster than the LSTM (1.06x, against the 1.25x margin) but "
+            "1.08x smaller (at T=1024 only)") in both
+    slower = verdicts(_metrics(ms_per_step_cnn_lstm_nopool_T1024_threads1=250.0)).verdict[4]
+    assert "without pooling the CNN-LSTM is not faster than the LSTM (1.32x its time, one timing each)" in slower
     larger = verdicts(_metrics(saved_mb_cnn_lstm_nopool_T1024=140, saved_mb_cnn_lstm_nopool_T1024_unfused=140)).verdict[4]
-    assert larger.endswith("without pooling the CNN-LSTM is not 1.25x faster than the LSTM and not smaller "
+    assert larger.endswith("without pooling the CNN-LSTM is not clearly faster than the LSTM (1.06x, against the "
+                           "1.25x margin) and not smaller "
                            "(at T=1024 only) (the same reading without the fused LSTM kernel, with its own numbers)")
     faster = verdicts(_metrics(ms_per_step_cnn_lstm_nopool_T1024_threads1=95.0, saved_mb_cnn_lstm_nopool_T1024=140)).verdict[4]
     assert ("without pooling the CNN-LSTM is 2.00x faster than the LSTM but not smaller (at T=1024 only); the "
@@ -418,7 +422,7 @@ def test_a_verdict_whose_conclusion_survives_the_kernel_states_it_once_with_both
     four = table.verdict[4]
     assert four.startswith("holds only when the pooling shortens the sequence, with PyTorch's fused oneDNN LSTM "
                            "kernel and without it; the details differ: with it: without pooling")
-    assert ". Without it: without pooling the CNN-LSTM is not 1.25x faster" in four and "inconclusive" not in four
+    assert ". Without it: without pooling the CNN-LSTM is not clearly faster" in four and "inconclusive" not in four
 
 
 def test_claim_2_says_exploding_gradients_are_not_tested():
