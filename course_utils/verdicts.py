@@ -105,10 +105,11 @@ def paired_verdict(name_a: str, name_b: str, differences: Sequence[float], *, be
     leader, other = (name_a, name_b) if sum(a_leads) > 0 else (name_b, name_a)
     leads = a_leads if leader == name_a else [-p for p in a_leads]
     mean = round(statistics.mean(leads), digits + 1)
-    twice_se = round(2 * statistics.stdev(leads) / math.sqrt(len(leads)), digits + 1)
+    se = statistics.stdev(leads) / math.sqrt(len(leads))
+    twice_se = round(2 * se, digits + 1)
     shown = f"{name_a} minus {name_b} is {listed} {unit} over the seeds"
     weighed = (f"its mean lead, {mean:.{digits + 1}f} {unit}, is {'more' if mean > twice_se else 'not more'} than "
-               f"twice the standard error of the leads, {twice_se:.{digits + 1}f}")
+               f"twice the standard error of the leads (2 x {se:.{digits + 2}f} = {twice_se:.{digits + 1}f})")
     if min(leads) > 0 and mean > twice_se:
         return leader, f"{leader} is {better} than {other}: {shown}; it leads in every seed, and {weighed}."
     if min(leads) > 0:
@@ -761,8 +762,8 @@ def rule_statement(claim: int) -> str:
             f"accuracy) is slower than both CNNs' and than attention's ({margin}); each model's step is the faster "
             "of its one-thread and all-thread timings, so that a second thread that slowed a step on this shared "
             "machine is not counted against the model. It holds only against convolutions if attention is not "
-            "faster; it is inconclusive if against a CNN the ratio lies on the margin's edge and no CNN is faster "
-            "than the LSTM. Whether attention's time grows faster with T is read from the growth exponents. "
+            "faster; it is inconclusive if against each CNN the LSTM's step is slower, beyond the margin or by a "
+            "ratio on its edge, and on the edge against at least one. Whether attention's time grows faster with T is read from the growth exponents. "
             + _KERNEL_RULE),
         5: (f"We count the training steps until the validation accuracy first reaches {SOLVED} (a run that never does "
             "counts as its whole budget); validation runs once per epoch, so a count is a whole number of epochs. "

@@ -437,6 +437,8 @@ def test_paired_verdict_reads_a_loss_lower_is_better():
                                      unit="nats", scale=1, digits=3, higher_is_better=False)
     assert winner == "the LSTM" and verdict.startswith("the LSTM is lower than the plain RNN: the LSTM minus")
     assert "-0.050, -0.040, -0.060 nats" in verdict and "mean lead, 0.0500 nats, is more than twice" in verdict
+    # the standard error and its double both printed, so that neither is read as the other (post19 01-1)
+    assert "twice the standard error of the leads (2 x 0.00577 = 0.0115)" in verdict
     # the post19pre case: the LSTM lower in every seed, one lead twice the others: the rule still finds it
     assert paired_verdict("the LSTM", "the plain RNN", [-0.030, -0.029, -0.064], better="lower", unit="nats",
                           scale=1, digits=3, higher_is_better=False)[0] == "the LSTM"
