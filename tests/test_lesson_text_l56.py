@@ -77,6 +77,10 @@ def test_one_seed_sentence_draws_no_conclusion_from_another_models_spread(f1, sp
     assert f"spread over {100 * spread:.2f} points" in text and "For scale only" in text
     assert "cannot say whether another seed would land on the same side" in text
     assert "other side of the check" not in text and "larger than the widest spread" not in text
+    assert "(seed 0)" in text
+    full = one_seed_sentence(f1, 0.85, spread, "BiLSTM-CRF", seed=3, mode="full")
+    assert "(seed 3)" in full and "a full-mode run, with other settings, so that check does not apply" in full
+    assert "points above it" not in full and "points below it" not in full
 
 
 # ---- lesson 05: rarity within one length -------------------------------------------------------------
