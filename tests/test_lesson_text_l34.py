@@ -516,3 +516,12 @@ def test_claim_10_names_a_rival_on_the_edge_of_the_timing_margin():
                                  ms_per_step_cnn_lstm_T1024_threads1=60.0))[1]
     assert "on the edge" not in clear
 
+
+
+def test_the_runs_repeat_ratio_counts_section_4s_repeat_too():
+    # one repeat ratio for every timing verdict: section 5's repeats and section 4's repeat of the unfused LSTM
+    assert V.repeat_ratio({"timing_repeat_ratio": 1.1}) == 1.1
+    assert V.repeat_ratio({"timing_repeat_ratio": 1.1, "timing_repeat_ratio_unfused": 1.4}) == 1.4
+    assert timing_margin({"timing_repeat_ratio": 1.1, "timing_repeat_ratio_unfused": 1.4}) == 1.4
+    assert "moved by 1.40x" in verdicts(_metrics(timing_repeat_ratio_unfused=1.4, timing_repeat_ratio=1.1,
+                                                 ms_per_step_cnn_T1024_threads1=45 / 1.3)).verdict[10]
