@@ -1,6 +1,7 @@
-"""Plots the lessons share: learning curves, confusion matrices, image grids.
+"""Plots the lessons share: learning curves, confusion matrices, image grids, boxes and arrows of model diagrams.
 
-Introduced in lesson 01. Every function returns the matplotlib Figure, titled and labelled.
+Introduced in lesson 01. Every function that makes a figure returns it, titled and labelled; `draw_box` and
+`draw_arrow` add the parts of a model diagram to an existing axes.
 Importing this module applies the course's style (`use_course_style`): a colour-blind-safe
 palette and an opaque white figure background, readable in a dark notebook theme.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
+from matplotlib.patches import FancyArrowPatch, Rectangle
 import numpy as np
 import seaborn as sns
 import torch
@@ -29,6 +31,17 @@ def use_course_style() -> None:
 
 
 use_course_style()
+
+
+def draw_box(ax: plt.Axes, x: float, y: float, text: str, color: str, width: float = 0.8) -> None:
+    """A labelled box of a model diagram, centred at (x, y), 0.6 high (lessons 03 and 05)."""
+    ax.add_patch(Rectangle((x - width / 2, y - 0.3), width, 0.6, facecolor=color, edgecolor="black", alpha=0.9))
+    ax.text(x, y, text, ha="center", va="center", fontsize=8)
+
+
+def draw_arrow(ax: plt.Axes, start: tuple[float, float], end: tuple[float, float], color: str = "black") -> None:
+    """An arrow of a model diagram from `start` to `end`: what a box reads."""
+    ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=8, color=color, lw=0.8))
 
 
 def plot_confusion_matrix(y_true: torch.Tensor | np.ndarray, y_pred: torch.Tensor | np.ndarray,

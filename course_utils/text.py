@@ -690,7 +690,7 @@ def line_reset_sentence(newline_gate: float, other_gate: float, emptied: float) 
     if emptied > 0.5 and closes_more:
         return at + (f": {share} it lets less than a tenth of the cell's content through, "
                      "so whatever its median gate says, its content mostly does not survive a line end: its memory is "
-                     "mostly one line, not the median span. The median reading describes the gate between resets.")
+                     "mostly one line, not the median span.")
     if emptied > 0.5:
         return at + (f": {share} it lets less than a tenth of the cell's content through, but "
                      "its gate is no higher elsewhere, so the resets are not about line ends, and this lesson does not "

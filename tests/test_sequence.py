@@ -248,6 +248,7 @@ def _metrics(**changes):
         for name in ("cnn", "tcn", "lstm", "gru", "cnn_lstm", "attention"):
             _seeded(m, f"{name}_acc_k{k}", 0.25 if name == "cnn" and k == 48 else 1.0)
     _seeded(m, "lstm_default_acc_k48", 0.25)
+    m["lstm_default_rate_best_k48"] = 0.3
     for name, value in (("rnn", -9.0), ("lstm_default", -5.0), ("lstm", -1.0), ("gru", -1.0)):
         _seeded(m, f"gradient_log10_{name}", value, 0.2)
     for pool in (1, 4, 16, 32, 64):

@@ -478,6 +478,10 @@ def test_gap_sweep_sentence_covers_every_case():
     assert ("3D CNN learned the order (accuracy >= 0.825, a lower bar because its field caps what it can reach, as "
             "the prediction below says) at gap 1 and not at gap 8; at gap 8 its training") in bars
     assert "CNN-LSTM learned the order (accuracy >= 0.9) at every gap tried" in bars
+    assert "the closest any lies to its bar is the 3D CNN's 0.875 at gap 1, 0.050 above its bar of 0.825" in bars
+    assert "the 3D CNN's 0.970 at gap 1, 0.070 above its bar of 0.9" in sentence
+    below = gap_sweep_sentence([1, 8], {"m": [0.89, 0.5]}, {"m": [True, False]}, window=9)
+    assert "the m's 0.890 at gap 1, 0.010 below its bar of 0.9" in below
     with pytest.raises(ValueError, match="one 'learned' bar per model"):
         gap_sweep_sentence([1, 8], {"a": [1.0, 1.0]}, {"a": [True, True]}, window=9, learned={"b": 0.9})
     assert "From gap" not in gap_sweep_sentence([1, 4], {"m": [1.0, 1.0]}, {"m": [True, True]}, window=9)

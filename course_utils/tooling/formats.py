@@ -506,9 +506,9 @@ MODEL_ANSWERS = {  # "NN.N" -> the model answer of a hand-graded exercise; {metr
             "usually shirt / T-shirt-top (else pullover / coat): upper-body garments with the same silhouette, "
             "told apart by collars, buttons or texture that cover a few pixels at 28x28. A larger resolution is "
             "more likely to help than more epochs: the information is missing, not unlearned.",
-    "01.5": "Receptive field of the last convolution: 3, then 4 after the first pool, 8, 10, then 18 pixels "
-            "(each 3x3 convolution adds 2 x the product of the strides before it). Sizes for 28x28: 26, 13, "
-            "11, 5, 3, and 1 after the last pool: `conv_output_size` gives the same with padding 0.",
+    "01.5": "Receptive field of the third convolution: 5, then 6 after the first pool, 14, 16, then 24 pixels "
+            "(each k x k layer adds k - 1 times the product of the strides before it). Sizes for 28x28: 24, 12, "
+            "8, 4, 2, and 1 after the last pool: `conv_output_size` gives the same with padding 0.",
     "02.3": "The parameter count grows about with the square of hidden_size (4 gates, each of hidden_size x "
             "(input + hidden_size + 1)), the time per step grows, and the validation loss falls below the "
             "committed {val_loss_nats} nats ({val_bits_per_char} bits per character) for the same steps. "
